@@ -1,0 +1,1 @@
+"""Pure functions from a Session to the text of generated files."""

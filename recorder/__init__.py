@@ -1,0 +1,1 @@
+"""Record a hand-made deployment and turn it into a container image."""

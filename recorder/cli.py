@@ -1,0 +1,89 @@
+"""The `record` command: start a recording, generate its Dockerfile, build its image."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from generators import dockerfile
+from recorder import session as session_io
+from recorder.errors import RecorderError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Record a deployment done by hand on a staging host and turn it into a container image.",
+)
+err = Console(stderr=True, highlight=False)
+
+
+@app.command()
+def start(
+    name: str = typer.Option(..., "--name", help="Session name; the session is written to DIR/NAME."),
+    directory: Path = typer.Option(Path("sessions"), "--dir", help="Where sessions are written."),
+    force: bool = typer.Option(False, "--force", help="Record over an existing session of that name."),
+    watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
+) -> None:
+    """Open your shell and record the deployment you do in it; `exit` ends the recording."""
+    from recorder import probes, summary
+    from recorder.recording import Options, Recording
+
+    if not name or "/" in name or name.startswith("."):
+        raise RecorderError(f"--name {name!r}: use a plain name such as `web`")
+    if not sys.stdin.isatty():
+        raise RecorderError("record start needs a terminal: run it in an interactive shell (ssh -t, docker exec -it)")
+    options = Options(
+        name=name, sessions_dir=directory, force=force, roots=tuple(watch) if watch else probes.DEFAULT_ROOTS
+    )
+    err.print(
+        f"[bold]Recording[/] session [bold]{name}[/] into {directory / name}. "
+        "Deploy as usual; type [bold]exit[/] to finish."
+    )
+    recorded = Recording(options).run()
+    summary.show(recorded, directory / name, err)
+
+
+@app.command("to-dockerfile")
+def to_dockerfile(
+    session_dir: Path = typer.Argument(..., help="A session directory (e.g. sessions/web)."),
+    base: str = typer.Option(None, "--base", help="Use this FROM image instead of the recorded host's."),
+) -> None:
+    """Write the session's Dockerfile and .dockerignore into its directory (the build context)."""
+    recorded = session_io.load(session_dir)
+    for name, text in dockerfile.generate(recorded, base).items():
+        target = session_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != text:
+            target.write_text(text, encoding="utf-8")
+        err.print(f"wrote {target}")
+
+
+@app.command()
+def build(
+    session_dir: Path = typer.Argument(..., help="A session directory (e.g. sessions/web)."),
+    tag: str = typer.Option(..., "--tag", "-t", help="Name and tag of the image, e.g. web:1."),
+    base: str = typer.Option(None, "--base", help="Use this FROM image instead of the recorded host's."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the engine's build cache."),
+) -> None:
+    """Build the session's image through the Docker engine, streaming its output."""
+    from recorder import engine
+
+    recorded = session_io.load(session_dir)
+    image_id = engine.build(
+        recorded, session_dir, tag, base, lambda line: err.print(line, markup=False), no_cache=no_cache
+    )
+    err.print(f"built [bold]{tag}[/] ({image_id[:19]})")
+
+
+def main() -> None:
+    try:
+        app()
+    except RecorderError as exc:
+        err.print(f"record: error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

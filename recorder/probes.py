@@ -1,0 +1,329 @@
+"""What the host looks like now: OS, package database, files under watched roots, listening sockets.
+
+Each probe returns plain data; comparing two snapshots tells what one command changed. Observing
+effects is more honest than guessing from the command text: an install done by a script is still seen.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import grp
+import os
+import pwd
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+DEFAULT_ROOTS = ("/etc", "/opt", "/srv", "/var/www", "/usr/local", "/home", "/root")
+
+# Host identity, secrets the image must not inherit, caches and editor droppings. A pattern without
+# "/" matches a file or directory name anywhere; with "/" it matches the absolute path.
+DEFAULT_IGNORES = (
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/machine-id",
+    "/etc/mtab",
+    "/etc/ld.so.cache",
+    "/etc/adjtime",
+    "/etc/.pwd.lock",
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/passwd-",
+    "/etc/group-",
+    "/etc/subuid-",
+    "/etc/subgid-",
+    "/etc/ssh/ssh_host_*",
+    "__pycache__",
+    "*.pyc",
+    ".*.swp",
+    ".*.swx",
+    "*~",
+    ".cache",
+    ".bash_history",
+    ".zsh_history",
+    ".python_history",
+    ".viminfo",
+    ".lesshst",
+    ".wget-hsts",
+    ".sudo_as_admin_successful",
+)
+
+
+# ---------------------------------------------------------------- host
+
+
+def os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return values
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def base_image_for(release: dict[str, str]) -> str:
+    """The official image closest to the host: debian:12, ubuntu:22.04, centos:7, rockylinux:9 ..."""
+    os_id, version = release.get("ID", ""), release.get("VERSION_ID", "")
+    if not os_id:
+        return "debian:12"
+    if os_id in ("rhel", "centos") and version.split(".")[0] == "7":
+        return "centos:7"
+    if os_id == "rhel":
+        return f"registry.access.redhat.com/ubi{version.split('.')[0]}/ubi"
+    if os_id == "alpine":
+        return f"alpine:{'.'.join(version.split('.')[:2])}"
+    if os_id == "debian" and not version:
+        return "debian:testing"
+    return f"{os_id}:{version}" if version else f"{os_id}:latest"
+
+
+# ---------------------------------------------------------------- packages
+
+
+@dataclass(frozen=True)
+class DpkgState:
+    versions: dict[str, str]  # installed package -> version
+    auto: frozenset[str]  # installed only as dependencies (apt's extended_states)
+
+
+class DpkgProbe:
+    """Reads dpkg's status file, and apt's auto-installed marks; re-reads only when they change."""
+
+    def __init__(
+        self, status: Path = Path("/var/lib/dpkg/status"), extended: Path = Path("/var/lib/apt/extended_states")
+    ):
+        self.status, self.extended = status, extended
+        self._stamp: tuple = ()
+        self._state = DpkgState({}, frozenset())
+
+    @property
+    def available(self) -> bool:
+        return self.status.is_file()
+
+    def _mtimes(self) -> tuple:
+        out = []
+        for p in (self.status, self.extended):
+            try:
+                st = p.stat()
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def snapshot(self) -> DpkgState:
+        stamp = self._mtimes()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self._state = DpkgState(self._read_status(), frozenset(self._read_auto()))
+        return self._state
+
+    def _read_status(self) -> dict[str, str]:
+        versions: dict[str, str] = {}
+        try:
+            text = self.status.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return versions
+        for para in text.split("\n\n"):
+            fields = _deb822(para)
+            if fields.get("Status", "").endswith(" installed") and "Package" in fields:
+                name = fields["Package"]
+                arch = fields.get("Architecture", "")
+                if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
+                    name = f"{name}:{arch}" if name in versions else name
+                versions[name] = fields.get("Version", "")
+        return versions
+
+    def _read_auto(self) -> set[str]:
+        auto = set()
+        try:
+            text = self.extended.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return auto
+        for para in text.split("\n\n"):
+            fields = _deb822(para)
+            if fields.get("Auto-Installed") == "1" and "Package" in fields:
+                auto.add(fields["Package"])
+        return auto
+
+
+def _deb822(paragraph: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in paragraph.splitlines():
+        if line and not line[0].isspace():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key] = value.strip()
+    return fields
+
+
+# ---------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # file | symlink | dir
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    ino: int
+    target: str | None = None
+
+
+class FileProbe:
+    """A stat walk of the watched roots: path -> Entry. Content is read only for paths that changed."""
+
+    def __init__(
+        self,
+        roots: tuple[str, ...] = DEFAULT_ROOTS,
+        ignores: tuple[str, ...] = DEFAULT_IGNORES,
+        exclude: tuple[str, ...] = (),
+    ):
+        self.roots = tuple(os.path.abspath(r) for r in roots)
+        self.path_patterns = tuple(p for p in ignores if "/" in p)
+        self.name_patterns = tuple(p for p in ignores if "/" not in p)
+        self.exclude = tuple(os.path.abspath(e) for e in exclude)
+
+    def ignored(self, path: str) -> bool:
+        if any(path == e or path.startswith(e + "/") for e in self.exclude):
+            return True
+        name = os.path.basename(path)
+        return any(fnmatch.fnmatchcase(name, p) for p in self.name_patterns) or any(
+            fnmatch.fnmatchcase(path, p) for p in self.path_patterns
+        )
+
+    def snapshot(self) -> dict[str, Entry]:
+        entries: dict[str, Entry] = {}
+        for root in self.roots:
+            if os.path.isdir(root) and not self.ignored(root):
+                self._walk(root, entries)
+        return entries
+
+    def _walk(self, directory: str, entries: dict[str, Entry]) -> None:
+        try:
+            scan = os.scandir(directory)
+        except OSError:
+            return
+        with scan:
+            for item in scan:
+                path = item.path
+                if self.ignored(path):
+                    continue
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    try:
+                        target = os.readlink(path)
+                    except OSError:
+                        continue
+                    entries[path] = _entry("symlink", st, target)
+                elif stat.S_ISDIR(st.st_mode):
+                    entries[path] = _entry("dir", st)
+                    self._walk(path, entries)
+                elif stat.S_ISREG(st.st_mode):
+                    entries[path] = _entry("file", st)
+
+
+def _entry(kind: str, st: os.stat_result, target: str | None = None) -> Entry:
+    return Entry(kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ino, target)
+
+
+def changed_paths(before: dict[str, Entry], after: dict[str, Entry]) -> tuple[list[str], list[str]]:
+    """(created or modified, deleted) paths between two snapshots; directories only when they vanish."""
+    changed = sorted(p for p, e in after.items() if e.kind != "dir" and before.get(p) != e)
+    deleted_dirs = {p for p, e in before.items() if e.kind == "dir" and p not in after}
+    deleted = sorted(p for p in before if p not in after and os.path.dirname(p) not in deleted_dirs)
+    return changed, deleted
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+# ---------------------------------------------------------------- sockets
+
+
+@dataclass(frozen=True)
+class Listener:
+    address: str
+    port: int
+    pid: int | None
+
+
+def listening() -> set[Listener]:
+    """TCP sockets in LISTEN state, with the process that owns each (when we may see it)."""
+    out = set()
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return out
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.laddr:
+            out.add(Listener(c.laddr.ip, c.laddr.port, c.pid))
+    return out
+
+
+def ports(listeners: set[Listener]) -> set[int]:
+    return {entry.port for entry in listeners}
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    exe: str
+    cmdline: tuple[str, ...]
+    cwd: str
+    user: str
+
+
+def process_info(pid: int) -> ProcessInfo | None:
+    try:
+        p = psutil.Process(pid)
+        with p.oneshot():
+            return ProcessInfo(pid, p.exe(), tuple(p.cmdline()), p.cwd(), p.username())
+    except (psutil.Error, OSError):
+        return None
+
+
+def started_after(pid: int | None, moment: float) -> bool:
+    if pid is None:
+        return False
+    try:
+        return psutil.Process(pid).create_time() >= moment
+    except psutil.Error:
+        return False
+
+
+def service_root(pid: int, listener_pids: set[int]) -> int:
+    """The topmost process of a family sharing a socket (nginx's master, not a worker)."""
+    try:
+        proc = psutil.Process(pid)
+        while True:
+            parent = proc.parent()
+            if parent is None or parent.pid not in listener_pids:
+                return proc.pid
+            proc = parent
+    except psutil.Error:
+        return pid

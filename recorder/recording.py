@@ -1,0 +1,272 @@
+"""One recording: the user's shell in a pty, its hooks' events, the host's probes, the journal.
+
+For each finished command: observe what changed (packages, files, environment, ports), decide how
+it replays, copy changed files into the session, append the step to the journal and fsync, then let
+the shell show its next prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from recorder import hooks, probes, services
+from recorder.classify import decide, effective_status, env_changes, parse_env
+from recorder.errors import RecorderError
+from recorder.journal import JOURNAL_FILE, Journal
+from recorder.session import (
+    FILES_DIR,
+    SESSION_FILE,
+    Effects,
+    FileChange,
+    Host,
+    PackageChange,
+    Port,
+    Session,
+    Step,
+    save,
+)
+from recorder.terminal import CastWriter, PtyRelay, terminal_size
+
+CAST_FILE = "terminal.cast"
+END_COMMANDS = frozenset({"exit", "logout"})
+
+
+@dataclass
+class Options:
+    name: str
+    sessions_dir: Path
+    roots: tuple[str, ...] = probes.DEFAULT_ROOTS
+    force: bool = False
+    shell: str = "/bin/bash"
+
+
+def _prepare_directory(directory: Path, force: bool) -> None:
+    if (directory / SESSION_FILE).exists() and not force:
+        raise RecorderError(f"{directory}: a recorded session is already there; use --force to record over it")
+    if (directory / JOURNAL_FILE).exists() and not force:
+        raise RecorderError(f"{directory}: holds an interrupted recording ({JOURNAL_FILE}); use --force to start over")
+    if force:
+        for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE):
+            (directory / name).unlink(missing_ok=True)
+        shutil.rmtree(directory / FILES_DIR, ignore_errors=True)
+    (directory / FILES_DIR).mkdir(parents=True, exist_ok=True)
+
+
+def _sha256_copy(source: str, target: Path) -> str:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            digest.update(chunk)
+            dst.write(chunk)
+    return digest.hexdigest()
+
+
+class Recording:
+    def __init__(self, options: Options):
+        self.options = options
+        self.directory = options.sessions_dir / options.name
+        self.channel = Path(tempfile.mkdtemp(prefix="record-"))
+        release = probes.os_release()
+        self.session = Session(
+            name=options.name,
+            host=Host(
+                os_id=release.get("ID", ""),
+                version_id=release.get("VERSION_ID", ""),
+                pretty_name=release.get("PRETTY_NAME", ""),
+                base_image=probes.base_image_for(release),
+                user=probes.user_name(os.geteuid()),
+            ),
+        )
+        self.files = probes.FileProbe(
+            roots=options.roots,
+            exclude=(str(self.directory.resolve()), sys.prefix, str(self.channel)),
+        )
+        self.dpkg = probes.DpkgProbe()
+        self.pending: str | None = None
+        self.env: dict[str, str] = {}
+        self.cwd = os.getcwd()
+        self.parser = hooks.EventParser()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def run(self) -> Session:
+        _prepare_directory(self.directory, self.options.force)
+        events = self.channel / hooks.EVENTS_FIFO
+        ack = self.channel / hooks.ACK_FIFO
+        os.mkfifo(events, 0o600)
+        os.mkfifo(ack, 0o600)
+        # Held open read-write so the shell's opens never block and a write never finds no reader.
+        self.events_fd = os.open(events, os.O_RDWR | os.O_NONBLOCK)
+        self.ack_fd = os.open(ack, os.O_RDWR | os.O_NONBLOCK)
+        rc = self.channel / "bashrc"
+        rc.write_text(hooks.rcfile(self.channel, self.options.name), encoding="utf-8")
+
+        self.snapshot_files = self.files.snapshot()
+        self.snapshot_dpkg = self.dpkg.snapshot()
+        self.listeners = self.listeners_at_start = probes.listening()
+        self.started_at = time.time()
+        self.journal = Journal(self.directory)
+        self.journal.append("begin", name=self.options.name, host=self.session.host)
+
+        env = dict(os.environ)
+        env["RECORD_SESSION"] = self.options.name
+        rows, cols = terminal_size(0)
+        cast = CastWriter(self.directory / CAST_FILE, cols, rows, env)
+        relay = PtyRelay([self.options.shell, "--rcfile", str(rc), "-i"], env, cast)
+        relay.watch[self.events_fd] = self._on_events
+        try:
+            relay.spawn()
+            relay.run()
+            self._finish()
+        finally:
+            cast.close()
+            self.journal.close()
+            os.close(self.events_fd)
+            os.close(self.ack_fd)
+            shutil.rmtree(self.channel, ignore_errors=True)
+        return self.session
+
+    def _finish(self) -> None:
+        if self.pending is not None and self.pending.strip() not in END_COMMANDS:
+            self.session.warnings.append(f"the last command never finished and is not recorded: {self.pending}")
+        self.session.services, warnings = self._services()
+        self.session.warnings.extend(warnings)
+        save(self.session, self.directory)
+        self.journal.append("end", steps=len(self.session.steps))
+
+    # ------------------------------------------------------------ events
+
+    def _on_events(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        for event in self.parser.feed(data):
+            if event[0] == "start":
+                self.pending = hooks.parse_history_line(event[1])
+            elif event[0] == "finish":
+                self._on_finish(int(event[1] or 0), [int(x) for x in event[2].split() if x.isdigit()], event[3])
+
+    def _on_finish(self, status: int, pipestatus: list[int], cwd: str) -> None:
+        try:
+            env = parse_env((self.channel / hooks.ENV_DUMP).read_bytes())
+        except OSError:
+            env = dict(self.env)
+        if self.pending is None:  # the first prompt, or Enter on an empty line
+            self.env, self.cwd = env, cwd
+        else:
+            command, self.pending = self.pending, None
+            self._record(command, effective_status(status, pipestatus), env)
+            self.cwd = cwd
+        os.write(self.ack_fd, b"\n")
+
+    def _record(self, command: str, status: int, env: dict[str, str]) -> None:
+        effects = Effects()
+        effects.env_set, effects.env_unset = env_changes(self.env, env)
+        self.env = env
+
+        dpkg_after = self.dpkg.snapshot()
+        change = _package_change(self.snapshot_dpkg, dpkg_after)
+        self.snapshot_dpkg = dpkg_after
+        if change is not None:
+            effects.packages.append(change)
+
+        files_after = self.files.snapshot()
+        changed, deleted = probes.changed_paths(self.snapshot_files, files_after)
+        if not effects.packages:  # what a package install wrote comes back with the package
+            effects.files = [self._file_change(p, files_after[p]) for p in changed]
+            effects.files += [FileChange(path=p, kind="deleted") for p in deleted]
+        self.snapshot_files = files_after
+
+        listeners = probes.listening()
+        effects.ports_opened = sorted(probes.ports(listeners) - probes.ports(self.listeners))
+        self.listeners = listeners
+
+        replay, why = decide(command, status, effects)
+        step = Step(
+            id=len(self.session.steps) + 1,
+            command=command,
+            cwd=self.cwd,
+            exit=status,
+            replay=replay,
+            why=why,
+            effects=effects,
+        )
+        if replay == "files":
+            self._store_files(step)
+        self.session.steps.append(step)
+        self.journal.append("step", step=step)
+
+    def _file_change(self, path: str, entry: probes.Entry) -> FileChange:
+        return FileChange(
+            path=path,
+            kind=entry.kind,
+            mode=entry.mode,
+            owner=probes.user_name(entry.uid),
+            group=probes.group_name(entry.gid),
+            target=entry.target,
+        )
+
+    def _store_files(self, step: Step) -> None:
+        for f in step.effects.files:
+            if f.kind != "file":
+                continue
+            try:
+                f.sha256 = _sha256_copy(f.path, self.directory / f.stored_at)
+            except OSError as exc:
+                self.session.warnings.append(f"step {step.id}: could not copy {f.path}: {exc.strerror}")
+
+    # ------------------------------------------------------------ services
+
+    def _services(self) -> tuple[list, list[str]]:
+        """Listeners that this session brought up: a new port, or a process started while recording
+        (a restarted service). What was already serving before (sshd) is not the deployment."""
+        before = probes.ports(self.listeners_at_start)
+        listeners = {
+            e for e in probes.listening() if e.port not in before or probes.started_after(e.pid, self.started_at)
+        }
+        warnings = []
+        pids = {entry.pid for entry in listeners if entry.pid is not None}
+        by_root: dict[int, list[Port]] = {}
+        for entry in sorted(listeners, key=lambda e: (e.port, e.address)):
+            if entry.pid is None:
+                warnings.append(f"port {entry.port} is listening but its process is not visible (record as root)")
+                continue
+            ports = by_root.setdefault(probes.service_root(entry.pid, pids), [])
+            if all((p.port, p.address) != (entry.port, entry.address) for p in ports):
+                ports.append(Port(entry.port, entry.address))
+        found = []
+        for pid, ports in sorted(by_root.items(), key=lambda item: min(p.port for p in item[1])):
+            info = probes.process_info(pid)
+            if info is None:
+                continue
+            if os.path.basename(info.exe) in ("python3", "python") and "recorder" in " ".join(info.cmdline):
+                continue
+            found.append(services.describe(info, ports))
+        if len(found) > 1:
+            names = ", ".join(s.name for s in found)
+            warnings.append(f"several services were listening ({names}); the image runs only {found[0].name}")
+        return found, warnings
+
+
+def _package_change(before: probes.DpkgState, after: probes.DpkgState) -> PackageChange | None:
+    if before.versions == after.versions:
+        return None
+    change = PackageChange(manager="apt")
+    for name, version in sorted(after.versions.items()):
+        if before.versions.get(name) == version:
+            continue
+        if name in after.auto:
+            change.dependencies[name] = version
+        else:
+            change.installed[name] = version
+    change.removed = sorted(n for n in before.versions if n not in after.versions)
+    return change

@@ -1,0 +1,38 @@
+"""The summary printed when a recording ends: what was kept, what was left out, and warnings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from recorder.session import Session
+
+
+def show(session: Session, directory: Path, console: Console) -> None:
+    kept = [s for s in session.steps if s.replay != "skip"]
+    dropped = [s for s in session.steps if s.replay == "skip"]
+    console.print(
+        f"\n[bold]Recorded[/] {len(session.steps)} commands into {directory}: "
+        f"{len(kept)} kept, {len(dropped)} left out."
+    )
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("step", "replay", "command", "why"):
+        table.add_column(column, overflow="fold")
+    for s in session.steps:
+        first = s.command.strip().splitlines()[0] if s.command.strip() else ""
+        table.add_row(str(s.id), s.replay, first[:60], s.why)
+    console.print(table)
+    packages = sorted({f"{n}={v}" for s in kept for p in s.effects.packages for n, v in p.installed.items()})
+    files = sorted({f.path for s in kept for f in s.effects.files})
+    if packages:
+        console.print("packages: " + ", ".join(packages), markup=False)
+    if files:
+        console.print("files: " + ", ".join(files), markup=False)
+    for svc in session.services:
+        ports = ", ".join(f"{p.address}:{p.port}" for p in svc.ports)
+        console.print(f"service: {svc.name} on {ports} → {' '.join(svc.command)}", markup=False)
+    for w in session.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"Next: record to-dockerfile {directory}  and  record build {directory} --tag NAME:TAG")

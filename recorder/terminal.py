@@ -1,0 +1,236 @@
+"""Moves bytes between the user's terminal and the shell's pty, and nothing else.
+
+Not pexpect's interact(): it stops when the child exits rather than at end of output and loses the
+tail. Here: 64 KiB reads until the pty reports EIO, input queued and written without blocking (a
+large paste cannot deadlock us against a shell that is busy writing), SIGWINCH forwarded, and the
+user's terminal mode restored on every way out.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import struct
+import termios
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from ptyprocess import PtyProcess
+
+READ_SIZE = 64 * 1024
+
+
+class CastWriter:
+    """asciicast v2 of what the terminal showed. Output only: keyboard input is never written."""
+
+    def __init__(self, path: Path, width: int, height: int, env: dict[str, str]):
+        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._start = time.monotonic()
+        header = {
+            "version": 2,
+            "width": width,
+            "height": height,
+            "env": {k: env[k] for k in ("SHELL", "TERM") if k in env},
+        }
+        self._file.write(json.dumps(header) + "\n")
+
+    def output(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if text:
+            elapsed = round(time.monotonic() - self._start, 6)
+            self._file.write(json.dumps([elapsed, "o", text], ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        tail = self._decoder.decode(b"", final=True)
+        if tail:
+            self.output(tail.encode())
+        self._file.close()
+
+
+def terminal_size(fd: int) -> tuple[int, int]:
+    """(rows, cols) of the user's terminal, or a sane default when input is not a terminal."""
+    try:
+        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+        if rows and cols:
+            return rows, cols
+    except OSError:
+        pass
+    size = shutil.get_terminal_size((80, 24))
+    return size.lines, size.columns
+
+
+class PtyRelay:
+    """Runs `argv` in a new pty and relays it to stdin/stdout until its output ends.
+
+    `watch` maps extra file descriptors to callbacks: the recorder's event FIFO is served from the
+    same loop, so handling a command never races with the terminal.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cast: CastWriter | None = None,
+        stdin_fd: int = 0,
+        stdout_fd: int = 1,
+    ):
+        self.argv, self.env, self.cast = argv, env, cast
+        self.stdin_fd, self.stdout_fd = stdin_fd, stdout_fd
+        self.watch: dict[int, Callable[[int], None]] = {}
+        self.proc: PtyProcess | None = None
+        self.hangup = False
+        self._pending = bytearray()
+
+    def spawn(self) -> PtyProcess:
+        rows, cols = terminal_size(self.stdin_fd)
+        self.proc = PtyProcess.spawn(self.argv, env=self.env, dimensions=(rows, cols))
+        flags = fcntl.fcntl(self.proc.fd, fcntl.F_GETFL)
+        fcntl.fcntl(self.proc.fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        return self.proc
+
+    def run(self) -> int:
+        """Relay until the shell's output ends; returns the shell's exit status."""
+        assert self.proc is not None, "spawn() first"
+        wake_r, wake_w = os.pipe()
+        for fd in (wake_r, wake_w):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        old_wakeup = signal.set_wakeup_fd(wake_w)
+        handlers = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGWINCH, signal.SIGHUP, signal.SIGTERM)
+        }
+        saved_mode = None
+        if os.isatty(self.stdin_fd):
+            saved_mode = termios.tcgetattr(self.stdin_fd)
+            tty.setraw(self.stdin_fd)
+        try:
+            self._loop(wake_r)
+        finally:
+            if saved_mode is not None:
+                termios.tcsetattr(self.stdin_fd, termios.TCSAFLUSH, saved_mode)
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            os.close(wake_r)
+            os.close(wake_w)
+        return self._exit_status()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGWINCH:
+            self._resize = True
+        else:
+            self.hangup = True
+
+    _resize = False
+
+    def _loop(self, wake_fd: int) -> None:
+        master = self.proc.fd
+        stdin_open = True
+        hung_up_at: float | None = None
+        while True:
+            readers = [master, wake_fd, *self.watch]
+            if stdin_open and not self.hangup:
+                readers.append(self.stdin_fd)
+            writers = [master] if self._pending else []
+            ready_r, ready_w, _ = select.select(readers, writers, [], 0.5)
+            if wake_fd in ready_r:
+                self._drain_wakeups(wake_fd)
+            if master in ready_r and not self._copy_output(master):
+                return
+            for fd in ready_r:
+                if fd in self.watch:
+                    self.watch[fd](fd)
+            if self.stdin_fd in ready_r:
+                data = self._read(self.stdin_fd)
+                if data:
+                    self._pending += data
+                elif data == b"":
+                    stdin_open = False
+            if master in ready_w:
+                self._flush_input(master)
+            if self.hangup and hung_up_at is None:
+                hung_up_at = time.monotonic()
+                self._signal_child(signal.SIGHUP)
+            if hung_up_at is not None and time.monotonic() - hung_up_at > 5:
+                self._signal_child(signal.SIGKILL)
+            if not ready_r and not self.proc.isalive():
+                return  # the shell is gone and its output is drained (a daemon may hold the pty open)
+
+    def _drain_wakeups(self, fd: int) -> None:
+        try:
+            while os.read(fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        if self._resize:
+            self._resize = False
+            rows, cols = terminal_size(self.stdin_fd)
+            with contextlib.suppress(OSError):
+                self.proc.setwinsize(rows, cols)
+
+    def _read(self, fd: int) -> bytes | None:
+        """Bytes read, b"" at end of input, None when nothing is there yet."""
+        try:
+            return os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return b""
+            raise
+
+    def _copy_output(self, master: int) -> bool:
+        """Copy one chunk of shell output to the user; False at end of output."""
+        try:
+            data = os.read(master, READ_SIZE)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return False
+            raise
+        if not data:
+            return False
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.stdout_fd, view)
+            except BlockingIOError:
+                select.select([], [self.stdout_fd], [], 1)
+                continue
+            view = view[written:]
+        if self.cast is not None:
+            self.cast.output(data)
+        return True
+
+    def _flush_input(self, master: int) -> None:
+        try:
+            written = os.write(master, self._pending[:READ_SIZE])
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                self._pending.clear()
+                return
+            raise
+        del self._pending[:written]
+
+    def _signal_child(self, sig: int) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill(sig)
+
+    def _exit_status(self) -> int:
+        with contextlib.suppress(Exception):  # already reaped
+            self.proc.wait()
+        if self.proc.exitstatus is not None:
+            return self.proc.exitstatus
+        return 128 + (self.proc.signalstatus or 0)
