@@ -16,7 +16,7 @@ DOCKERIGNORE = ".dockerignore"
 REPLAY_DIR = "replay"
 
 # Files in a session directory that must never enter the build context.
-NOT_IN_CONTEXT = ("session.yaml", "session.yaml.tmp", "journal.ndjson", "terminal.cast", ".record-lock")
+NOT_IN_CONTEXT = ("session.yaml", "session.yaml.tmp", "journal.ndjson", "terminal.cast")
 
 APT_CLEAN = "rm -rf /var/lib/apt/lists/*"
 

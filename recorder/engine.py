@@ -103,9 +103,10 @@ def build(
                     match = STEP_LINE.match(line)
                     if match:
                         current, tail = int(match.group(1)), []
-                    else:
+                    elif line.strip():
                         tail = (tail + [line])[-10:]
-                    emit(line)
+                    if line.strip():
+                        emit(line)
             elif "error" in chunk:
                 origin = origins[current - 1] if 0 < current <= len(origins) else ""
                 where = f" at instruction {current}" + (f" ({origin})" if origin else "")

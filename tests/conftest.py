@@ -1,0 +1,33 @@
+"""Shared fixtures. Docker tests need the engine and base image that scripts/testbench prepares;
+when they are missing the tests fail and say so: CI must not pass by skipping them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import staging
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    try:
+        c = staging.client()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means the bench is not ready
+        pytest.fail(f"no Docker engine ({exc}); run scripts/testbench first", pytrace=False)
+    try:
+        c.images.get(staging.BASE_IMAGE)
+    except Exception:  # noqa: BLE001
+        pytest.fail(f"base image {staging.BASE_IMAGE} is missing; run scripts/testbench first", pytrace=False)
+    return c
+
+
+@pytest.fixture(scope="session")
+def staging_image(docker_client):
+    return staging.build_staging_image(docker_client)
+
+
+@pytest.fixture
+def staging_host(docker_client, staging_image):
+    host = staging.StagingHost(docker_client)
+    yield host
+    host.close()

@@ -1,0 +1,175 @@
+"""A staging host for tests and examples: a container from the local base image with this project in it.
+
+`record start` is driven inside it through `docker exec -it`, by pexpect, typing as a person would:
+wait for each prompt, then type the next command. Also runnable as a script to (re)record the shipped
+example session: `python -m tests.staging record-example sessions/web`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import sys
+import tarfile
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+import docker
+import pexpect
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = os.environ.get("RECORD_BASE_IMAGE", "record-base:bookworm")
+STAGING_IMAGE = "record-staging:test"
+PROMPT = r"\[rec\] [^\r\n]*[#$] $"
+PROJECT_FILES = ("pyproject.toml", "README.md", "recorder", "generators")
+
+# The deployment the spine's acceptance test types, and the shipped example was recorded from.
+NGINX_PAGE = "<h1>hello from staging</h1>"
+NGINX_DEPLOYMENT = (
+    "apt-get update",
+    "apt-get install -y nginx",
+    f"cat > /var/www/html/index.html <<'EOF'\n{NGINX_PAGE}\n<p>recorded by record start</p>\nEOF",
+    "sed -i 's/listen 80 default_server;/listen 8080 default_server;/;"
+    " s/listen \\[::\\]:80 default_server;/listen [::]:8080 default_server;/' /etc/nginx/sites-available/default",
+    "cp /srv/release/site.conf /etc/nginx/conf.d/",
+    "export APP_ENV=staging",
+    "nginx",
+)
+FAILING_COMMAND = "cp /srv/release/site.conf /etc/nginx/conf.d/"
+
+
+def client() -> docker.DockerClient:
+    c = docker.from_env()
+    c.ping()
+    return c
+
+
+def _staging_dockerfile() -> str:
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    quoted = " ".join(f"'{d}'" for d in deps)
+    return f"""FROM {BASE_IMAGE}
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv \\
+ && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /usr/lib/record && /usr/lib/record/bin/pip install --no-cache-dir -q {quoted}
+COPY project /src
+RUN /usr/lib/record/bin/pip install --no-cache-dir -q --no-deps /src \\
+ && ln -sf /usr/lib/record/bin/record /usr/local/bin/record && rm -rf /src
+WORKDIR /root
+"""
+
+
+def _project_tar() -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = _staging_dockerfile().encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        for name in PROJECT_FILES:
+            tar.add(ROOT / name, arcname=f"project/{name}",
+                    filter=lambda t: None if "__pycache__" in t.name or t.name.endswith(".egg-info") else t)
+    buf.seek(0)
+    return buf
+
+
+def build_staging_image(c: docker.DockerClient) -> str:
+    """Base image + python3 + this project, as installed on a real staging host."""
+    for chunk in c.api.build(fileobj=_project_tar(), custom_context=True, tag=STAGING_IMAGE, decode=True,
+                             rm=True, forcerm=True):
+        if "error" in chunk:
+            raise RuntimeError(f"staging image build failed: {chunk['error']}")
+    return STAGING_IMAGE
+
+
+class StagingHost:
+    """One staging container; `record(...)` types a deployment into `record start` inside it."""
+
+    def __init__(self, c: docker.DockerClient, ports: Iterable[int] = (8080,)):
+        self.client = c
+        self.container = c.containers.run(
+            STAGING_IMAGE, ["sleep", "infinity"], detach=True, remove=True,
+            ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
+        )
+
+    def close(self) -> None:
+        self.container.remove(force=True)
+
+    def sh(self, command: str) -> tuple[int, str]:
+        code, out = self.container.exec_run(["bash", "-c", command])
+        return code, out.decode("utf-8", "replace")
+
+    def port(self, port: int) -> int:
+        self.container.reload()
+        return int(self.container.ports[f"{port}/tcp"][0]["HostPort"])
+
+    def spawn_record(self, args: str, log: io.TextIOBase | None = None) -> pexpect.spawn:
+        child = pexpect.spawn(f"docker exec -it -w /root {self.container.id} record start {args}",
+                              encoding="utf-8", codec_errors="replace", timeout=60, dimensions=(40, 160))
+        child.logfile_read = log
+        return child
+
+    def record(self, name: str, commands: Iterable[str], timeout: int = 600,
+               log: io.TextIOBase | None = None) -> str:
+        """Type each command at the recorder's prompt, then exit; returns everything the terminal showed."""
+        child = self.spawn_record(f"--name {name}", log)
+        child.expect(PROMPT)
+        for command in commands:
+            child.sendline(command)
+            child.expect(PROMPT, timeout=timeout)
+        child.sendline("exit")
+        child.expect(pexpect.EOF, timeout=120)
+        child.close()
+        return child.before
+
+    def copy_out(self, path: str, destination: Path) -> Path:
+        """Copy a directory out of the container; returns the local copy."""
+        stream, _ = self.container.get_archive(path)
+        buf = io.BytesIO(b"".join(stream))
+        with tarfile.open(fileobj=buf) as tar:
+            tar.extractall(destination, filter="tar")
+        return destination / Path(path).name
+
+
+def http_get(port: int, timeout: float = 60.0) -> tuple[int, bytes]:
+    """GET / on a loopback port, retrying until the server answers or the time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                return response.status, response.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text)
+
+
+def record_example(target: Path) -> None:
+    """Record the nginx deployment in a fresh staging container and put the session at `target`."""
+    c = client()
+    build_staging_image(c)
+    host = StagingHost(c)
+    try:
+        host.record(target.name, NGINX_DEPLOYMENT, log=sys.stdout)
+        tmp = Path(f"/tmp/record-example-{os.getpid()}")
+        copied = host.copy_out(f"/root/sessions/{target.name}", tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(copied, target)
+        shutil.rmtree(tmp)
+    finally:
+        host.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "record-example":
+        sys.exit("usage: python -m tests.staging record-example sessions/NAME")
+    record_example(Path(sys.argv[2]))

@@ -1,0 +1,67 @@
+"""The spine, end to end against the real engine: record a real nginx deployment in a staging
+container, generate the Dockerfile, build the image, and check it answers like staging did."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from recorder import session as s
+from tests import staging
+
+pytestmark = pytest.mark.docker
+
+
+def record_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "recorder", *args], capture_output=True, text=True, timeout=900)
+
+
+def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(staging_host, docker_client,
+                                                                                 tmp_path):
+    staging_host.record("web", staging.NGINX_DEPLOYMENT)
+    status, staged_body = staging.http_get(staging_host.port(8080))
+    assert status == 200 and staging.NGINX_PAGE.encode() in staged_body
+
+    session_dir = staging_host.copy_out("/root/sessions/web", tmp_path)
+    session = s.load(session_dir)
+    assert [st.exit != 0 for st in session.steps] == [False, False, False, False, True, False, False]
+    assert session.services[0].name == "nginx"
+
+    result = record_cli("to-dockerfile", str(session_dir), "--base", staging.BASE_IMAGE)
+    assert result.returncode == 0, result.stderr
+    text = (session_dir / "Dockerfile").read_text()
+    assert staging.FAILING_COMMAND not in text and "site.conf" not in text
+    assert [line for line in text.splitlines() if line.startswith("EXPOSE")] == ["EXPOSE 8080"]
+    assert 'ENV APP_ENV="staging"' in text
+
+    tag = "record-e2e-web:1"
+    result = record_cli("build", str(session_dir), "--tag", tag, "--base", staging.BASE_IMAGE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8080/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        port = int(container.ports["8080/tcp"][0]["HostPort"])
+        status, built_body = staging.http_get(port)
+        assert status == 200
+        assert built_body == staged_body
+        assert container.attrs["Config"]["Env"].count("APP_ENV=staging") == 1
+    finally:
+        container.remove(force=True)
+        docker_client.images.remove(tag, force=True)
+
+
+def test_shipped_example_builds_and_serves_its_page(docker_client):
+    """README's main job: the committed example session builds and serves what staging served."""
+    tag = "record-e2e-example:1"
+    result = record_cli("build", str(staging.ROOT / "sessions" / "web"), "--tag", tag, "--base", staging.BASE_IMAGE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8080/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        status, body = staging.http_get(int(container.ports["8080/tcp"][0]["HostPort"]))
+        assert status == 200 and staging.NGINX_PAGE.encode() in body
+    finally:
+        container.remove(force=True)
+        docker_client.images.remove(tag, force=True)
