@@ -62,8 +62,51 @@ def command_words(command: str) -> list[list[str]]:
 NAVIGATION = frozenset({"cd", "pushd", "popd"})
 
 
-def decide(command: str, status: int, effects: Effects) -> tuple[str, str]:
-    """(replay, why) for one finished command."""
+SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh", "fish", "csh", "tcsh"})
+REMOTE = frozenset({"ssh", "mosh", "telnet"})
+
+
+def _basename(word: str) -> str:
+    return word.rsplit("/", 1)[-1]
+
+
+def opens_shell(command: str) -> bool:
+    """True when the command line starts an interactive shell (sudo -i, su - postgres, bash, ssh host)."""
+    words = command_words(command)
+    if len(words) != 1:
+        return False
+    w = words[0]
+    while w and "=" in w[0] and not w[0].startswith("-"):
+        w = w[1:]  # VAR=value prefixes
+    if not w:
+        return False
+    head, args = _basename(w[0]), w[1:]
+    if head == "sudo":
+        rest = _after_options(args, takes_value={"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U"})
+        return not rest and any(a in ("-i", "-s", "--login", "--shell") for a in args) or bool(
+            rest and (_basename(rest[0]) in SHELLS | {"su"}) and opens_shell(" ".join(rest)))
+    if head == "su":
+        return "-c" not in args and "--command" not in args and not any(a.startswith("--command=") for a in args)
+    if head in SHELLS:
+        return not _after_options(args, takes_value={"-o", "-O", "--rcfile", "--init-file"})
+    if head in REMOTE:
+        return len(_after_options(args, takes_value={"-p", "-i", "-l", "-o", "-F", "-J", "-L", "-R", "-D"})) == 1
+    return False
+
+
+def _after_options(args: list[str], takes_value: set[str]) -> list[str]:
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in takes_value else 1
+    return args[i:]
+
+
+def decide(command: str, status: int, effects: Effects, nested: bool = False) -> tuple[str, str]:
+    """(replay, why) for one finished command; `nested` when a shell it opened reported its own commands."""
+    if nested:
+        return "skip", "opened a nested shell; the commands typed in it are recorded as their own steps"
+    if opens_shell(command):
+        return "skip", "opened a shell that was not followed: the commands typed in it were not recorded"
     if status != 0:
         return "skip", f"failed (exit {status}): left out of the image"
     if effects.ports_opened:

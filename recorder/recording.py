@@ -7,13 +7,14 @@ the shell show its next prompt.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder import hooks, probes, services
@@ -36,6 +37,28 @@ from recorder.terminal import CastWriter, PtyRelay, terminal_size
 
 CAST_FILE = "terminal.cast"
 END_COMMANDS = frozenset({"exit", "logout"})
+
+
+@dataclass
+class Shell:
+    """What we know of one interactive shell (the user's, or a nested root shell inside it)."""
+
+    cwd: str
+    env: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    pending: str | None = None  # the command it is running now
+    expanded: str = ""
+    nested: bool = False  # the pending command opened a shell that reported its own commands
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -90,8 +113,7 @@ class Recording:
             exclude=(str(self.directory.resolve()), sys.prefix, str(self.channel)),
         )
         self.dpkg = probes.DpkgProbe()
-        self.pending: str | None = None
-        self.env: dict[str, str] = {}
+        self.shells: dict[int, Shell] = {}
         self.cwd = os.getcwd()
         self.parser = hooks.EventParser()
 
@@ -106,7 +128,7 @@ class Recording:
         # Held open read-write so the shell's opens never block and a write never finds no reader.
         self.events_fd = os.open(events, os.O_RDWR | os.O_NONBLOCK)
         self.ack_fd = os.open(ack, os.O_RDWR | os.O_NONBLOCK)
-        rc = self.channel / "bashrc"
+        rc = self.channel / hooks.RCFILE
         rc.write_text(hooks.rcfile(self.channel, self.options.name), encoding="utf-8")
 
         self.snapshot_files = self.files.snapshot()
@@ -120,10 +142,11 @@ class Recording:
         env["RECORD_SESSION"] = self.options.name
         rows, cols = terminal_size(0)
         cast = CastWriter(self.directory / CAST_FILE, cols, rows, env)
-        relay = PtyRelay([self.options.shell, "--rcfile", str(rc), "-i"], env, cast)
+        self.relay = relay = PtyRelay([self.options.shell, "--rcfile", str(rc), "-i"], env, cast)
         relay.watch[self.events_fd] = self._on_events
         try:
             relay.spawn()
+            self.top_pid = relay.proc.pid
             relay.run()
             self._finish()
         finally:
@@ -135,8 +158,9 @@ class Recording:
         return self.session
 
     def _finish(self) -> None:
-        if self.pending is not None and self.pending.strip() not in END_COMMANDS:
-            self.session.warnings.append(f"the last command never finished and is not recorded: {self.pending}")
+        top = self.shells.get(self.top_pid)
+        if top is not None and top.pending is not None and top.pending.strip() not in END_COMMANDS:
+            self.session.warnings.append(f"the last command never finished and is not recorded: {top.pending}")
         self.session.services, warnings = self._services()
         self.session.warnings.extend(warnings)
         save(self.session, self.directory)
@@ -150,28 +174,52 @@ class Recording:
         except BlockingIOError:
             return
         for event in self.parser.feed(data):
+            pid = int(event[1]) if event[1].isdigit() else 0
             if event[0] == "start":
-                self.pending = hooks.parse_history_line(event[1])
+                self._on_start(pid, hooks.parse_history_line(event[2]))
             elif event[0] == "finish":
-                self._on_finish(int(event[1] or 0), [int(x) for x in event[2].split() if x.isdigit()], event[3])
+                pipe = [int(x) for x in event[4].split() if x.isdigit()]
+                self._on_finish(pid, int(event[2] or -1), int(event[3] or 0), pipe, event[5])
 
-    def _on_finish(self, status: int, pipestatus: list[int], cwd: str) -> None:
+    def _on_start(self, pid: int, command: str) -> None:
+        shell = self.shells.setdefault(pid, Shell(cwd=self.cwd))
+        for other in self.shells.values():
+            if other is not shell and other.pending is not None:
+                other.nested = True  # that command opened the shell now reporting
+        shell.pending = command
+        shell.expanded = hooks.expand_alias(command, shell.aliases) or ""
+        self.relay.secret_typed = False
+
+    def _on_finish(self, pid: int, euid: int, status: int, pipestatus: list[int], cwd: str) -> None:
+        shell = self.shells.setdefault(pid, Shell(cwd=cwd))
         try:
-            env = parse_env((self.channel / hooks.ENV_DUMP).read_bytes())
+            env = parse_env(hooks.env_dump(self.channel, pid).read_bytes())
         except OSError:
-            env = dict(self.env)
-        if self.pending is None:  # the first prompt, or Enter on an empty line
-            self.env, self.cwd = env, cwd
+            env = dict(shell.env)
+        reply = ""
+        if shell.pending is None:  # the first prompt, or Enter on an empty line
+            shell.env, shell.cwd = env, cwd
         else:
-            command, self.pending = self.pending, None
-            self._record(command, effective_status(status, pipestatus), env)
-            self.cwd = cwd
-        os.write(self.ack_fd, b"\n")
+            step = self._record(shell, euid, effective_status(status, pipestatus), env)
+            shell.cwd = cwd
+            reply = self._reply(step)
+            for other_pid in [p for p in self.shells if p != pid and not _alive(p)]:
+                del self.shells[other_pid]  # a nested shell that has exited
+        with contextlib.suppress(OSError):
+            shell.aliases = hooks.parse_aliases(hooks.alias_dump(self.channel, pid).read_text(errors="replace"))
+        os.write(self.ack_fd, reply.replace("\\", "\\\\").replace("\n", " ").encode() + b"\n")
 
-    def _record(self, command: str, status: int, env: dict[str, str]) -> None:
+    def _reply(self, step: Step) -> str:
+        """What the user is told at once: only what they would otherwise lose silently."""
+        if "not followed" in step.why:
+            return f"{hooks.MARKER}warning: {step.why}"
+        return ""
+
+    def _record(self, shell: Shell, euid: int, status: int, env: dict[str, str]) -> Step:
+        command, shell.pending = shell.pending, None
         effects = Effects()
-        effects.env_set, effects.env_unset = env_changes(self.env, env)
-        self.env = env
+        effects.env_set, effects.env_unset = env_changes(shell.env, env)
+        shell.env = env
 
         dpkg_after = self.dpkg.snapshot()
         change = _package_change(self.snapshot_dpkg, dpkg_after)
@@ -190,20 +238,22 @@ class Recording:
         effects.ports_opened = sorted(probes.ports(listeners) - probes.ports(self.listeners))
         self.listeners = listeners
 
-        replay, why = decide(command, status, effects)
-        step = Step(
-            id=len(self.session.steps) + 1,
-            command=command,
-            cwd=self.cwd,
-            exit=status,
-            replay=replay,
-            why=why,
-            effects=effects,
-        )
+        replay, why = decide(command, status, effects, nested=shell.nested)
+        shell.nested = False
+        user = probes.user_name(euid) if euid >= 0 else ""
+        step = Step(id=len(self.session.steps) + 1, command=command, cwd=shell.cwd, exit=status,
+                    replay=replay, why=why, effects=effects,
+                    user="" if user == self.session.host.user else user,
+                    expanded=shell.expanded, needed_secret=self.relay.secret_typed)
+        if step.needed_secret:
+            step.why += "; asked for a secret at a prompt (what was typed is never recorded)"
+        if "not followed" in why:
+            self.session.warnings.append(f"step {step.id}: {why}")
         if replay == "files":
             self._store_files(step)
         self.session.steps.append(step)
         self.journal.append("step", step=step)
+        return step
 
     def _file_change(self, path: str, entry: probes.Entry) -> FileChange:
         return FileChange(

@@ -77,6 +77,9 @@ class Step:
     replay: str = "skip"
     why: str = ""
     effects: Effects = field(default_factory=Effects)
+    user: str = ""  # who ran it, when not the user who started the recording (a nested root shell)
+    expanded: str = ""  # what bash ran, when the first word was an alias
+    needed_secret: bool = False  # input was typed with echo off (a password prompt); it is never recorded
 
 
 @dataclass
@@ -182,8 +185,14 @@ def _step_to_yaml(s: Step) -> CommentedMap:
     out = CommentedMap()
     out["id"] = s.id
     out["command"] = _block(s.command)
+    if s.expanded:
+        out["expanded"] = _block(s.expanded)
     out["cwd"] = s.cwd
+    if s.user:
+        out["user"] = s.user
     out["exit"] = s.exit
+    if s.needed_secret:
+        out["needed_secret"] = True
     out["replay"] = s.replay
     out["why"] = s.why
     if effects:
@@ -382,6 +391,9 @@ def _read_step(r: _Reader, node: Any, where: str) -> Step:
         replay=replay,
         why=str(r.get(node, "why", str, where, default="")),
         effects=effects,
+        user=str(r.get(node, "user", (str, int), where, default="")),
+        expanded=str(r.get(node, "expanded", str, where, default="")),
+        needed_secret=r.get(node, "needed_secret", bool, where, default=False),
     )
 
 

@@ -89,6 +89,7 @@ class PtyRelay:
         self.watch: dict[int, Callable[[int], None]] = {}
         self.proc: PtyProcess | None = None
         self.hangup = False
+        self.secret_typed = False  # input arrived while the shell's side had echo off at a line prompt
         self._pending = bytearray()
 
     def spawn(self) -> PtyProcess:
@@ -153,6 +154,7 @@ class PtyRelay:
                 data = self._read(self.stdin_fd)
                 if data:
                     self._pending += data
+                    self.secret_typed = self.secret_typed or self._at_secret_prompt(master)
                 elif data == b"":
                     stdin_open = False
             if master in ready_w:
@@ -164,6 +166,15 @@ class PtyRelay:
                 self._signal_child(signal.SIGKILL)
             if not ready_r and not self.proc.isalive():
                 return  # the shell is gone and its output is drained (a daemon may hold the pty open)
+
+    @staticmethod
+    def _at_secret_prompt(master: int) -> bool:
+        """A password prompt turns echo off but keeps line editing on; readline turns both off."""
+        try:
+            lflag = termios.tcgetattr(master)[3]
+        except termios.error:
+            return False
+        return not lflag & termios.ECHO and bool(lflag & termios.ICANON)
 
     def _drain_wakeups(self, fd: int) -> None:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recorder import hooks
-from recorder.classify import command_words, decide, effective_status, env_changes, parse_env
+from recorder.classify import command_words, decide, effective_status, env_changes, opens_shell, parse_env
 from recorder.session import Effects, FileChange, PackageChange
 
 
@@ -29,15 +29,15 @@ def test_history_line_keeps_exact_command_text():
 
 def test_event_parser_handles_split_reads_and_newlines():
     parser = hooks.EventParser()
-    stream = b"start\0  1  for i in 1\ndo :; done\0finish\0" + b"0\0" + b"0 1\0/root\0"
+    stream = b"start\x0012\0  1  for i in 1\ndo :; done\0finish\x0012\x000\0" + b"0\0" + b"0 1\0/root\0"
     events = []
     for i in range(0, len(stream), 5):
         events += parser.feed(stream[i : i + 5])
-    assert events == [("start", "  1  for i in 1\ndo :; done"), ("finish", "0", "0 1", "/root")]
+    assert events == [("start", "12", "  1  for i in 1\ndo :; done"), ("finish", "12", "0", "0", "0 1", "/root")]
 
 
 def test_event_parser_skips_garbage():
-    assert hooks.EventParser().feed(b"junk\0finish\x001\0\0/\0") == [("finish", "1", "", "/")]
+    assert hooks.EventParser().feed(b"junk\0finish\x007\x000\x001\0\0/\0") == [("finish", "7", "0", "1", "", "/")]
 
 
 def test_decisions():
@@ -59,3 +59,21 @@ def test_command_words_parses_real_command_lines():
     assert command_words("sudo apt-get install -y nginx && cd /opt") == [
         ["sudo", "apt-get", "install", "-y", "nginx"], ["cd", "/opt"]]
     assert command_words("echo 'unclosed") == []
+
+
+def test_shells_that_open_a_nested_session_are_recognised():
+    for line in ("sudo -i", "sudo -u postgres -i", "su -", "su - postgres", "sudo su -", "bash", "zsh",
+                 "ssh web1", "sudo bash", "LANG=C bash --norc"):
+        assert opens_shell(line), line
+    for line in ("sudo apt-get install -y nginx", "su -c 'id' postgres", "bash deploy.sh", "ssh web1 uptime",
+                 "sudo -u www-data touch /srv/x", "ls"):
+        assert not opens_shell(line), line
+    assert decide("sudo -u postgres -i", 0, Effects())[1].startswith("opened a shell that was not followed")
+    assert decide("sudo -i", 0, Effects(), nested=True)[1].startswith("opened a nested shell")
+
+
+def test_aliases_are_parsed_and_expanded():
+    aliases = hooks.parse_aliases("alias ll='ls -la'\nalias q='echo '\\''hi'\\'''\n")
+    assert aliases == {"ll": "ls -la", "q": "echo 'hi'"}
+    assert hooks.expand_alias("ll /etc", aliases) == "ls -la /etc"
+    assert hooks.expand_alias("ls /etc", aliases) is None

@@ -143,7 +143,7 @@ def test_large_output_arrives_byte_exact_when_the_shell_exits_right_after(home, 
     child = spawn(home, tmp_path)
     child.sendline(f"stty -echo; echo BEGIN-MARK; cat {data}; exit")
     child.expect("BEGIN-MARK\r\n")
-    received = bytearray()
+    received = bytearray(child.buffer.encode())  # what pexpect read past the match
     while True:
         try:
             received += child.read_nonblocking(1 << 20, timeout=30).encode()
