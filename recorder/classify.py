@@ -104,7 +104,7 @@ def _after_options(args: list[str], takes_value: set[str]) -> list[str]:
 def decide(command: str, status: int, effects: Effects, nested: bool = False) -> tuple[str, str]:
     """(replay, why) for one finished command; `nested` when a shell it opened reported its own commands."""
     if nested:
-        return "skip", "opened a nested shell; the commands typed in it are recorded as their own steps"
+        return "skip", "opened a nested shell; the commands typed in it are the steps just before this one"
     if opens_shell(command):
         return "skip", "opened a shell that was not followed: the commands typed in it were not recorded"
     if status != 0:

@@ -11,6 +11,7 @@ from rich.console import Console
 from generators import dockerfile
 from recorder import session as session_io
 from recorder.errors import RecorderError
+from recorder.recording import Options
 
 app = typer.Typer(
     add_completion=False,
@@ -29,22 +30,62 @@ def start(
     watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
 ) -> None:
     """Open your shell and record the deployment you do in it; `exit` ends the recording."""
-    from recorder import probes, summary
-    from recorder.recording import Options, Recording
+    _check_can_record(name)
+    _record(Options(name=name, sessions_dir=directory, force=force, roots=_roots(watch)))
 
+
+@app.command()
+def resume(
+    name: str = typer.Argument(..., help="The interrupted session's name."),
+    directory: Path = typer.Option(Path("sessions"), "--dir", help="Where sessions are written."),
+    watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
+) -> None:
+    """Continue a recording that was interrupted (recorder killed, connection lost)."""
+    _check_can_record(name)
+    _record(Options(name=name, sessions_dir=directory, resume=True, roots=_roots(watch)))
+
+
+def _roots(watch: list[str] | None) -> tuple[str, ...]:
+    from recorder import probes
+
+    return tuple(watch) if watch else probes.DEFAULT_ROOTS
+
+
+def _check_can_record(name: str) -> None:
     if not name or "/" in name or name.startswith("."):
-        raise RecorderError(f"--name {name!r}: use a plain name such as `web`")
+        raise RecorderError(f"session name {name!r}: use a plain name such as `web`")
     if not sys.stdin.isatty():
-        raise RecorderError("record start needs a terminal: run it in an interactive shell (ssh -t, docker exec -it)")
-    options = Options(
-        name=name, sessions_dir=directory, force=force, roots=tuple(watch) if watch else probes.DEFAULT_ROOTS
-    )
-    err.print(
-        f"[bold]Recording[/] session [bold]{name}[/] into {directory / name}. "
-        "Deploy as usual; type [bold]exit[/] to finish."
-    )
-    recorded = Recording(options).run()
-    summary.show(recorded, directory / name, err)
+        raise RecorderError("recording needs a terminal: run it in an interactive shell (ssh -t, docker exec -it)")
+
+
+def _record(options: Options) -> None:
+    """Record in a guarded child process: the terminal is restored even if the recorder is killed."""
+    from recorder import summary, terminal
+    from recorder.journal import JOURNAL_FILE, read
+    from recorder.recording import Recording
+
+    target = options.sessions_dir / options.name
+
+    def work() -> int:
+        try:
+            verb = "Resuming" if options.resume else "Recording"
+            err.print(f"[bold]{verb}[/] session [bold]{options.name}[/] into {target}. "
+                      "Deploy as usual; type [bold]exit[/] to finish.")
+            summary.show(Recording(options).run(), target, err)
+            return 0
+        except RecorderError as exc:
+            err.print(f"record: error: {exc}", markup=False, soft_wrap=True)
+            return exc.exit_code
+
+    def killed(signum: int) -> None:
+        path = target / JOURNAL_FILE
+        steps = sum(1 for e in read(path) if e.get("event") == "step") if path.exists() else 0
+        err.print(f"\nrecord: the recorder was killed (signal {signum}); {steps} finished commands are safe in "
+                  f"{path}. `record resume {options.name}` continues the recording.", markup=False, soft_wrap=True)
+
+    code = terminal.run_guarded(work, killed)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("to-dockerfile")

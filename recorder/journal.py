@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from recorder.session import Host, Session, Step, step_from_data, step_to_data
+
 JOURNAL_FILE = "journal.ndjson"
 
 
@@ -27,6 +29,8 @@ class Journal:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Step):
+        return step_to_data(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return value
@@ -41,3 +45,16 @@ def read(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return events
+
+
+def recover(directory: Path, name: str) -> Session:
+    """The session as far as its journal got: host and every finished step, in order."""
+    path = directory / JOURNAL_FILE
+    session = Session(name=name)
+    for event in read(path):
+        if event.get("event") == "begin" and isinstance(event.get("host"), dict):
+            fields = {k: str(v) for k, v in event["host"].items() if k in Host.__dataclass_fields__}
+            session.host = Host(**fields)
+        elif event.get("event") == "step":
+            session.steps.append(step_from_data(event.get("step"), path, f"step {len(session.steps) + 1}"))
+    return session

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder import hooks, probes, services
+from recorder import hooks, journal, probes, services
 from recorder.classify import decide, effective_status, env_changes, parse_env
 from recorder.errors import RecorderError
 from recorder.journal import JOURNAL_FILE, Journal
@@ -67,14 +67,24 @@ class Options:
     sessions_dir: Path
     roots: tuple[str, ...] = probes.DEFAULT_ROOTS
     force: bool = False
+    resume: bool = False
     shell: str = "/bin/bash"
 
 
-def _prepare_directory(directory: Path, force: bool) -> None:
+def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
+    """Refuse to lose anything: a finished session needs --force, an interrupted one is resumed."""
+    if resume:
+        if (directory / SESSION_FILE).exists():
+            raise RecorderError(f"{directory}: this recording was finished; only an interrupted one can be resumed")
+        if not (directory / JOURNAL_FILE).exists():
+            raise RecorderError(f"{directory / JOURNAL_FILE}: missing; there is no interrupted recording to resume")
+        return
     if (directory / SESSION_FILE).exists() and not force:
         raise RecorderError(f"{directory}: a recorded session is already there; use --force to record over it")
     if (directory / JOURNAL_FILE).exists() and not force:
-        raise RecorderError(f"{directory}: holds an interrupted recording ({JOURNAL_FILE}); use --force to start over")
+        where = "" if directory.parent == Path("sessions") else f" --dir {directory.parent}"
+        raise RecorderError(f"{directory}: holds an interrupted recording; `record resume {directory.name}{where}` "
+                            "continues it, --force starts over")
     if force:
         for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE):
             (directory / name).unlink(missing_ok=True)
@@ -120,7 +130,11 @@ class Recording:
     # ------------------------------------------------------------ lifecycle
 
     def run(self) -> Session:
-        _prepare_directory(self.directory, self.options.force)
+        _prepare_directory(self.directory, self.options.force, self.options.resume)
+        if self.options.resume:
+            self.session = journal.recover(self.directory, self.options.name)
+            self.session.warnings.append("the recording was interrupted and resumed: changes made while "
+                                         "nothing was recording are not in the session")
         events = self.channel / hooks.EVENTS_FIFO
         ack = self.channel / hooks.ACK_FIFO
         os.mkfifo(events, 0o600)
@@ -136,12 +150,15 @@ class Recording:
         self.listeners = self.listeners_at_start = probes.listening()
         self.started_at = time.time()
         self.journal = Journal(self.directory)
-        self.journal.append("begin", name=self.options.name, host=self.session.host)
+        if self.options.resume:
+            self.journal.append("resume", steps=len(self.session.steps))
+        else:
+            self.journal.append("begin", name=self.options.name, host=self.session.host)
 
         env = dict(os.environ)
         env["RECORD_SESSION"] = self.options.name
         rows, cols = terminal_size(0)
-        cast = CastWriter(self.directory / CAST_FILE, cols, rows, env)
+        cast = CastWriter(self.directory / CAST_FILE, cols, rows, env, append=self.options.resume)
         self.relay = relay = PtyRelay([self.options.shell, "--rcfile", str(rc), "-i"], env, cast)
         relay.watch[self.events_fd] = self._on_events
         try:

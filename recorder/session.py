@@ -171,7 +171,8 @@ def _package_to_yaml(p: PackageChange) -> CommentedMap:
     )
 
 
-def _step_to_yaml(s: Step) -> CommentedMap:
+def step_to_data(s: Step) -> CommentedMap:
+    """A step as session.yaml (and the journal) hold it."""
     e = s.effects
     effects = _drop_empty(
         {
@@ -227,7 +228,7 @@ def to_yaml_text(session: Session) -> str:
             "user": h.user,
         }
     )
-    doc["steps"] = [_step_to_yaml(s) for s in session.steps]
+    doc["steps"] = [step_to_data(s) for s in session.steps]
     doc["services"] = [_service_to_yaml(s) for s in session.services]
     doc["warnings"] = list(session.warnings)
     doc.yaml_set_start_comment(HEADER)
@@ -395,6 +396,11 @@ def _read_step(r: _Reader, node: Any, where: str) -> Step:
         expanded=str(r.get(node, "expanded", str, where, default="")),
         needed_secret=r.get(node, "needed_secret", bool, where, default=False),
     )
+
+
+def step_from_data(data: Any, file: Path, where: str = "step") -> Step:
+    """A step from its session.yaml/journal form, with the same checks as a whole session."""
+    return _read_step(_Reader(file), data, where)
 
 
 def _read_service(r: _Reader, node: Any, where: str) -> Service:

@@ -18,8 +18,10 @@ import select
 import shutil
 import signal
 import struct
+import sys
 import termios
 import time
+import traceback
 import tty
 from collections.abc import Callable
 from pathlib import Path
@@ -32,17 +34,19 @@ READ_SIZE = 64 * 1024
 class CastWriter:
     """asciicast v2 of what the terminal showed. Output only: keyboard input is never written."""
 
-    def __init__(self, path: Path, width: int, height: int, env: dict[str, str]):
-        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+    def __init__(self, path: Path, width: int, height: int, env: dict[str, str], append: bool = False):
+        offset = _cast_end(path) if append else 0.0
+        self._file = open(path, "a" if offset else "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._start = time.monotonic()
-        header = {
-            "version": 2,
-            "width": width,
-            "height": height,
-            "env": {k: env[k] for k in ("SHELL", "TERM") if k in env},
-        }
-        self._file.write(json.dumps(header) + "\n")
+        self._start = time.monotonic() - offset  # a resumed recording continues the same timeline
+        if not offset:
+            header = {
+                "version": 2,
+                "width": width,
+                "height": height,
+                "env": {k: env[k] for k in ("SHELL", "TERM") if k in env},
+            }
+            self._file.write(json.dumps(header) + "\n")
 
     def output(self, data: bytes) -> None:
         text = self._decoder.decode(data)
@@ -55,6 +59,51 @@ class CastWriter:
         if tail:
             self.output(tail.encode())
         self._file.close()
+
+
+def _cast_end(path: Path) -> float:
+    """The time of the last event in an existing cast (a resumed recording continues after it)."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return 0.0
+    for line in reversed(lines[1:]):
+        try:
+            return float(json.loads(line)[0]) + 0.001
+        except (ValueError, IndexError, TypeError):
+            continue
+    return 0.001 if lines else 0.0
+
+
+def run_guarded(work: Callable[[], int], on_killed: Callable[[int], None]) -> int:
+    """Run `work` in a child process and restore the terminal however it ends, even on kill -9.
+
+    A process cannot undo its own raw mode after SIGKILL; its parent can. The parent only waits:
+    signals from the terminal reach the child, which ends the recording properly.
+    """
+    if not os.isatty(0):
+        return work()
+    saved = termios.tcgetattr(0)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = work()
+        except BaseException:  # noqa: BLE001 - a child must never return into the parent's code
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTSTP, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+    _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(termios.error):
+        termios.tcsetattr(0, termios.TCSAFLUSH, saved)
+    if os.WIFSIGNALED(status):
+        on_killed(os.WTERMSIG(status))
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
 
 
 def terminal_size(fd: int) -> tuple[int, int]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import pexpect
+import psutil
 import pytest
 
 from recorder import session as s
@@ -153,3 +155,140 @@ def test_large_output_arrives_byte_exact_when_the_shell_exits_right_after(home, 
     body = bytes(received[: len(raw) + raw.count(b"\n")])  # the pty turns each \n into \r\n
     assert hashlib.sha256(body).hexdigest() == expected, f"received {len(received)} bytes"
     assert b"Recorded" in received[len(body):]  # the summary follows the output, after the shell exited
+
+
+def finish(child: pexpect.spawn) -> None:
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    child.close()
+
+
+def test_commands_in_a_nested_root_shell_are_recorded(home, tmp_path):
+    w = tmp_path / "watched"
+    child = spawn(home, tmp_path)
+    child.sendline("su -")
+    child.expect(PROMPT)
+    type_and_wait(child, f"echo nested > {w}/nested.txt")
+    child.sendline("exit")
+    child.expect(PROMPT)
+    type_and_wait(child, "echo back")
+    finish(child)
+    session = s.load(tmp_path / "sessions" / "t")
+    # steps are numbered as they finish: the nested shell's commands come before the `su -` that opened it
+    assert [st.command for st in session.steps] == [f"echo nested > {w}/nested.txt", "su -", "echo back"]
+    inside, opened, _ = session.steps
+    assert opened.replay == "skip" and "nested shell" in opened.why
+    assert inside.replay == "files" and inside.cwd == "/root"
+    assert inside.effects.files[0].path == str(w / "nested.txt")
+    assert not session.warnings
+
+
+def test_a_secret_typed_at_a_prompt_is_never_recorded(home, tmp_path):
+    child = spawn(home, tmp_path)
+    child.sendline("read -s -p 'Password: ' DB_PASS; echo got-${#DB_PASS}")
+    child.expect("Password: ")
+    time.sleep(0.3)
+    child.sendline("hunter2-very-secret")
+    child.expect("got-19")
+    child.expect(PROMPT)
+    finish(child)
+    directory = tmp_path / "sessions" / "t"
+    step = s.load(directory).steps[0]
+    assert step.needed_secret and "secret" in step.why
+    for path in directory.rglob("*"):
+        if path.is_file():
+            assert b"hunter2" not in path.read_bytes(), path
+
+
+def test_a_vi_edit_is_recorded_and_its_result_captured(home, tmp_path):
+    w = tmp_path / "watched"
+    w.mkdir()
+    (w / "app.conf").write_text("port = 80\n")
+    child = spawn(home, tmp_path)
+    child.sendline(f"vi -u NONE -N {w}/app.conf")
+    child.expect("app.conf")
+    time.sleep(0.5)
+    child.send(":s/80/8080/\r")
+    child.send(":wq\r")
+    child.expect(PROMPT)
+    finish(child)
+    directory = tmp_path / "sessions" / "t"
+    step = s.load(directory).steps[0]
+    assert step.replay == "files" and [f.path for f in step.effects.files] == [str(w / "app.conf")]
+    assert (directory / "files" / str(w / "app.conf").lstrip("/")).read_text() == "port = 8080\n"
+
+
+def test_a_large_paste_does_not_deadlock_and_arrives_whole(home, tmp_path):
+    w = tmp_path / "watched"
+    lines = [f"line {i:05d} {'x' * 60}" for i in range(3000)]  # about 200 KB typed at once
+    child = spawn(home, tmp_path)
+    child.send(f"cat > {w}/paste.txt <<'EOF'\n" + "\n".join(lines) + "\nEOF\n")
+    child.expect(PROMPT, timeout=120)
+    finish(child)
+    assert (w / "paste.txt").read_text() == "\n".join(lines) + "\n"
+    step = s.load(tmp_path / "sessions" / "t").steps[0]
+    assert step.command.splitlines()[1:-1] == lines
+
+
+def _worker_and_shell(child: pexpect.spawn) -> tuple[psutil.Process, psutil.Process]:
+    """The guarded recorder process (it holds the pty) and the user's bash under it."""
+    worker = psutil.Process(child.pid).children()[0]
+    return worker, worker.children()[0]
+
+
+@pytest.mark.parametrize("finished", [0, 2, 5])
+def test_kill_9_loses_no_finished_command_and_the_recording_resumes(home, tmp_path, finished):
+    w = tmp_path / "watched"
+    child = spawn(home, tmp_path)
+    for i in range(finished):
+        type_and_wait(child, f"echo {i} > {w}/f{i}.txt")
+    worker, shell = _worker_and_shell(child)
+    worker.send_signal(signal.SIGKILL)
+    child.expect(r"killed \(signal 9\); (\d+) finished commands are safe")
+    assert int(child.match.group(1)) == finished
+    child.expect(pexpect.EOF)
+    psutil.wait_procs([shell], timeout=10)
+    assert not shell.is_running() or shell.status() == psutil.STATUS_ZOMBIE  # the shell is not left behind
+    directory = tmp_path / "sessions" / "t"
+    steps = [e for e in read_journal(directory / "journal.ndjson") if e["event"] == "step"]
+    assert [e["step"]["command"] for e in steps] == [f"echo {i} > {w}/f{i}.txt" for i in range(finished)]
+
+    again = pexpect.run(f"{sys.executable} -m recorder start --name t --dir {tmp_path / 'sessions'}",
+                        withexitstatus=True, encoding="utf-8", cwd=str(tmp_path), env={**os.environ, "HOME": str(home)})
+    assert again[1] == 2 and "record resume t" in again[0]
+
+    child = pexpect.spawn(sys.executable, ["-m", "recorder", "resume", "t", "--dir", str(tmp_path / "sessions"),
+                                           "--watch", str(w)],
+                          env={**os.environ, "HOME": str(home)}, cwd=str(tmp_path), encoding="utf-8", timeout=30)
+    child.expect(PROMPT)
+    type_and_wait(child, f"echo more > {w}/more.txt")
+    finish(child)
+    session = s.load(directory)
+    assert [st.id for st in session.steps] == list(range(1, finished + 2))
+    assert session.steps[-1].command == f"echo more > {w}/more.txt"
+    assert any("interrupted and resumed" in warning for warning in session.warnings)
+
+
+def test_hangup_saves_the_session(home, tmp_path):
+    child = spawn(home, tmp_path)
+    type_and_wait(child, "echo before-hangup")
+    worker, _ = _worker_and_shell(child)
+    worker.send_signal(signal.SIGHUP)  # as when the ssh connection drops
+    child.expect(pexpect.EOF, timeout=20)
+    session = s.load(tmp_path / "sessions" / "t")
+    assert [st.command for st in session.steps] == ["echo before-hangup"]
+
+
+def test_terminal_mode_is_restored_even_after_kill_9(home, tmp_path):
+    (tmp_path / "watched").mkdir()
+    record = (f"{sys.executable} -m recorder start --name t --dir {tmp_path / 'sessions'} "
+              f"--watch {tmp_path / 'watched'}")
+    script = f"stty -g > {tmp_path}/before; {record}; stty -g > {tmp_path}/after; echo DONE"
+    child = pexpect.spawn("bash", ["--norc", "-c", script], env={**os.environ, "HOME": str(home)},
+                          encoding="utf-8", timeout=30)
+    child.expect(PROMPT)
+    recorder = next(p for p in psutil.Process(child.pid).children(recursive=True)
+                    if p.children() and p.children()[0].name() == "bash")
+    recorder.send_signal(signal.SIGKILL)
+    child.expect("DONE")
+    assert (tmp_path / "after").read_text() == (tmp_path / "before").read_text()
