@@ -83,8 +83,11 @@ def opens_shell(command: str) -> bool:
     head, args = _basename(w[0]), w[1:]
     if head == "sudo":
         rest = _after_options(args, takes_value={"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U"})
-        return not rest and any(a in ("-i", "-s", "--login", "--shell") for a in args) or bool(
-            rest and (_basename(rest[0]) in SHELLS | {"su"}) and opens_shell(" ".join(rest)))
+        return (
+            not rest
+            and any(a in ("-i", "-s", "--login", "--shell") for a in args)
+            or bool(rest and (_basename(rest[0]) in SHELLS | {"su"}) and opens_shell(" ".join(rest)))
+        )
     if head == "su":
         return "-c" not in args and "--command" not in args and not any(a.startswith("--command=") for a in args)
     if head in SHELLS:

@@ -69,8 +69,10 @@ def _record(options: Options) -> None:
     def work() -> int:
         try:
             verb = "Resuming" if options.resume else "Recording"
-            err.print(f"[bold]{verb}[/] session [bold]{options.name}[/] into {target}. "
-                      "Deploy as usual; type [bold]exit[/] to finish.")
+            err.print(
+                f"[bold]{verb}[/] session [bold]{options.name}[/] into {target}. "
+                "Deploy as usual; type [bold]exit[/] to finish."
+            )
             summary.show(Recording(options).run(), target, err)
             return 0
         except RecorderError as exc:
@@ -80,8 +82,12 @@ def _record(options: Options) -> None:
     def killed(signum: int) -> None:
         path = target / JOURNAL_FILE
         steps = sum(1 for e in read(path) if e.get("event") == "step") if path.exists() else 0
-        err.print(f"\nrecord: the recorder was killed (signal {signum}); {steps} finished commands are safe in "
-                  f"{path}. `record resume {options.name}` continues the recording.", markup=False, soft_wrap=True)
+        err.print(
+            f"\nrecord: the recorder was killed (signal {signum}); {steps} finished commands are safe in "
+            f"{path}. `record resume {options.name}` continues the recording.",
+            markup=False,
+            soft_wrap=True,
+        )
 
     code = terminal.run_guarded(work, killed)
     if code:

@@ -154,7 +154,7 @@ def parse_aliases(text: str) -> dict[str, str]:
     for line in text.splitlines():
         if not line.startswith("alias "):
             continue
-        name, sep, quoted = line[len("alias "):].partition("=")
+        name, sep, quoted = line[len("alias ") :].partition("=")
         if not sep:
             continue
         try:

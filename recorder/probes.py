@@ -10,6 +10,7 @@ import fnmatch
 import grp
 import os
 import pwd
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +179,7 @@ class Entry:
     mtime_ns: int
     ino: int
     target: str | None = None
+    ctime_ns: int = 0
 
 
 class FileProbe:
@@ -190,17 +192,14 @@ class FileProbe:
         exclude: tuple[str, ...] = (),
     ):
         self.roots = tuple(os.path.abspath(r) for r in roots)
-        self.path_patterns = tuple(p for p in ignores if "/" in p)
-        self.name_patterns = tuple(p for p in ignores if "/" not in p)
+        self._name_re = _any_of(p for p in ignores if "/" not in p)
+        self._path_re = _any_of(p for p in ignores if "/" in p)
         self.exclude = tuple(os.path.abspath(e) for e in exclude)
 
     def ignored(self, path: str) -> bool:
         if any(path == e or path.startswith(e + "/") for e in self.exclude):
             return True
-        name = os.path.basename(path)
-        return any(fnmatch.fnmatchcase(name, p) for p in self.name_patterns) or any(
-            fnmatch.fnmatchcase(path, p) for p in self.path_patterns
-        )
+        return bool(self._name_re.match(os.path.basename(path)) or self._path_re.match(path))
 
     def snapshot(self) -> dict[str, Entry]:
         entries: dict[str, Entry] = {}
@@ -236,16 +235,40 @@ class FileProbe:
                     entries[path] = _entry("file", st)
 
 
+def _any_of(patterns) -> re.Pattern:
+    """One compiled regex for a list of glob patterns: matching stays cheap on large trees."""
+    parts = [fnmatch.translate(p) for p in patterns]
+    return re.compile("|".join(parts) if parts else r"(?!)")
+
+
+def entry_of(path: str) -> Entry | None:
+    """The path's current state; None when it is gone, or is a directory or a special file."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            return _entry("symlink", st, os.readlink(path))
+        except OSError:
+            return None
+    if stat.S_ISREG(st.st_mode):
+        return _entry("file", st)
+    return None
+
+
 def _entry(kind: str, st: os.stat_result, target: str | None = None) -> Entry:
-    return Entry(kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ino, target)
-
-
-def changed_paths(before: dict[str, Entry], after: dict[str, Entry]) -> tuple[list[str], list[str]]:
-    """(created or modified, deleted) paths between two snapshots; directories only when they vanish."""
-    changed = sorted(p for p, e in after.items() if e.kind != "dir" and before.get(p) != e)
-    deleted_dirs = {p for p, e in before.items() if e.kind == "dir" and p not in after}
-    deleted = sorted(p for p in before if p not in after and os.path.dirname(p) not in deleted_dirs)
-    return changed, deleted
+    return Entry(
+        kind,
+        stat.S_IMODE(st.st_mode),
+        st.st_uid,
+        st.st_gid,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ino,
+        target,
+        st.st_ctime_ns,
+    )
 
 
 def user_name(uid: int) -> str:

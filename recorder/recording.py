@@ -20,6 +20,7 @@ from pathlib import Path
 from recorder import hooks, journal, probes, services
 from recorder.classify import decide, effective_status, env_changes, parse_env
 from recorder.errors import RecorderError
+from recorder.filewatch import FileWatcher
 from recorder.journal import JOURNAL_FILE, Journal
 from recorder.session import (
     FILES_DIR,
@@ -83,8 +84,10 @@ def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
         raise RecorderError(f"{directory}: a recorded session is already there; use --force to record over it")
     if (directory / JOURNAL_FILE).exists() and not force:
         where = "" if directory.parent == Path("sessions") else f" --dir {directory.parent}"
-        raise RecorderError(f"{directory}: holds an interrupted recording; `record resume {directory.name}{where}` "
-                            "continues it, --force starts over")
+        raise RecorderError(
+            f"{directory}: holds an interrupted recording; `record resume {directory.name}{where}` "
+            "continues it, --force starts over"
+        )
     if force:
         for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE):
             (directory / name).unlink(missing_ok=True)
@@ -118,7 +121,7 @@ class Recording:
                 user=probes.user_name(os.geteuid()),
             ),
         )
-        self.files = probes.FileProbe(
+        self.file_probe = probes.FileProbe(
             roots=options.roots,
             exclude=(str(self.directory.resolve()), sys.prefix, str(self.channel)),
         )
@@ -133,8 +136,10 @@ class Recording:
         _prepare_directory(self.directory, self.options.force, self.options.resume)
         if self.options.resume:
             self.session = journal.recover(self.directory, self.options.name)
-            self.session.warnings.append("the recording was interrupted and resumed: changes made while "
-                                         "nothing was recording are not in the session")
+            self.session.warnings.append(
+                "the recording was interrupted and resumed: changes made while "
+                "nothing was recording are not in the session"
+            )
         events = self.channel / hooks.EVENTS_FIFO
         ack = self.channel / hooks.ACK_FIFO
         os.mkfifo(events, 0o600)
@@ -145,7 +150,7 @@ class Recording:
         rc = self.channel / hooks.RCFILE
         rc.write_text(hooks.rcfile(self.channel, self.options.name), encoding="utf-8")
 
-        self.snapshot_files = self.files.snapshot()
+        self.files = FileWatcher(self.file_probe)
         self.snapshot_dpkg = self.dpkg.snapshot()
         self.listeners = self.listeners_at_start = probes.listening()
         self.started_at = time.time()
@@ -168,6 +173,7 @@ class Recording:
             self._finish()
         finally:
             cast.close()
+            self.files.close()
             self.journal.close()
             os.close(self.events_fd)
             os.close(self.ack_fd)
@@ -244,12 +250,10 @@ class Recording:
         if change is not None:
             effects.packages.append(change)
 
-        files_after = self.files.snapshot()
-        changed, deleted = probes.changed_paths(self.snapshot_files, files_after)
+        changed, deleted = self.files.changes()
         if not effects.packages:  # what a package install wrote comes back with the package
-            effects.files = [self._file_change(p, files_after[p]) for p in changed]
+            effects.files = [self._file_change(p, entry) for p, entry in changed.items()]
             effects.files += [FileChange(path=p, kind="deleted") for p in deleted]
-        self.snapshot_files = files_after
 
         listeners = probes.listening()
         effects.ports_opened = sorted(probes.ports(listeners) - probes.ports(self.listeners))
@@ -258,10 +262,18 @@ class Recording:
         replay, why = decide(command, status, effects, nested=shell.nested)
         shell.nested = False
         user = probes.user_name(euid) if euid >= 0 else ""
-        step = Step(id=len(self.session.steps) + 1, command=command, cwd=shell.cwd, exit=status,
-                    replay=replay, why=why, effects=effects,
-                    user="" if user == self.session.host.user else user,
-                    expanded=shell.expanded, needed_secret=self.relay.secret_typed)
+        step = Step(
+            id=len(self.session.steps) + 1,
+            command=command,
+            cwd=shell.cwd,
+            exit=status,
+            replay=replay,
+            why=why,
+            effects=effects,
+            user="" if user == self.session.host.user else user,
+            expanded=shell.expanded,
+            needed_secret=self.relay.secret_typed,
+        )
         if step.needed_secret:
             step.why += "; asked for a secret at a prompt (what was typed is never recorded)"
         if "not followed" in why:

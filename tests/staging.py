@@ -71,16 +71,20 @@ def _project_tar() -> io.BytesIO:
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
         for name in PROJECT_FILES:
-            tar.add(ROOT / name, arcname=f"project/{name}",
-                    filter=lambda t: None if "__pycache__" in t.name or t.name.endswith(".egg-info") else t)
+            tar.add(
+                ROOT / name,
+                arcname=f"project/{name}",
+                filter=lambda t: None if "__pycache__" in t.name or t.name.endswith(".egg-info") else t,
+            )
     buf.seek(0)
     return buf
 
 
 def build_staging_image(c: docker.DockerClient) -> str:
     """Base image + python3 + this project, as installed on a real staging host."""
-    for chunk in c.api.build(fileobj=_project_tar(), custom_context=True, tag=STAGING_IMAGE, decode=True,
-                             rm=True, forcerm=True):
+    for chunk in c.api.build(
+        fileobj=_project_tar(), custom_context=True, tag=STAGING_IMAGE, decode=True, rm=True, forcerm=True
+    ):
         if "error" in chunk:
             raise RuntimeError(f"staging image build failed: {chunk['error']}")
     return STAGING_IMAGE
@@ -92,7 +96,10 @@ class StagingHost:
     def __init__(self, c: docker.DockerClient, ports: Iterable[int] = (8080,)):
         self.client = c
         self.container = c.containers.run(
-            STAGING_IMAGE, ["sleep", "infinity"], detach=True, remove=True,
+            STAGING_IMAGE,
+            ["sleep", "infinity"],
+            detach=True,
+            remove=True,
             ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
         )
 
@@ -108,13 +115,17 @@ class StagingHost:
         return int(self.container.ports[f"{port}/tcp"][0]["HostPort"])
 
     def spawn_record(self, args: str, log: io.TextIOBase | None = None) -> pexpect.spawn:
-        child = pexpect.spawn(f"docker exec -it -w /root {self.container.id} record start {args}",
-                              encoding="utf-8", codec_errors="replace", timeout=60, dimensions=(40, 160))
+        child = pexpect.spawn(
+            f"docker exec -it -w /root {self.container.id} record start {args}",
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=60,
+            dimensions=(40, 160),
+        )
         child.logfile_read = log
         return child
 
-    def record(self, name: str, commands: Iterable[str], timeout: int = 600,
-               log: io.TextIOBase | None = None) -> str:
+    def record(self, name: str, commands: Iterable[str], timeout: int = 600, log: io.TextIOBase | None = None) -> str:
         """Type each command at the recorder's prompt, then exit; returns everything the terminal showed."""
         child = self.spawn_record(f"--name {name}", log)
         child.expect(PROMPT)

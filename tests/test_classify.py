@@ -57,16 +57,34 @@ def test_decisions():
 
 def test_command_words_parses_real_command_lines():
     assert command_words("sudo apt-get install -y nginx && cd /opt") == [
-        ["sudo", "apt-get", "install", "-y", "nginx"], ["cd", "/opt"]]
+        ["sudo", "apt-get", "install", "-y", "nginx"],
+        ["cd", "/opt"],
+    ]
     assert command_words("echo 'unclosed") == []
 
 
 def test_shells_that_open_a_nested_session_are_recognised():
-    for line in ("sudo -i", "sudo -u postgres -i", "su -", "su - postgres", "sudo su -", "bash", "zsh",
-                 "ssh web1", "sudo bash", "LANG=C bash --norc"):
+    for line in (
+        "sudo -i",
+        "sudo -u postgres -i",
+        "su -",
+        "su - postgres",
+        "sudo su -",
+        "bash",
+        "zsh",
+        "ssh web1",
+        "sudo bash",
+        "LANG=C bash --norc",
+    ):
         assert opens_shell(line), line
-    for line in ("sudo apt-get install -y nginx", "su -c 'id' postgres", "bash deploy.sh", "ssh web1 uptime",
-                 "sudo -u www-data touch /srv/x", "ls"):
+    for line in (
+        "sudo apt-get install -y nginx",
+        "su -c 'id' postgres",
+        "bash deploy.sh",
+        "ssh web1 uptime",
+        "sudo -u www-data touch /srv/x",
+        "ls",
+    ):
         assert not opens_shell(line), line
     assert decide("sudo -u postgres -i", 0, Effects())[1].startswith("opened a shell that was not followed")
     assert decide("sudo -i", 0, Effects(), nested=True)[1].startswith("opened a nested shell")

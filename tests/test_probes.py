@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 from recorder import probes
+from recorder.filewatch import FileWatcher
 
 STATUS = """Package: nginx
 Status: install ok installed
@@ -33,34 +35,73 @@ def test_dpkg_probe_reads_installed_versions_and_auto_marks(tmp_path):
     assert probe.snapshot().versions["curl"] == "7"
 
 
-def test_file_probe_sees_changes_and_ignores_noise(tmp_path):
+def _tree(tmp_path):
     root = tmp_path / "etc"
     (root / "app").mkdir(parents=True)
     (root / "app" / "a.conf").write_text("a")
     (root / "hostname").write_text("h")
     (root / "__pycache__").mkdir()
     (root / "__pycache__" / "x.pyc").write_text("x")
-    probe = probes.FileProbe(roots=(str(root),), ignores=("__pycache__", "*.swp", f"{root}/hostname"))
-    before = probe.snapshot()
-    assert set(before) == {f"{root}/app", f"{root}/app/a.conf"}
+    return root, probes.FileProbe(roots=(str(root),), ignores=("__pycache__", "*.swp", f"{root}/hostname"))
+
+
+def test_file_probe_walk_skips_ignored_paths(tmp_path):
+    root, probe = _tree(tmp_path)
+    assert set(probe.snapshot()) == {f"{root}/app", f"{root}/app/a.conf"}
+
+
+def test_file_watcher_reports_exactly_what_changed(tmp_path):
+    root, probe = _tree(tmp_path)
+    watcher = FileWatcher(probe)
+    assert watcher.changes() == ({}, [])
     (root / "app" / "a.conf").write_text("changed, longer")
     (root / "app" / ".a.conf.swp").write_text("editor")
     os.symlink("a.conf", root / "app" / "link")
     (root / "hostname").write_text("other")
-    changed, deleted = probes.changed_paths(before, probe.snapshot())
-    assert changed == [f"{root}/app/a.conf", f"{root}/app/link"]
+    (root / "new" / "deep").mkdir(parents=True)
+    (root / "new" / "deep" / "f").write_text("made with mkdir -p")
+    changed, deleted = watcher.changes()
+    assert sorted(changed) == [f"{root}/app/a.conf", f"{root}/app/link", f"{root}/new/deep/f"]
+    assert changed[f"{root}/app/link"].target == "a.conf"
     assert deleted == []
+    (root / "new" / "deep" / "g").write_text("a watch was added for the new directory")
     (root / "app" / "a.conf").unlink()
-    _, deleted = probes.changed_paths(before, probe.snapshot())
-    assert deleted == [f"{root}/app/a.conf"]
+    changed, deleted = watcher.changes()
+    assert list(changed) == [f"{root}/new/deep/g"] and deleted == [f"{root}/app/a.conf"]
+    shutil.rmtree(root / "new")
+    assert watcher.changes() == ({}, [f"{root}/new/deep/f", f"{root}/new/deep/g"])
+    watcher.close()
+
+
+def test_file_watcher_follows_a_root_created_later(tmp_path):
+    root = tmp_path / "var" / "www"
+    watcher = FileWatcher(probes.FileProbe(roots=(str(root),), ignores=()))
+    (root / "html").mkdir(parents=True)  # as apt-get install nginx does
+    (root / "html" / "index.html").write_text("package page")
+    assert list(watcher.changes()[0]) == [f"{root}/html/index.html"]
+    (root / "html" / "index.html").write_text("<h1>mine</h1>")
+    assert list(watcher.changes()[0]) == [f"{root}/html/index.html"]
+    watcher.close()
+
+
+def test_file_watcher_falls_back_to_a_walk_when_events_are_lost(tmp_path):
+    root, probe = _tree(tmp_path)
+    watcher = FileWatcher(probe)
+    watcher.complete = False  # as when inotify ran out of watches or its queue overflowed
+    (root / "app" / "b.conf").write_text("b")
+    (root / "app" / "a.conf").unlink()
+    changed, deleted = watcher.changes()
+    assert list(changed) == [f"{root}/app/b.conf"] and deleted == [f"{root}/app/a.conf"]
+    assert watcher.walks == 1
+    watcher.close()
 
 
 def test_base_image_from_os_release(tmp_path):
     f = tmp_path / "os-release"
     f.write_text('NAME="CentOS Linux"\nID="centos"\nVERSION_ID="7"\n')
     assert probes.base_image_for(probes.os_release(f)) == "centos:7"
-    f.write_text("ID=debian\nVERSION_ID=\"12\"\n")
+    f.write_text('ID=debian\nVERSION_ID="12"\n')
     assert probes.base_image_for(probes.os_release(f)) == "debian:12"
-    f.write_text("ID=ubuntu\nVERSION_ID=\"22.04\"\n")
+    f.write_text('ID=ubuntu\nVERSION_ID="22.04"\n')
     assert probes.base_image_for(probes.os_release(f)) == "ubuntu:22.04"
     assert probes.base_image_for(probes.os_release(tmp_path / "missing")) == "debian:12"

@@ -28,10 +28,7 @@ def home(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     (home / ".bashrc").write_text(
-        "alias ll='ls -la'\n"
-        "HISTCONTROL=ignoreboth\n"
-        "PROMPT_COMMAND='USER_PC_RAN=yes'\n"
-        "PS1='test$ '\n"
+        "alias ll='ls -la'\nHISTCONTROL=ignoreboth\nPROMPT_COMMAND='USER_PC_RAN=yes'\nPS1='test$ '\n"
     )
     return home
 
@@ -42,9 +39,24 @@ def spawn(home: Path, tmp_path: Path, name: str = "t", extra: str = "") -> pexpe
     env = {**os.environ, "HOME": str(home), "GONE": "bye", "TERM": "xterm"}
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "recorder", "start", "--name", name, "--dir", str(tmp_path / "sessions"),
-         "--watch", str(watched), *extra.split()],
-        env=env, cwd=str(tmp_path), encoding="utf-8", codec_errors="replace", timeout=30, dimensions=(24, 100),
+        [
+            "-m",
+            "recorder",
+            "start",
+            "--name",
+            name,
+            "--dir",
+            str(tmp_path / "sessions"),
+            "--watch",
+            str(watched),
+            *extra.split(),
+        ],
+        env=env,
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        codec_errors="replace",
+        timeout=30,
+        dimensions=(24, 100),
     )
     child.expect(PROMPT)
     return child
@@ -118,8 +130,12 @@ def test_finished_session_is_not_overwritten_without_force(home, tmp_path):
     child.sendline("exit")
     child.expect(pexpect.EOF)
     first = (tmp_path / "sessions" / "t" / "session.yaml").read_text()
-    again = pexpect.run(f"{sys.executable} -m recorder start --name t --dir {tmp_path / 'sessions'}",
-                        withexitstatus=True, encoding="utf-8", cwd=str(tmp_path))
+    again = pexpect.run(
+        f"{sys.executable} -m recorder start --name t --dir {tmp_path / 'sessions'}",
+        withexitstatus=True,
+        encoding="utf-8",
+        cwd=str(tmp_path),
+    )
     assert again[1] == 2
     assert "already there; use --force" in again[0]
     assert "Traceback" not in again[0]
@@ -154,7 +170,7 @@ def test_large_output_arrives_byte_exact_when_the_shell_exits_right_after(home, 
     raw = data.read_bytes()
     body = bytes(received[: len(raw) + raw.count(b"\n")])  # the pty turns each \n into \r\n
     assert hashlib.sha256(body).hexdigest() == expected, f"received {len(received)} bytes"
-    assert b"Recorded" in received[len(body):]  # the summary follows the output, after the shell exited
+    assert b"Recorded" in received[len(body) :]  # the summary follows the output, after the shell exited
 
 
 def finish(child: pexpect.spawn) -> None:
@@ -253,13 +269,23 @@ def test_kill_9_loses_no_finished_command_and_the_recording_resumes(home, tmp_pa
     steps = [e for e in read_journal(directory / "journal.ndjson") if e["event"] == "step"]
     assert [e["step"]["command"] for e in steps] == [f"echo {i} > {w}/f{i}.txt" for i in range(finished)]
 
-    again = pexpect.run(f"{sys.executable} -m recorder start --name t --dir {tmp_path / 'sessions'}",
-                        withexitstatus=True, encoding="utf-8", cwd=str(tmp_path), env={**os.environ, "HOME": str(home)})
+    again = pexpect.run(
+        f"{sys.executable} -m recorder start --name t --dir {tmp_path / 'sessions'}",
+        withexitstatus=True,
+        encoding="utf-8",
+        cwd=str(tmp_path),
+        env={**os.environ, "HOME": str(home)},
+    )
     assert again[1] == 2 and "record resume t" in again[0]
 
-    child = pexpect.spawn(sys.executable, ["-m", "recorder", "resume", "t", "--dir", str(tmp_path / "sessions"),
-                                           "--watch", str(w)],
-                          env={**os.environ, "HOME": str(home)}, cwd=str(tmp_path), encoding="utf-8", timeout=30)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "recorder", "resume", "t", "--dir", str(tmp_path / "sessions"), "--watch", str(w)],
+        env={**os.environ, "HOME": str(home)},
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=30,
+    )
     child.expect(PROMPT)
     type_and_wait(child, f"echo more > {w}/more.txt")
     finish(child)
@@ -281,14 +307,17 @@ def test_hangup_saves_the_session(home, tmp_path):
 
 def test_terminal_mode_is_restored_even_after_kill_9(home, tmp_path):
     (tmp_path / "watched").mkdir()
-    record = (f"{sys.executable} -m recorder start --name t --dir {tmp_path / 'sessions'} "
-              f"--watch {tmp_path / 'watched'}")
+    record = f"{sys.executable} -m recorder start --name t --dir {tmp_path / 'sessions'} --watch {tmp_path / 'watched'}"
     script = f"stty -g > {tmp_path}/before; {record}; stty -g > {tmp_path}/after; echo DONE"
-    child = pexpect.spawn("bash", ["--norc", "-c", script], env={**os.environ, "HOME": str(home)},
-                          encoding="utf-8", timeout=30)
+    child = pexpect.spawn(
+        "bash", ["--norc", "-c", script], env={**os.environ, "HOME": str(home)}, encoding="utf-8", timeout=30
+    )
     child.expect(PROMPT)
-    recorder = next(p for p in psutil.Process(child.pid).children(recursive=True)
-                    if p.children() and p.children()[0].name() == "bash")
+    recorder = next(
+        p
+        for p in psutil.Process(child.pid).children(recursive=True)
+        if p.children() and p.children()[0].name() == "bash"
+    )
     recorder.send_signal(signal.SIGKILL)
     child.expect("DONE")
     assert (tmp_path / "after").read_text() == (tmp_path / "before").read_text()

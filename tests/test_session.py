@@ -46,16 +46,25 @@ GOOD_STEP = "  - id: 1\n    command: echo hi\n    cwd: /\n    exit: 0\n    repla
         ("- just\n- a list\n", "expected a mapping"),
         ("schema: 7\nname: x\n", "session.yaml:1: schema: version 7 is not supported"),
         ("name: x\n", "missing required key `schema`"),
-        ("schema: 1\nname: x\nsteps:\n  - id: 1\n    command: ls\n    exit: nope\n",
-         "session.yaml:6: steps[0].exit: expected an integer, got str"),
+        (
+            "schema: 1\nname: x\nsteps:\n  - id: 1\n    command: ls\n    exit: nope\n",
+            "session.yaml:6: steps[0].exit: expected an integer, got str",
+        ),
         ("schema: 1\nname: x\nsteps:\n" + GOOD_STEP + GOOD_STEP, "step id 1 is used twice"),
-        ("schema: 1\nname: x\nsteps:\n  - id: 1\n    command: ls\n    exit: 0\n    replay: maybe\n",
-         "session.yaml:7: steps[0].replay: `maybe` is not one of run, files, skip"),
-        ("schema: 1\nname: x\nsteps:\n  - id: 1\n    command: ls\n    exit: 0\n    effects:\n      files:\n"
-         "        - path: ../../etc/passwd\n          kind: file\n", "must be an absolute path without `..`"),
+        (
+            "schema: 1\nname: x\nsteps:\n  - id: 1\n    command: ls\n    exit: 0\n    replay: maybe\n",
+            "session.yaml:7: steps[0].replay: `maybe` is not one of run, files, skip",
+        ),
+        (
+            "schema: 1\nname: x\nsteps:\n  - id: 1\n    command: ls\n    exit: 0\n    effects:\n      files:\n"
+            "        - path: ../../etc/passwd\n          kind: file\n",
+            "must be an absolute path without `..`",
+        ),
         ("schema: 1\nname: x\nservices:\n  - name: web\n    command: []\n", "needs a non-empty `command`"),
-        ("schema: 1\nname: x\nservices:\n  - name: web\n    command: [a]\n    ports:\n      - port: 70000\n",
-         "70000 is not a port number"),
+        (
+            "schema: 1\nname: x\nservices:\n  - name: web\n    command: [a]\n    ports:\n      - port: 70000\n",
+            "70000 is not a port number",
+        ),
     ],
 )
 def test_bad_session_gives_one_line_error_naming_the_file(tmp_path, text, expected):
@@ -93,8 +102,7 @@ def test_non_utf8_session_file(tmp_path):
 
 
 def test_save_is_atomic_and_keeps_multiline_commands_readable(tmp_path):
-    session = s.Session(name="t", steps=[s.Step(id=1, command="for i in 1 2; do\n  echo $i\ndone", cwd="/",
-                                                exit=0)])
+    session = s.Session(name="t", steps=[s.Step(id=1, command="for i in 1 2; do\n  echo $i\ndone", cwd="/", exit=0)])
     path = s.save(session, tmp_path)
     text = path.read_text()
     assert "command: |-\n      for i in 1 2; do\n        echo $i\n      done\n" in text
