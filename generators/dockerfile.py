@@ -16,7 +16,14 @@ DOCKERIGNORE = ".dockerignore"
 REPLAY_DIR = "replay"
 
 # Files in a session directory that must never enter the build context.
-NOT_IN_CONTEXT = ("session.yaml", "session.yaml.tmp", "journal.ndjson", "terminal.cast")
+NOT_IN_CONTEXT = (
+    "session.yaml",
+    "session.yaml.tmp",
+    "journal.ndjson",
+    "terminal.cast",
+    "terminal.cast.raw",
+    "terminal.cast.timing",
+)
 
 APT_CLEAN = "rm -rf /var/lib/apt/lists/*"
 

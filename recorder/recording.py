@@ -152,7 +152,9 @@ class Recording:
 
         self.files = FileWatcher(self.file_probe)
         self.snapshot_dpkg = self.dpkg.snapshot()
-        self.listeners = self.listeners_at_start = probes.listening()
+        self.listeners_at_start = probes.listening()
+        self.port_probe = probes.PortProbe()
+        self.ports = self.port_probe.ports()
         self.started_at = time.time()
         self.journal = Journal(self.directory)
         if self.options.resume:
@@ -174,6 +176,7 @@ class Recording:
         finally:
             cast.close()
             self.files.close()
+            self.port_probe.close()
             self.journal.close()
             os.close(self.events_fd)
             os.close(self.ack_fd)
@@ -255,9 +258,9 @@ class Recording:
             effects.files = [self._file_change(p, entry) for p, entry in changed.items()]
             effects.files += [FileChange(path=p, kind="deleted") for p in deleted]
 
-        listeners = probes.listening()
-        effects.ports_opened = sorted(probes.ports(listeners) - probes.ports(self.listeners))
-        self.listeners = listeners
+        ports = self.port_probe.ports()
+        effects.ports_opened = sorted(ports - self.ports)
+        self.ports = ports
 
         replay, why = decide(command, status, effects, nested=shell.nested)
         shell.nested = False

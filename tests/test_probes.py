@@ -105,3 +105,32 @@ def test_base_image_from_os_release(tmp_path):
     f.write_text('ID=ubuntu\nVERSION_ID="22.04"\n')
     assert probes.base_image_for(probes.os_release(f)) == "ubuntu:22.04"
     assert probes.base_image_for(probes.os_release(tmp_path / "missing")) == "debian:12"
+
+
+def test_listening_ports_from_proc_net(tmp_path):
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    (tmp_path / "tcp").write_text(
+        header
+        + "   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n"
+        + "   1: 0100007F:0CEA 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n"
+    )
+    (tmp_path / "tcp6").write_text(
+        header + "   0: 00000000000000000000000001000000:18EB 00000000000000000000000000000000:0000 0A 0 0 0 0 0 3\n"
+    )
+    assert probes.listening_ports(tmp_path) == {8080, 6379}
+
+
+def test_port_probe_sees_a_new_listener():
+    import socket
+
+    probe = probes.PortProbe()
+    before = probe.ports()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert port not in before
+        assert port in probe.ports()
+        assert port in probes.listening_ports()  # the fallback agrees
+    assert port not in probe.ports()
+    probe.close()
