@@ -53,7 +53,7 @@ def _staging_dockerfile() -> str:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     quoted = " ".join(f"'{d}'" for d in deps)
     return f"""FROM {BASE_IMAGE}
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv \\
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv sudo \\
  && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /usr/lib/record && /usr/lib/record/bin/pip install --no-cache-dir -q {quoted}
 COPY project /src

@@ -64,3 +64,25 @@ def test_shipped_example_builds_and_serves_its_page(docker_client):
     finally:
         container.remove(force=True)
         docker_client.images.remove(tag, force=True)
+
+
+def test_commands_typed_in_sudo_i_are_recorded_as_root(staging_host, tmp_path):
+    staging_host.sh("useradd -m -s /bin/bash deploy && echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deploy")
+    child = staging.pexpect.spawn(
+        f"docker exec -it -u deploy -w /home/deploy {staging_host.container.id} record start --name ops",
+        encoding="utf-8", timeout=60, dimensions=(40, 160),
+    )
+    child.expect(staging.PROMPT)
+    child.sendline("sudo -i")
+    child.expect(staging.PROMPT)
+    child.sendline("echo 'max_conn = 10' > /etc/app.conf")
+    child.expect(staging.PROMPT)
+    child.sendline("exit")
+    child.expect(staging.PROMPT)
+    child.sendline("exit")
+    child.expect(staging.pexpect.EOF)
+    session = s.load(staging_host.copy_out("/home/deploy/sessions/ops", tmp_path))
+    inside = next(st for st in session.steps if st.command.startswith("echo 'max_conn"))
+    assert inside.user == "root" and inside.cwd == "/root" and inside.replay == "files"
+    assert [f.path for f in inside.effects.files] == ["/etc/app.conf"]
+    assert session.host.user == "deploy"

@@ -115,6 +115,7 @@ def test_commands_are_recorded_exactly_with_status_and_effects(home, tmp_path):
     assert (link.kind, link.target) == ("symlink", "page.html")
     assert [(f.path, f.kind) for f in steps["rm loop.txt"].effects.files] == [(str(w / "loop.txt"), "deleted")]
     assert steps["ll >/dev/null"].exit == 0  # the alias worked
+    assert steps["ll >/dev/null"].expanded == "ls -la >/dev/null"
     assert steps["sleep 100"].exit == 130 and steps["sleep 100"].replay == "skip"
     # the journal was written step by step, with the same steps
     journal = read_journal(directory / "journal.ndjson")
@@ -293,6 +294,9 @@ def test_kill_9_loses_no_finished_command_and_the_recording_resumes(home, tmp_pa
     assert [st.id for st in session.steps] == list(range(1, finished + 2))
     assert session.steps[-1].command == f"echo more > {w}/more.txt"
     assert any("interrupted and resumed" in warning for warning in session.warnings)
+    cast = (directory / "terminal.cast").read_text()
+    assert cast.count('"version": 2') == 1 and "echo more" in cast  # one cast, carried across the crash
+    assert not list(directory.glob("terminal.cast.*"))
 
 
 def test_hangup_saves_the_session(home, tmp_path):
