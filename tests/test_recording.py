@@ -325,3 +325,37 @@ def test_terminal_mode_is_restored_even_after_kill_9(home, tmp_path):
     recorder.send_signal(signal.SIGKILL)
     child.expect("DONE")
     assert (tmp_path / "after").read_text() == (tmp_path / "before").read_text()
+
+
+def test_tab_completion_and_job_control_work_as_in_a_plain_shell(home, tmp_path):
+    child = spawn(home, tmp_path)
+    child.send("ech\t")
+    child.expect("echo ")
+    child.send("completed\r")
+    child.expect("completed\r\n")
+    child.expect(PROMPT)
+    child.sendline("sleep 100")
+    time.sleep(0.5)
+    child.sendcontrol("z")
+    child.expect("Stopped")
+    child.expect(PROMPT)
+    type_and_wait(child, "kill %1")
+    finish(child)
+    steps = s.load(tmp_path / "sessions" / "t").steps
+    assert [(st.command, st.exit) for st in steps][:2] == [("echo completed", 0), ("sleep 100", 148)]
+
+
+def test_a_shell_that_cannot_be_followed_is_flagged_on_screen_and_in_the_session(home, tmp_path):
+    child = spawn(home, tmp_path)
+    child.sendline("bash --norc")
+    child.expect(r"bash-[\d.]+[#$] ")
+    child.sendline("echo inside-unrecorded")
+    child.expect(r"bash-[\d.]+[#$] ")
+    child.sendline("exit")
+    child.expect("not followed")  # said at once, not only in the summary
+    child.expect(PROMPT)
+    finish(child)
+    session = s.load(tmp_path / "sessions" / "t")
+    assert [st.command for st in session.steps] == ["bash --norc"]
+    assert "not followed" in session.steps[0].why
+    assert any("step 1: opened a shell that was not followed" in w for w in session.warnings)
