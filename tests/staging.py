@@ -7,6 +7,7 @@ example session: `python -m tests.staging record-example sessions/web`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -24,7 +25,14 @@ import pexpect
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = os.environ.get("RECORD_BASE_IMAGE", "record-base:bookworm")
-STAGING_IMAGE = "record-staging:test"
+# Tags are per checkout, so two clones can run their suites against one engine at the same time.
+CHECKOUT = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
+STAGING_IMAGE = f"record-staging:{CHECKOUT}"
+
+
+def tag(name: str) -> str:
+    """An image tag owned by this checkout's tests."""
+    return f"record-test-{name}:{CHECKOUT}"
 PROMPT = r"\[rec\] [^\r\n]*[#$] $"
 PROJECT_FILES = ("pyproject.toml", "README.md", "recorder", "generators")
 

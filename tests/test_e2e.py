@@ -35,7 +35,7 @@ def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(sta
     assert [line for line in text.splitlines() if line.startswith("EXPOSE")] == ["EXPOSE 8080"]
     assert 'ENV APP_ENV="staging"' in text
 
-    tag = "record-e2e-web:1"
+    tag = staging.tag("e2e-web")
     result = record_cli("build", str(session_dir), "--tag", tag, "--base", staging.BASE_IMAGE)
     assert result.returncode == 0, result.stderr[-3000:]
     container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8080/tcp": ("127.0.0.1", None)})
@@ -53,7 +53,7 @@ def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(sta
 
 def test_shipped_example_builds_and_serves_its_page(docker_client):
     """README's main job: the committed example session builds and serves what staging served."""
-    tag = "record-e2e-example:1"
+    tag = staging.tag("e2e-example")
     result = record_cli("build", str(staging.ROOT / "sessions" / "web"), "--tag", tag, "--base", staging.BASE_IMAGE)
     assert result.returncode == 0, result.stderr[-3000:]
     container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8080/tcp": ("127.0.0.1", None)})
