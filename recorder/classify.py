@@ -6,8 +6,7 @@ only helps to explain (e.g. `apt-get update` changed nothing the image keeps).
 
 from __future__ import annotations
 
-import bashlex
-
+from recorder import commandline, packages
 from recorder.session import Effects
 
 ENV_IGNORED = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES"})
@@ -41,22 +40,17 @@ def env_changes(before: dict[str, str], after: dict[str, str]) -> tuple[dict[str
 
 
 def command_words(command: str) -> list[list[str]]:
-    """The simple commands in a command line, as word lists; [] when bash syntax defeats the parser."""
-    try:
-        trees = bashlex.parse(command)
-    except Exception:  # noqa: BLE001 - bashlex raises assorted errors on syntax it does not know
-        return []
-    found: list[list[str]] = []
+    """The simple commands of a line as typed (wrappers such as sudo kept)."""
+    return commandline.simple_commands(command)
 
-    class Visitor(bashlex.ast.nodevisitor):
-        def visitcommand(self, node, parts):  # noqa: N802 - bashlex's name
-            words = [p.word for p in parts if p.kind == "word"]
-            if words:
-                found.append(words)
 
-    for tree in trees:
-        Visitor().visit(tree)
-    return found
+USER_MANAGEMENT = frozenset({"useradd", "adduser", "groupadd", "addgroup", "usermod", "groupmod", "userdel",
+                             "deluser", "groupdel", "delgroup", "gpasswd", "chage"})
+
+
+def manages_users(command: str) -> bool:
+    """useradd and friends: replayed by running them, never by copying /etc/passwd over the image's."""
+    return any(commandline.basename(w[0]) in USER_MANAGEMENT for w in commandline.commands(command))
 
 
 NAVIGATION = frozenset({"cd", "pushd", "popd"})
@@ -120,7 +114,13 @@ def decide(command: str, status: int, effects: Effects, nested: bool = False) ->
         shown = ", ".join(names[:6]) + (" …" if len(names) > 6 else "")
         removed = sorted({n for p in effects.packages for n in p.removed})
         what = f"installs {shown}" if names else f"removes {', '.join(removed)}"
-        return "run", f"{what} ({effects.packages[0].manager}); versions pinned to what the host installed"
+        managers = ", ".join(sorted({p.manager for p in effects.packages}))
+        return "run", f"{what} ({managers}); versions pinned to what the host installed"
+    venv = packages.creates_virtualenv(command)
+    if venv:
+        return "run", f"creates the virtualenv {venv}: replayed by running the command"
+    if manages_users(command):
+        return "run", "manages users or groups: replayed by running the command, /etc/passwd is not copied"
     if effects.files or effects.env_set or effects.env_unset:
         parts = []
         if effects.files:

@@ -98,10 +98,11 @@ def _record(options: Options) -> None:
 def to_dockerfile(
     session_dir: Path = typer.Argument(..., help="A session directory (e.g. sessions/web)."),
     base: str = typer.Option(None, "--base", help="Use this FROM image instead of the recorded host's."),
+    relaxed: bool = typer.Option(False, "--relaxed", help="Do not pin package versions."),
 ) -> None:
     """Write the session's Dockerfile and .dockerignore into its directory (the build context)."""
     recorded = session_io.load(session_dir)
-    for name, text in dockerfile.generate(recorded, base).items():
+    for name, text in dockerfile.generate(recorded, base, relaxed).items():
         target = session_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != text:
@@ -115,13 +116,15 @@ def build(
     tag: str = typer.Option(..., "--tag", "-t", help="Name and tag of the image, e.g. web:1."),
     base: str = typer.Option(None, "--base", help="Use this FROM image instead of the recorded host's."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the engine's build cache."),
+    relaxed: bool = typer.Option(False, "--relaxed", help="Do not pin package versions."),
 ) -> None:
     """Build the session's image through the Docker engine, streaming its output."""
     from recorder import engine
 
     recorded = session_io.load(session_dir)
     image_id = engine.build(
-        recorded, session_dir, tag, base, lambda line: err.print(line, markup=False), no_cache=no_cache
+        recorded, session_dir, tag, base, lambda line: err.print(line, markup=False), no_cache=no_cache,
+        relaxed=relaxed,
     )
     err.print(f"built [bold]{tag}[/] ({image_id[:19]})")
 

@@ -50,7 +50,7 @@ def context(session: Session, directory: Path, generated: dict[str, str]) -> io.
             _add(tar, name, text.encode("utf-8"), 0o755 if name.endswith(".sh") else 0o644)
         added: set[str] = set()
         for step in session.steps:
-            if step.replay != "files":
+            if step.replay == "skip":
                 continue
             for f in step.effects.files:
                 if f.kind == "file" and f.stored_at not in added:
@@ -78,10 +78,16 @@ def instruction_origins(text: str) -> list[str]:
 
 
 def build(
-    session: Session, directory: Path, tag: str, base: str | None, emit: Callable[[str], None], no_cache: bool = False
+    session: Session,
+    directory: Path,
+    tag: str,
+    base: str | None,
+    emit: Callable[[str], None],
+    no_cache: bool = False,
+    relaxed: bool = False,
 ) -> str:
     """Build the session's image; returns the image id. Output lines go to `emit` as they arrive."""
-    generated = dockerfile.generate(session, base)
+    generated = dockerfile.generate(session, base, relaxed)
     origins = instruction_origins(generated[dockerfile.DOCKERFILE])
     client = connect()
     current = 0

@@ -95,6 +95,7 @@ def base_image_for(release: dict[str, str]) -> str:
 class DpkgState:
     versions: dict[str, str]  # installed package -> version
     auto: frozenset[str]  # installed only as dependencies (apt's extended_states)
+    base: frozenset[str] = frozenset()  # Essential or Priority: required: in every Debian base image
 
 
 class DpkgProbe:
@@ -125,15 +126,17 @@ class DpkgProbe:
         stamp = self._mtimes()
         if stamp != self._stamp:
             self._stamp = stamp
-            self._state = DpkgState(self._read_status(), frozenset(self._read_auto()))
+            versions, base = self._read_status()
+            self._state = DpkgState(versions, frozenset(self._read_auto()), frozenset(base))
         return self._state
 
-    def _read_status(self) -> dict[str, str]:
+    def _read_status(self) -> tuple[dict[str, str], set[str]]:
         versions: dict[str, str] = {}
+        base: set[str] = set()
         try:
             text = self.status.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            return versions
+            return versions, base
         for para in text.split("\n\n"):
             fields = _deb822(para)
             if fields.get("Status", "").endswith(" installed") and "Package" in fields:
@@ -142,7 +145,9 @@ class DpkgProbe:
                 if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
                     name = f"{name}:{arch}" if name in versions else name
                 versions[name] = fields.get("Version", "")
-        return versions
+                if fields.get("Essential") == "yes" or fields.get("Priority") == "required":
+                    base.add(name)
+        return versions, base
 
     def _read_auto(self) -> set[str]:
         auto = set()
@@ -155,6 +160,26 @@ class DpkgProbe:
             if fields.get("Auto-Installed") == "1" and "Package" in fields:
                 auto.add(fields["Package"])
         return auto
+
+
+class DpkgOwners:
+    """Which installed package owns a path (what `dpkg -S` answers), from dpkg's file lists."""
+
+    def __init__(self, info: Path = Path("/var/lib/dpkg/info")):
+        self.info = info
+        self._owners: dict[str, str] | None = None
+
+    def owner(self, path: str) -> str | None:
+        if self._owners is None:
+            self._owners = {}
+            for listing in sorted(self.info.glob("*.list")):
+                package = listing.name[: -len(".list")].split(":", 1)[0]
+                try:
+                    for line in listing.read_text(encoding="utf-8", errors="replace").splitlines():
+                        self._owners.setdefault(line, package)
+                except OSError:
+                    continue
+        return self._owners.get(path)
 
 
 def _deb822(paragraph: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder import hooks, journal, probes, services
+from recorder import hooks, journal, langpkgs, needs, packages, probes, services
 from recorder.classify import decide, effective_status, env_changes, parse_env
 from recorder.errors import RecorderError
 from recorder.filewatch import FileWatcher
@@ -189,6 +189,11 @@ class Recording:
             self.session.warnings.append(f"the last command never finished and is not recorded: {top.pending}")
         self.session.services, warnings = self._services()
         self.session.warnings.extend(warnings)
+        if self.dpkg.available:
+            path = (top.env if top else os.environ).get("PATH", os.defpath)
+            self.session.host.needed_packages = needs.needed_packages(
+                self.session, self.dpkg.snapshot(), probes.DpkgOwners(), path
+            )
         save(self.session, self.directory)
         self.journal.append("end", steps=len(self.session.steps))
 
@@ -247,6 +252,7 @@ class Recording:
         effects.env_set, effects.env_unset = env_changes(shell.env, env)
         shell.env = env
 
+        requests = packages.parse(command)
         dpkg_after = self.dpkg.snapshot()
         change = _package_change(self.snapshot_dpkg, dpkg_after)
         self.snapshot_dpkg = dpkg_after
@@ -254,15 +260,20 @@ class Recording:
             effects.packages.append(change)
 
         changed, deleted = self.files.changes()
-        if not effects.packages:  # what a package install wrote comes back with the package
-            effects.files = [self._file_change(p, entry) for p, entry in changed.items()]
-            effects.files += [FileChange(path=p, kind="deleted") for p in deleted]
+        language = _language_changes(requests, changed, deleted)
+        effects.packages += language
+        if change is None:  # what an OS package install wrote comes back with the package
+            owned = tuple(f"{c.target or c.site}/" for c in language if c.target or c.site)
+            effects.files = [self._file_change(p, e) for p, e in changed.items() if not p.startswith(owned)]
+            effects.files += [FileChange(path=p, kind="deleted") for p in deleted if not p.startswith(owned)]
 
         ports = self.port_probe.ports()
         effects.ports_opened = sorted(ports - self.ports)
         self.ports = ports
 
         replay, why = decide(command, status, effects, nested=shell.nested)
+        if replay == "run" and not effects.packages:
+            effects.files = []  # the command itself recreates them (a virtualenv, a user's home)
         shell.nested = False
         user = probes.user_name(euid) if euid >= 0 else ""
         step = Step(
@@ -281,7 +292,7 @@ class Recording:
             step.why += "; asked for a secret at a prompt (what was typed is never recorded)"
         if "not followed" in why:
             self.session.warnings.append(f"step {step.id}: {why}")
-        if replay == "files":
+        if replay != "skip":
             self._store_files(step)
         self.session.steps.append(step)
         self.journal.append("step", step=step)
@@ -333,10 +344,41 @@ class Recording:
             if os.path.basename(info.exe) in ("python3", "python") and "recorder" in " ".join(info.cmdline):
                 continue
             found.append(services.describe(info, ports))
-        if len(found) > 1:
-            names = ", ".join(s.name for s in found)
-            warnings.append(f"several services were listening ({names}); the image runs only {found[0].name}")
+        for service in found:
+            if service.data_dir:
+                warnings.append(
+                    f"{service.name} is stateful: keep its data outside the image (VOLUME {service.data_dir}); "
+                    "state belongs in a backend service. `replay: skip` on the service leaves it out."
+                )
         return found, warnings
+
+
+def _language_changes(requests: list[packages.Request], changed: dict, deleted: list[str]) -> list[PackageChange]:
+    """pip and npm installs, from the dist-info and package.json files the command wrote."""
+    out = []
+    pip = next((r for r in requests if r.manager == "pip"), None)
+    asked = {langpkgs.normalize(n) for r in requests if r.manager == "pip" for n in r.names}
+    removed_pip = langpkgs.pip_installs(deleted)
+    for site, dists in sorted(langpkgs.pip_installs(changed).items()):
+        change = PackageChange(manager="pip", target=langpkgs.virtualenv_of(site), site=site,
+                               options=list(pip.options) if pip else [])
+        for name, version in sorted(dists.items()):
+            bucket = change.installed if not asked or langpkgs.normalize(name) in asked else change.dependencies
+            bucket[name] = version
+        change.removed = sorted(n for n in removed_pip.pop(site, {}) if n not in dists)
+        out.append(change)
+    for site, dists in sorted(removed_pip.items()):
+        out.append(PackageChange(manager="pip", target=langpkgs.virtualenv_of(site), site=site, removed=sorted(dists)))
+    npm = next((r for r in requests if r.manager == "npm"), None)
+    asked_npm = {n for r in requests if r.manager == "npm" for n in r.names}
+    for root, pkgs in sorted(langpkgs.npm_installs(changed).items()):
+        change = PackageChange(manager="npm", target="" if langpkgs.is_global_npm_root(root) else root,
+                               site=f"{root}/node_modules", options=list(npm.options) if npm else [])
+        for name, version in sorted(pkgs.items()):
+            bucket = change.installed if not asked_npm or name in asked_npm else change.dependencies
+            bucket[name] = version
+        out.append(change)
+    return out
 
 
 def _package_change(before: probes.DpkgState, after: probes.DpkgState) -> PackageChange | None:

@@ -53,10 +53,13 @@ class FileChange:
 class PackageChange:
     """What one package manager did in a step, as its package database saw it."""
 
-    manager: str  # apt
+    manager: str  # apt | yum | dnf | apk | pip | npm | gem
     installed: dict[str, str] = field(default_factory=dict)  # asked for by name: name -> version
     dependencies: dict[str, str] = field(default_factory=dict)  # pulled in automatically
     removed: list[str] = field(default_factory=list)
+    target: str = ""  # pip: the virtualenv ("" = system); npm: the project directory ("" = global)
+    options: list[str] = field(default_factory=list)  # options the replay keeps (--enablerepo=epel, -i URL)
+    site: str = ""  # where the packages landed (site-packages, node_modules); their files are not copied
 
 
 @dataclass
@@ -103,6 +106,8 @@ class Service:
     cwd: str = "/"
     user: str = "root"
     ports: list[Port] = field(default_factory=list)
+    data_dir: str = ""  # a stateful daemon's data: a VOLUME in the image, never baked in
+    replay: str = "run"  # run | skip: `skip` leaves the service out of the image
 
 
 @dataclass
@@ -112,6 +117,8 @@ class Host:
     pretty_name: str = ""
     base_image: str = ""
     user: str = "root"
+    # packages the host had before recording that the replayed commands or the services run
+    needed_packages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -167,6 +174,9 @@ def _package_to_yaml(p: PackageChange) -> CommentedMap:
             "installed": CommentedMap(sorted(p.installed.items())),
             "dependencies": CommentedMap(sorted(p.dependencies.items())),
             "removed": sorted(p.removed),
+            "target": p.target,
+            "options": _flow(list(p.options)) if p.options else None,
+            "site": p.site,
         }
     )
 
@@ -210,6 +220,8 @@ def _service_to_yaml(s: Service) -> CommentedMap:
             "cwd": s.cwd,
             "user": s.user,
             "ports": [CommentedMap(port=p.port, address=p.address) for p in s.ports],
+            "data_dir": s.data_dir,
+            "replay": s.replay if s.replay != "run" else None,
         }
     )
 
@@ -226,6 +238,7 @@ def to_yaml_text(session: Session) -> str:
             "pretty_name": h.pretty_name,
             "base_image": h.base_image,
             "user": h.user,
+            "needed_packages": CommentedMap(sorted(h.needed_packages.items())),
         }
     )
     doc["steps"] = [step_to_data(s) for s in session.steps]
@@ -359,6 +372,9 @@ def _read_package(r: _Reader, node: Any, where: str) -> PackageChange:
         installed=r.str_map(node, "installed", where),
         dependencies=r.str_map(node, "dependencies", where),
         removed=r.str_list(node, "removed", where),
+        target=r.get(node, "target", str, where, default=""),
+        options=r.str_list(node, "options", where),
+        site=r.get(node, "site", str, where, default=""),
     )
 
 
@@ -423,7 +439,16 @@ def _read_service(r: _Reader, node: Any, where: str) -> Service:
         cwd=r.get(node, "cwd", str, where, default="/"),
         user=str(r.get(node, "user", (str, int), where, default="root")),
         ports=ports,
+        data_dir=r.get(node, "data_dir", str, where, default=""),
+        replay=_service_replay(r, node, where),
     )
+
+
+def _service_replay(r: _Reader, node: dict, where: str) -> str:
+    replay = r.get(node, "replay", str, where, default="run")
+    if replay not in ("run", "skip"):
+        raise r.fail(f"{where}.replay", node, "replay", f"`{replay}` is not one of run, skip")
+    return replay
 
 
 def from_yaml_text(text: str, file: Path) -> Session:
@@ -447,6 +472,7 @@ def from_yaml_text(text: str, file: Path) -> Session:
             for k in ("os_id", "version_id", "pretty_name", "base_image")
         },
         user=str(r.get(host_node, "user", (str, int), "host", default="root")),
+        needed_packages=r.str_map(host_node, "needed_packages", "host"),
     )
     steps = [_read_step(r, s, f"steps[{i}]") for i, s in enumerate(r.get(doc, "steps", list, "session", default=[]))]
     seen: set[int] = set()
@@ -487,7 +513,7 @@ def load(directory: Path) -> Session:
 def check_files(session: Session, directory: Path) -> None:
     root = directory.resolve()
     for step in session.steps:
-        if step.replay != "files":
+        if step.replay == "skip":
             continue
         for f in step.effects.files:
             if f.kind != "file":

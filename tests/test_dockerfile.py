@@ -16,6 +16,9 @@ HERE = Path(__file__).resolve().parent
 CASES = {
     "web": HERE.parent / "sessions" / "web",  # the shipped example: its committed files are the golden ones
     "app": HERE / "golden" / "app",
+    "centos7-nginx": HERE / "golden" / "centos7-nginx",
+    "alpine-redis": HERE / "golden" / "alpine-redis",
+    "langs": HERE / "golden" / "langs",
 }
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
@@ -76,7 +79,8 @@ def test_base_override_and_instructions():
     assert " && rm -rf /etc/motd" in lines
     assert 'SHELL ["/bin/bash", "-o", "pipefail", "-c"]' in lines
     assert "EXPOSE 9000" in lines  # 9001 and 6379 are bound to loopback only
-    assert lines[-3:-1] == ["USER www-data", 'ENTRYPOINT ["/opt/app/run.sh"]']
+    assert lines[-2:] == ["USER www-data", 'ENTRYPOINT ["/opt/app/run.sh"]']
+    assert "VOLUME" not in text and "redis" not in text  # the reviewer set `replay: skip` on the stateful redis
     # a multi-line command runs from a script; WORKDIR comes before the first command that needs it
     assert lines.index("WORKDIR /opt/app") < lines.index("COPY replay/step-4.sh /tmp/record-replay-step-4.sh")
 
@@ -88,3 +92,33 @@ def test_last_copy_wins_when_a_file_changes_twice():
     text = dockerfile.render(session)
     assert text.count("files/etc/app/app.conf") == 1
     assert text.index("files/etc/app/app.conf") > text.index("# step 6:")
+
+
+def test_several_services_run_under_supervisord_in_the_foreground():
+    session = s.load(CASES["centos7-nginx"])
+    files = dockerfile.generate(session)
+    text = files["Dockerfile"]
+    assert text.rstrip().endswith('ENTRYPOINT ["/usr/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"]')
+    assert "COPY supervisord.conf /etc/supervisord.conf" in text
+    assert "EXPOSE 80\n" in text  # php-fpm's 9000 is bound to loopback only
+    conf = files["supervisord.conf"]
+    assert "command=/usr/sbin/nginx -c /etc/nginx/nginx.conf -g 'daemon off;'" in conf
+    assert "command=/usr/sbin/php-fpm -F" in conf
+    assert conf.count("stdout_logfile=/dev/stdout") == 2
+    # package-manager config lands before the installs that use it
+    assert text.index("mirror.repo") < text.index("epel-release-7-11") < text.index("--enablerepo=epel")
+    assert "ngix" not in text  # the failed command
+
+
+def test_relaxed_drops_version_pins():
+    text = dockerfile.render(s.load(CASES["langs"]), relaxed=True)
+    assert "Flask==" not in text and "      Flask" in text
+    assert "express@" not in text
+    web = dockerfile.render(s.load(CASES["web"]), relaxed=True)
+    assert "nginx=" not in web and "# hadolint ignore=DL3015,DL3008" in web
+
+
+def test_stateful_service_gets_a_volume_not_its_data():
+    text = dockerfile.render(s.load(CASES["alpine-redis"]))
+    assert 'VOLUME ["/data"]' in text and "USER redis" in text
+    assert "apk add --no-cache" in text and "redis=7.2.4-r0" in text
