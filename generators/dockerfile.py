@@ -10,8 +10,8 @@ import json
 import re
 import shlex
 
-from generators import install, supervisord
-from recorder.session import FileChange, PackageChange, Session, Step
+from generators import install, layers, supervisord
+from recorder.session import FILES_DIR, FileChange, PackageChange, Session, Step
 
 DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"
@@ -119,13 +119,61 @@ def _env(step: Step) -> list[str]:
     return out
 
 
-def _files(step: Step, last: dict[str, int]) -> list[str]:
+GROUP_MIN = 5  # from this many files one step wrote under one directory, copy the directory
+
+
+class _Trees:
+    """Per directory: which steps and owners the captured files below it have. An application
+    unpacked under /opt becomes one COPY of its directory, not ten thousand COPY lines."""
+
+    def __init__(self, session: Session, last: dict[str, int]):
+        self.below: dict[str, set[tuple[int, str, str]]] = {}
+        owners = {f.path: (f.owner, f.group) for st in session.steps for f in st.effects.files if f.kind == "file"}
+        for path, step_id in last.items():
+            if path not in owners:
+                continue
+            key = (step_id, *owners[path])
+            parent = path.rsplit("/", 1)[0]
+            while parent.count("/") >= 2:  # never a whole top-level directory such as /etc
+                self.below.setdefault(parent, set()).add(key)
+                parent = parent.rsplit("/", 1)[0]
+
+    def group_of(self, f: FileChange, step_id: int) -> str | None:
+        """The highest directory whose captured files all come from this step, with one owner."""
+        best, parent = None, f.path.rsplit("/", 1)[0]
+        while parent.count("/") >= 2:
+            if self.below.get(parent) != {(step_id, f.owner, f.group)}:
+                break
+            best, parent = parent, parent.rsplit("/", 1)[0]
+        return best
+
+
+def _copy_dir(directory: str, sample: FileChange) -> str:
+    chown = "" if (sample.owner, sample.group) == ("root", "root") else f"--chown={sample.owner}:{sample.group} "
+    return f"COPY {chown}{json.dumps([f'{FILES_DIR}{directory}/', f'{directory}/'])}"
+
+
+def _files(step: Step, last: dict[str, int], trees: _Trees | None = None) -> list[str]:
     out, shell = [], []
+    copies = [f for f in step.effects.files if f.kind == "file" and last.get(f.path) == step.id]
+    groups: dict[str, list[FileChange]] = {}
+    if trees is not None and len(copies) >= GROUP_MIN:
+        for f in copies:
+            directory = trees.group_of(f, step.id)
+            if directory:
+                groups.setdefault(directory, []).append(f)
+        groups = {d: fs for d, fs in groups.items() if len(fs) >= GROUP_MIN}
+    group_of = {f.path: d for d, fs in groups.items() for f in fs}
+    copied = {id(f) for f in copies}
+    emitted: set[str] = set()
     for f in step.effects.files:
-        if last.get(f.path) != step.id and f.kind == "file":
-            continue
-        if f.kind == "file":
-            out.append(_copy(f))
+        if id(f) in copied:
+            directory = group_of.get(f.path)
+            if directory is None:
+                out.append(_copy(f))
+            elif directory not in emitted:
+                emitted.add(directory)
+                out.append(_copy_dir(directory, f))
         elif f.kind == "symlink":
             shell.append(f"ln -sfn {shlex.quote(f.target or '')} {shlex.quote(f.path)}")
         elif f.kind == "deleted":
@@ -135,13 +183,16 @@ def _files(step: Step, last: dict[str, int]) -> list[str]:
     return out
 
 
-def _run(step: Step, w: _Writer, last: dict[str, int], relaxed: bool) -> list[str]:
+def _chdir_for(change: PackageChange, w: _Writer) -> list[str]:
+    """npm installs into the project directory it ran in."""
+    return w.chdir(change.target) if change.manager == "npm" and change.target else []
+
+
+def _run(step: Step, w: _Writer, last: dict[str, int], relaxed: bool, trees: _Trees) -> list[str]:
     out: list[str] = []
     if step.effects.packages:
         for change in step.effects.packages:
-            if change.manager == "npm" and change.target:
-                out += w.chdir(change.target)
-            out += install.install(change, relaxed)
+            out += _chdir_for(change, w) + install.install(change, relaxed)
     else:
         out += w.chdir(step.cwd)
         if _needs_script(step):
@@ -150,7 +201,7 @@ def _run(step: Step, w: _Writer, last: dict[str, int], relaxed: bool) -> list[st
             out += [f"COPY {script} {target}", f"RUN bash {target} && rm -f {target}"]
         else:
             out.append(f"RUN {_without_sudo(step.command.strip())}")
-    return out + _files(step, last)  # what the command wrote besides its packages
+    return out + _files(step, last, trees)  # what the command wrote besides its packages
 
 
 SUDO = re.compile(r"^sudo(\s+-[A-Za-z]+(\s+(?!-)\S+)?)*\s+(?=\S)")
@@ -178,11 +229,18 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
         w.lines.append('SHELL ["/bin/bash", "-o", "pipefail", "-c"]')
     _needed(session, w, relaxed)
     last = _last_writer(session)
-    for step in session.steps:
-        if step.replay == "skip":
-            continue
-        body = _run(step, w, last, relaxed) if step.replay == "run" else _files(step, last)
-        w.block(_summary(step), body + _env(step))
+    trees = _Trees(session, last)
+    for layer in layers.plan(session):
+        step = layer.steps[0]
+        if len(layer.steps) > 1:
+            body = []
+            for change in layer.merged:
+                body += _chdir_for(change, w) + install.install(change, relaxed)
+        elif step.replay == "run":
+            body = _run(step, w, last, relaxed, trees)
+        else:
+            body = _files(step, last, trees)
+        w.block("\n".join(_summary(s) for s in layer.steps), body + _env(step))
     _entrypoint(session, w)
     return "\n".join(w.lines) + "\n"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,7 +12,9 @@ from rich.console import Console
 from generators import dockerfile
 from recorder import session as session_io
 from recorder.errors import RecorderError
-from recorder.recording import Options
+
+if TYPE_CHECKING:
+    from recorder.recording import Options
 
 app = typer.Typer(
     add_completion=False,
@@ -28,10 +31,16 @@ def start(
     directory: Path = typer.Option(Path("sessions"), "--dir", help="Where sessions are written."),
     force: bool = typer.Option(False, "--force", help="Record over an existing session of that name."),
     watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
+    ignore: list[str] = typer.Option(
+        None, "--ignore", help="Never capture paths matching this .gitignore-style pattern (repeatable; "
+        "patterns in ./.recordignore are read too)."
+    ),
 ) -> None:
     """Open your shell and record the deployment you do in it; `exit` ends the recording."""
+    from recorder.recording import Options
+
     _check_can_record(name)
-    _record(Options(name=name, sessions_dir=directory, force=force, roots=_roots(watch)))
+    _record(Options(name=name, sessions_dir=directory, force=force, roots=_roots(watch), ignores=_ignores(ignore)))
 
 
 @app.command()
@@ -41,8 +50,16 @@ def resume(
     watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
 ) -> None:
     """Continue a recording that was interrupted (recorder killed, connection lost)."""
+    from recorder.recording import Options
+
     _check_can_record(name)
-    _record(Options(name=name, sessions_dir=directory, resume=True, roots=_roots(watch)))
+    _record(Options(name=name, sessions_dir=directory, resume=True, roots=_roots(watch), ignores=_ignores(None)))
+
+
+def _ignores(patterns: list[str] | None) -> tuple[str, ...]:
+    from recorder import probes
+
+    return probes.read_ignore_file(Path(probes.IGNORE_FILE)) + tuple(patterns or ())
 
 
 def _roots(watch: list[str] | None) -> tuple[str, ...]:

@@ -6,8 +6,6 @@ is two simple commands, and the first one is an apt-get install. bashlex does th
 
 from __future__ import annotations
 
-import bashlex
-
 # Wrappers that run the rest of the line as a command, and the options of theirs that take a value.
 WRAPPERS = {
     "sudo": {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "--user", "--group"},
@@ -26,6 +24,8 @@ WRAPPERS = {
 
 def simple_commands(command: str) -> list[list[str]]:
     """The simple commands in a command line, as word lists; [] when bash syntax defeats the parser."""
+    import bashlex  # builds its parser tables on import (0.3 s): only when a command line is read
+
     try:
         trees = bashlex.parse(command)
     except Exception:  # noqa: BLE001 - bashlex raises assorted errors on syntax it does not know

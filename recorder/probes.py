@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import grp
+import hashlib
 import os
 import pwd
 import re
@@ -16,6 +17,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+import pathspec
 import psutil
 
 DEFAULT_ROOTS = ("/etc", "/opt", "/srv", "/var/www", "/usr/local", "/home", "/root")
@@ -54,6 +56,22 @@ DEFAULT_IGNORES = (
     ".wget-hsts",
     ".sudo_as_admin_successful",
 )
+
+
+IGNORE_FILE = ".recordignore"
+
+
+def read_ignore_file(path: Path) -> tuple[str, ...]:
+    """Patterns from a .recordignore (gitignore syntax); none when there is no such file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ()
+    except (OSError, UnicodeDecodeError) as exc:
+        from recorder.errors import RecorderError
+
+        raise RecorderError(f"{path}: cannot be read as ignore patterns ({exc})") from None
+    return tuple(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
 
 
 # ---------------------------------------------------------------- host
@@ -181,6 +199,50 @@ class DpkgOwners:
                     continue
         return self._owners.get(path)
 
+    def shipped_md5(self, path: str) -> str | None:
+        """The md5 the owning package shipped for `path` (its md5sums, or conffiles in the status)."""
+        package = self.owner(path)
+        if package is None:
+            return None
+        relative = path.lstrip("/")
+        for listing in (self.info / f"{package}.md5sums", *self.info.glob(f"{package}:*.md5sums")):
+            try:
+                for line in listing.read_text(encoding="utf-8", errors="replace").splitlines():
+                    digest, _, name = line.partition("  ")
+                    if name == relative:
+                        return digest
+            except OSError:
+                continue
+        return self._conffile_md5(package, path)
+
+    def _conffile_md5(self, package: str, path: str) -> str | None:
+        try:
+            text = (self.info.parent / "status").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        for para in text.split("\n\n"):
+            if f"Package: {package}\n" not in para + "\n":
+                continue
+            for line in para.splitlines():
+                words = line.split()
+                if len(words) >= 2 and words[0] == path:
+                    return words[1]
+        return None
+
+    def unchanged_from_package(self, path: str) -> bool:
+        """True when the file is byte for byte what its package shipped: the image gets it from there."""
+        shipped = self.shipped_md5(path)
+        if not shipped:
+            return False
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        except OSError:
+            return False
+        return digest.hexdigest() == shipped
+
 
 def _deb822(paragraph: str) -> dict[str, str]:
     fields: dict[str, str] = {}
@@ -216,16 +278,21 @@ class FileProbe:
         roots: tuple[str, ...] = DEFAULT_ROOTS,
         ignores: tuple[str, ...] = DEFAULT_IGNORES,
         exclude: tuple[str, ...] = (),
+        user_ignores: tuple[str, ...] = (),
     ):
         self.roots = tuple(os.path.abspath(r) for r in roots)
         self._name_re = _any_of(p for p in ignores if "/" not in p)
         self._path_re = _any_of(p for p in ignores if "/" in p)
         self.exclude = tuple(os.path.abspath(e) for e in exclude)
+        # the user's own patterns, in .gitignore syntax, matched against the path from /
+        self._user = pathspec.GitIgnoreSpec.from_lines(user_ignores) if user_ignores else None
 
     def ignored(self, path: str) -> bool:
         if any(path == e or path.startswith(e + "/") for e in self.exclude):
             return True
-        return bool(self._name_re.match(os.path.basename(path)) or self._path_re.match(path))
+        if self._name_re.match(os.path.basename(path)) or self._path_re.match(path):
+            return True
+        return self._user is not None and self._user.match_file(path.lstrip("/"))
 
     def snapshot(self) -> dict[str, Entry]:
         entries: dict[str, Entry] = {}

@@ -70,6 +70,7 @@ class Options:
     force: bool = False
     resume: bool = False
     shell: str = "/bin/bash"
+    ignores: tuple[str, ...] = ()  # the user's own patterns (.recordignore, --ignore), gitignore syntax
 
 
 def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
@@ -124,8 +125,10 @@ class Recording:
         self.file_probe = probes.FileProbe(
             roots=options.roots,
             exclude=(str(self.directory.resolve()), sys.prefix, str(self.channel)),
+            user_ignores=options.ignores,
         )
         self.dpkg = probes.DpkgProbe()
+        self.owners = probes.DpkgOwners()
         self.shells: dict[int, Shell] = {}
         self.cwd = os.getcwd()
         self.parser = hooks.EventParser()
@@ -192,7 +195,7 @@ class Recording:
         if self.dpkg.available:
             path = (top.env if top else os.environ).get("PATH", os.defpath)
             self.session.host.needed_packages = needs.needed_packages(
-                self.session, self.dpkg.snapshot(), probes.DpkgOwners(), path
+                self.session, self.dpkg.snapshot(), self.owners, path
             )
         save(self.session, self.directory)
         self.journal.append("end", steps=len(self.session.steps))
@@ -264,7 +267,11 @@ class Recording:
         effects.packages += language
         if change is None:  # what an OS package install wrote comes back with the package
             owned = tuple(f"{c.target or c.site}/" for c in language if c.target or c.site)
-            effects.files = [self._file_change(p, e) for p, e in changed.items() if not p.startswith(owned)]
+            effects.files = [
+                self._file_change(p, e)
+                for p, e in changed.items()
+                if not p.startswith(owned) and not (e.kind == "file" and self.owners.unchanged_from_package(p))
+            ]
             effects.files += [FileChange(path=p, kind="deleted") for p in deleted if not p.startswith(owned)]
 
         ports = self.port_probe.ports()
@@ -331,7 +338,10 @@ class Recording:
         by_root: dict[int, list[Port]] = {}
         for entry in sorted(listeners, key=lambda e: (e.port, e.address)):
             if entry.pid is None:
-                warnings.append(f"port {entry.port} is listening but its process is not visible (record as root)")
+                warnings.append(
+                    f"port {entry.port} is listening but its process is not visible "
+                    "(record as root; in a container, root also needs the SYS_PTRACE capability)"
+                )
                 continue
             ports = by_root.setdefault(probes.service_root(entry.pid, pids), [])
             if all((p.port, p.address) != (entry.port, entry.address) for p in ports):

@@ -452,14 +452,32 @@ def _service_replay(r: _Reader, node: dict, where: str) -> str:
 
 
 def from_yaml_text(text: str, file: Path) -> Session:
-    r = _Reader(file)
+    """Parse and check a session. The C parser goes first (the round-trip one is many times slower
+    on large sessions); only when something is wrong is the text parsed again with line numbers,
+    so that the error can name the line."""
     try:
-        doc = _yaml().load(text)
+        return _from_document(_fast_yaml().load(text), file)
+    except (RecorderError, YAMLError, ValueError, TypeError, RecursionError):
+        pass
+    return _from_document(_load_with_lines(text, file), file)
+
+
+def _fast_yaml() -> YAML:
+    return YAML(typ="safe", pure=False)
+
+
+def _load_with_lines(text: str, file: Path) -> Any:
+    try:
+        return _yaml().load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RecorderError(f"{file}{line}: not valid YAML: {problem}") from None
+
+
+def _from_document(doc: Any, file: Path) -> Session:
+    r = _Reader(file)
     if not isinstance(doc, dict):
         raise RecorderError(f"{file}: expected a mapping with `schema`, `name` and `steps`")
     schema = r.get(doc, "schema", int, "session", required=True)

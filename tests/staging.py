@@ -109,6 +109,9 @@ class StagingHost:
             detach=True,
             remove=True,
             ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
+            # root on a real host may read every process's /proc/PID/fd (to map a port to its process);
+            # Docker takes that from root unless SYS_PTRACE is given back.
+            cap_add=["SYS_PTRACE"],
         )
 
     def close(self) -> None:

@@ -122,3 +122,24 @@ def test_stateful_service_gets_a_volume_not_its_data():
     text = dockerfile.render(s.load(CASES["alpine-redis"]))
     assert 'VOLUME ["/data"]' in text and "USER redis" in text
     assert "apk add --no-cache" in text and "redis=7.2.4-r0" in text
+
+
+def _unpacked_app(files: int) -> s.Session:
+    """A step that unpacked an application under /opt/app, and a later one that edits one file."""
+    unpack = [s.FileChange(path=f"/opt/app/lib/m{i}.py", kind="file", mode=0o644) for i in range(files)]
+    unpack.append(s.FileChange(path="/opt/app/app.conf", kind="file", mode=0o600))
+    edit = [s.FileChange(path="/opt/app/app.conf", kind="file", mode=0o600)]
+    return s.Session(name="big", steps=[
+        s.Step(id=1, command="tar xzf /tmp/app.tgz -C /opt", cwd="/", exit=0, replay="files",
+               effects=s.Effects(files=unpack)),
+        s.Step(id=2, command="vi /opt/app/app.conf", cwd="/", exit=0, replay="files", effects=s.Effects(files=edit)),
+    ])
+
+
+def test_a_large_unpacked_tree_is_one_copy_of_its_directory():
+    text = dockerfile.render(_unpacked_app(2000))
+    lines = [line for line in text.splitlines() if line.startswith("COPY")]
+    # /opt/app is shared with step 2's edit, so the largest directory step 1 owns alone is /opt/app/lib
+    assert lines == ['COPY ["files/opt/app/lib/", "/opt/app/lib/"]', "COPY files/opt/app/app.conf /opt/app/app.conf"]
+    few = dockerfile.render(_unpacked_app(3))
+    assert few.count("COPY files/opt/app/lib/") == 3  # a handful of files stay individually visible

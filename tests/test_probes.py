@@ -134,3 +134,47 @@ def test_port_probe_sees_a_new_listener():
         assert port in probes.listening_ports()  # the fallback agrees
     assert port not in probe.ports()
     probe.close()
+
+
+def test_a_file_equal_to_what_its_package_shipped_is_recognised(tmp_path):
+    import hashlib
+
+    info = tmp_path / "dpkg" / "info"
+    info.mkdir(parents=True)
+    conf = tmp_path / "etc" / "app.conf"
+    conf.parent.mkdir()
+    conf.write_text("shipped\n")
+    (info / "app.list").write_text(f"{conf}\n")
+    (info / "app.md5sums").write_text(f"{hashlib.md5(b'shipped' + bytes([10])).hexdigest()}  {str(conf)[1:]}\n")
+    (tmp_path / "dpkg" / "status").write_text("Package: app\nStatus: install ok installed\nVersion: 1\n")
+    owners = probes.DpkgOwners(info)
+    assert owners.owner(str(conf)) == "app"
+    assert owners.unchanged_from_package(str(conf))
+    conf.write_text("edited\n")
+    assert not owners.unchanged_from_package(str(conf))
+    assert not owners.unchanged_from_package(str(tmp_path / "unowned"))
+
+
+def test_conffile_checksums_come_from_the_status_file(tmp_path):
+    import hashlib
+
+    info = tmp_path / "dpkg" / "info"
+    info.mkdir(parents=True)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("user www-data;\n")
+    (info / "nginx-common.list").write_text(f"{conf}\n")
+    digest = hashlib.md5(conf.read_bytes()).hexdigest()
+    (tmp_path / "dpkg" / "status").write_text(
+        f"Package: nginx-common\nStatus: install ok installed\nConffiles:\n {conf} {digest}\nVersion: 1\n"
+    )
+    assert probes.DpkgOwners(info).unchanged_from_package(str(conf))
+
+
+def test_user_ignore_patterns_use_gitignore_syntax(tmp_path):
+    (tmp_path / ".recordignore").write_text("# caches of our app\n*.tmp\n/etc/app/cache/\n")
+    patterns = probes.read_ignore_file(tmp_path / ".recordignore")
+    assert patterns == ("*.tmp", "/etc/app/cache/")
+    probe = probes.FileProbe(roots=("/etc",), ignores=(), user_ignores=patterns)
+    assert probe.ignored("/etc/app/cache/x.db") and probe.ignored("/opt/a/b.tmp")
+    assert not probe.ignored("/etc/app/app.conf")
+    assert probes.read_ignore_file(tmp_path / "missing") == ()
