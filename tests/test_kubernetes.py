@@ -207,3 +207,18 @@ def test_config_keys_are_valid_and_unique():
     keys = [kubernetes.config_key(p, taken) for p in ("/etc/a_b", "/etc/a/b", "/etc/a b/ü.conf", "/")]
     assert keys == ["etc_a_b", "etc_a_b-2", "etc_a_b__.conf", "file"]
     assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", k) for k in keys)
+
+
+def test_values_yaml_1_1_would_misread_stay_strings():
+    """`no`, `on`, `0644`, `1:30` are strings to ruamel (YAML 1.2) but a boolean and numbers to kubectl (1.1)."""
+    session = s.load(CASES["web"])
+    tricky = {"A": "no", "B": "on", "C": "0644", "D": "1:30", "E": "a\r\nb", "F": "  lead\nnext", "G": "~", "H": "1e3"}
+    session.steps[5].effects.env_set = dict(tricky)
+    session.services[0].command = ["/usr/sbin/nginx", "-x", "no", "on"]
+    m = kubernetes.generate(session, captured_configs(session, CASES["web"]))
+    for text in m.files.values():
+        for doc in yaml.safe_load_all(text):
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    container = documents(m)["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e["value"] for e in container["env"]} == tricky
+    assert container["command"] == ["/usr/sbin/nginx", "-x", "no", "on"]
