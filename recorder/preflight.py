@@ -184,18 +184,20 @@ class Collision:
 
 def compare(reports: list[tuple[str, Report]]) -> list[Collision]:
     """Identities that two or more hosts share; a cluster needs each of them unique per node."""
-    seen: dict[tuple[str, str], list[str]] = {}
+    seen: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (what, value) -> [(report, where in it)]
     for name, report in reports:
         for iface, mac in sorted(report.macs.items()):
-            seen.setdefault(("MAC address", mac.lower()), []).append(f"{name} ({report.hostname}, {iface})")
+            seen.setdefault(("MAC address", mac.lower()), []).append((name, f"{name} ({report.hostname}, {iface})"))
         if report.product_uuid:
-            seen.setdefault(("product_uuid", report.product_uuid.lower()), []).append(f"{name} ({report.hostname})")
+            seen.setdefault(("product_uuid", report.product_uuid.lower()), []).append(
+                (name, f"{name} ({report.hostname})")
+            )
         if report.hostname:
-            seen.setdefault(("hostname", report.hostname.lower()), []).append(name)
+            seen.setdefault(("hostname", report.hostname.lower()), []).append((name, name))
     return [
-        Collision(what, value, tuple(hosts))
-        for (what, value), hosts in sorted(seen.items())
-        if len({h.split(" (")[0] for h in hosts}) > 1
+        Collision(what, value, tuple(label for _, label in found))
+        for (what, value), found in sorted(seen.items())
+        if len({name for name, _ in found}) > 1  # one host may show a MAC twice (bonded cards)
     ]
 
 

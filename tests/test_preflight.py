@@ -354,6 +354,17 @@ def test_the_same_hostname_twice_is_a_collision(tmp_path):
     assert [(c.what, c.value) for c in collisions] == [("hostname", "node1")]
 
 
+def test_one_host_showing_a_mac_on_two_bonded_cards_is_no_collision(tmp_path):
+    files = reports(
+        tmp_path,
+        {
+            "node1": {"cards": {"eth0": "52:54:00:00:00:01", "eth1": "52:54:00:00:00:01"}},
+            "node2": {"cards": {"eth0": "52:54:00:00:00:02"}, "product_uuid": "other"},
+        },
+    )
+    assert preflight.compare([(f, preflight.read_report(Path(f))) for f in files]) == []
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
