@@ -146,6 +146,11 @@ def build(
     err.print(f"built [bold]{tag}[/] ({image_id[:19]})")
 
 
+from recorder import cli_migrate  # noqa: E402 - command modules register after the core commands
+
+cli_migrate.register(app)
+
+
 def main() -> None:
     try:
         app()
