@@ -489,13 +489,24 @@ def started_after(pid: int | None, moment: float) -> bool:
 
 
 def service_root(pid: int, listener_pids: set[int]) -> int:
-    """The topmost process of a family sharing a socket (nginx's master, not a worker)."""
+    """The topmost process of a family sharing a socket (nginx's master, not a worker): walk up
+    while the parent also listens or runs the same program."""
     try:
         proc = psutil.Process(pid)
         while True:
             parent = proc.parent()
-            if parent is None or parent.pid not in listener_pids:
+            if parent is None or parent.pid <= 1:
+                return proc.pid
+            same_program = _exe(parent) is not None and _exe(parent) == _exe(proc)
+            if parent.pid not in listener_pids and not same_program:
                 return proc.pid
             proc = parent
     except psutil.Error:
         return pid
+
+
+def _exe(proc: psutil.Process) -> str | None:
+    try:
+        return proc.exe()
+    except psutil.Error:
+        return None
