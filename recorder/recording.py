@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder import hooks, journal, probes, services
+from recorder import fingerprint, hooks, journal, probes, services
 from recorder.classify import decide, effective_status, env_changes, parse_env
 from recorder.errors import RecorderError
 from recorder.filewatch import FileWatcher
@@ -189,6 +189,7 @@ class Recording:
             self.session.warnings.append(f"the last command never finished and is not recorded: {top.pending}")
         self.session.services, warnings = self._services()
         self.session.warnings.extend(warnings)
+        self.session.fingerprint = fingerprint.take(self.session)
         save(self.session, self.directory)
         self.journal.append("end", steps=len(self.session.steps))
 
