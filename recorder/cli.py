@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from generators import dockerfile
+from recorder import cli_review
 from recorder import session as session_io
 from recorder.errors import RecorderError
 from recorder.recording import Options
@@ -132,6 +133,8 @@ def build(
     network: str = typer.Option(None, "--network", help="Network for RUN instructions: bridge, host, none, ..."),
     platform: str = typer.Option(None, "--platform", help="Target platform, e.g. linux/amd64 (engine permitting)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress: print the image id, or the failure."),
+    verify: bool = typer.Option(False, "--verify", help="Then check the image answers like staging (record verify)."),
+    timeout: float = typer.Option(30.0, "--timeout", help="With --verify: seconds to wait for the recorded ports."),
 ) -> None:
     """Build the session's image through the Docker engine, streaming its output."""
     from recorder import engine
@@ -155,6 +158,12 @@ def build(
         typer.echo(image_id)
     else:
         err.print(f"built [bold]{tag}[/] ({image_id[:19]}) in {progress.elapsed:.1f}s")
+    if verify:
+        from recorder.cli_review import run_verify
+
+        code = run_verify(session_dir, tag, timeout, as_json=False)
+        if code:
+            raise typer.Exit(code)
 
 
 def _explain_failure(exc, shown: bool) -> None:
@@ -167,6 +176,9 @@ def _explain_failure(exc, shown: bool) -> None:
         err.print("last lines of its output:", markup=False)
         for line in exc.tail:
             err.print(f"  {line}", markup=False)
+
+
+cli_review.register(app)
 
 
 def main() -> None:

@@ -129,20 +129,10 @@ class DpkgProbe:
         return self._state
 
     def _read_status(self) -> dict[str, str]:
-        versions: dict[str, str] = {}
         try:
-            text = self.status.read_text(encoding="utf-8", errors="replace")
+            return dpkg_versions(self.status.read_text(encoding="utf-8", errors="replace"))
         except OSError:
-            return versions
-        for para in text.split("\n\n"):
-            fields = _deb822(para)
-            if fields.get("Status", "").endswith(" installed") and "Package" in fields:
-                name = fields["Package"]
-                arch = fields.get("Architecture", "")
-                if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
-                    name = f"{name}:{arch}" if name in versions else name
-                versions[name] = fields.get("Version", "")
-        return versions
+            return {}
 
     def _read_auto(self) -> set[str]:
         auto = set()
@@ -155,6 +145,20 @@ class DpkgProbe:
             if fields.get("Auto-Installed") == "1" and "Package" in fields:
                 auto.add(fields["Package"])
         return auto
+
+
+def dpkg_versions(status_text: str) -> dict[str, str]:
+    """Installed package -> version, from the text of dpkg's status file (here, or from an image)."""
+    versions: dict[str, str] = {}
+    for para in status_text.split("\n\n"):
+        fields = _deb822(para)
+        if fields.get("Status", "").endswith(" installed") and "Package" in fields:
+            name = fields["Package"]
+            arch = fields.get("Architecture", "")
+            if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
+                name = f"{name}:{arch}" if name in versions else name
+            versions[name] = fields.get("Version", "")
+    return versions
 
 
 def _deb822(paragraph: str) -> dict[str, str]:
