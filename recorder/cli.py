@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from recorder import cli_review
 from recorder import session as session_io
 from recorder.errors import RecorderError
 from recorder.recording import Options
+
+if TYPE_CHECKING:
+    from recorder.engine import BuildFailed
 
 app = typer.Typer(
     add_completion=False,
@@ -166,7 +170,7 @@ def build(
             raise typer.Exit(code)
 
 
-def _explain_failure(exc, shown: bool) -> None:
+def _explain_failure(exc: BuildFailed, shown: bool) -> None:
     """What a person needs before the one-line error: the command as recorded and its last output."""
     if exc.step is not None and "\n" in exc.step.command.strip():
         err.print(f"step {exc.step.id}, as recorded on staging:", markup=False)

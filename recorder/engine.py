@@ -117,20 +117,6 @@ TAIL_LINES = 12
 STEP_ID = re.compile(r"^step (\d+):")
 
 
-def _failure(session: Session, directory: Path, origins: list[str], number: int, total: int, error: str, tail):
-    origin = origins[number - 1] if 0 < number <= len(origins) else ""
-    match = STEP_ID.match(origin)
-    step = next((s for s in session.steps if match and s.id == int(match.group(1))), None)
-    where = f"instruction {number}/{total}" if number else "the start"
-    if step is not None:
-        first = step.command.strip().splitlines()[0]
-        more = " …" if "\n" in step.command.strip() else ""
-        where += f", from step {step.id} (replay: {step.replay}), which ran `{first}{more}` on staging"
-    elif origin:
-        where += f", from {origin}"
-    return BuildFailed(f"build of {directory} failed at {where}: {error.strip()}", tail, step)
-
-
 class _Stream:
     """The engine's build stream as events: whole lines (chunks split lines anywhere), instruction by instruction."""
 
@@ -150,6 +136,21 @@ class _Stream:
         if self.pending:
             self._line(self.pending)
             self.pending = ""
+
+    def failed(self, session: Session, directory: Path, error: str) -> BuildFailed:
+        """The failure, named by the instruction it stopped at and the session step that instruction replays."""
+        self.flush()
+        origin = self.origins[self.number - 1] if 0 < self.number <= len(self.origins) else ""
+        match = STEP_ID.match(origin)
+        step = next((s for s in session.steps if match and s.id == int(match.group(1))), None)
+        where = f"instruction {self.number}/{self.total}" if self.number else "the start"
+        if step is not None:
+            first = step.command.strip().splitlines()[0]
+            more = " …" if "\n" in step.command.strip() else ""
+            where += f", from step {step.id} (replay: {step.replay}), which ran `{first}{more}` on staging"
+        elif origin:
+            where += f", from {origin}"
+        return BuildFailed(f"build of {directory} failed at {where}: {error.strip()}", self.tail, step)
 
     def _line(self, line: str) -> None:
         match = STEP_LINE.match(line)
@@ -194,8 +195,7 @@ def build(
             if "stream" in chunk:
                 lines.feed(chunk["stream"])
             elif "error" in chunk:
-                lines.flush()
-                raise _failure(session, directory, origins, lines.number, lines.total, chunk["error"], lines.tail)
+                raise lines.failed(session, directory, chunk["error"])
             elif "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
         lines.flush()
