@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from recorder import session as session_io
+from recorder.errors import RecorderError
 from recorder.expect import MATCH, MISMATCH, Check
 
 err = Console(stderr=True, highlight=False)
@@ -54,9 +55,15 @@ def diff(
     from recorder import diff as diff_mod
     from recorder.revision import session_dir
 
+    def load(spec: str, directory: Path) -> session_io.Session:
+        try:
+            return session_io.load(directory)
+        except RecorderError as exc:  # name what the user typed, not the scratch copy
+            raise RecorderError(str(exc).replace(str(directory), spec)) from None
+
     with tempfile.TemporaryDirectory(prefix="record-diff-") as scratch:
         a_dir, b_dir = session_dir(a, Path(scratch)), session_dir(b, Path(scratch))
-        result = diff_mod.compare(session_io.load(a_dir), a_dir, session_io.load(b_dir), b_dir)
+        result = diff_mod.compare(load(a, a_dir), a_dir, load(b, b_dir), b_dir)
     if as_json:
         _json({"a": a, "b": b, **result})
     else:

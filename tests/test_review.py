@@ -272,6 +272,9 @@ def test_diff_against_a_git_revision(tmp_path):
     assert result.stdout.splitlines()[0] == "### record diff: `HEAD:sessions/web` → `sessions/web`"
     assert "- changed `APP_ENV`: `staging` → `production`" in result.stdout
     assert "Packages" not in result.stdout  # files/ came out of git whole: nothing else differs
+    not_a_session = record("diff", "HEAD:sessions", "sessions/web", cwd=repo)
+    assert not_a_session.returncode == 2
+    assert not_a_session.stderr.startswith("record: error: HEAD:sessions/session.yaml: missing;")
     bad = record("diff", "nope:sessions/web", "sessions/web", cwd=repo)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert bad.stderr.startswith(
