@@ -140,7 +140,7 @@ def build(
     verify: bool = typer.Option(False, "--verify", help="Then check the image answers like staging (record verify)."),
     timeout: float = typer.Option(30.0, "--timeout", help="With --verify: seconds to wait for the recorded ports."),
 ) -> None:
-    """Build the session's image through the Docker engine, streaming its output."""
+    """Build the session's image through the Docker engine, showing its progress."""
     from recorder import engine
     from recorder.progress import BuildProgress
 
