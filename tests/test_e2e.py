@@ -20,7 +20,11 @@ def record_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(staging_host, docker_client, tmp_path):
-    staging_host.record("web", staging.NGINX_DEPLOYMENT)
+    shown = staging.strip_ansi(staging_host.record("web", staging.NGINX_DEPLOYMENT))
+    assert (
+        "staging answered: port 8080 accepts TCP; GET http://localhost:8080/ → 200; "
+        "GET http://localhost:8080/index.html → 200"
+    ) in shown
     status, staged_body = staging.http_get(staging_host.port(8080))
     assert status == 200 and staging.NGINX_PAGE.encode() in staged_body
 
