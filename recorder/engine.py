@@ -11,16 +11,20 @@ import io
 import re
 import tarfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-from docker.errors import APIError, DockerException
+from docker.errors import APIError, DockerException, InvalidVersion
 
 from generators import dockerfile
 from recorder.errors import EngineError
-from recorder.session import Session
+from recorder.session import Session, Step
 
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+# The classic builder's own bookkeeping between instructions; not output of the instruction.
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the engine colours a RUN's stderr
+BOOKKEEPING = re.compile(r"^ ---> |^Removing intermediate container |^Successfully (built|tagged) ")
 
 
 def connect() -> docker.DockerClient:
@@ -77,21 +81,102 @@ def instruction_origins(text: str) -> list[str]:
     return origins
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """What `docker build` users expect to pass, as the engine's build API takes it."""
+
+    no_cache: bool = False
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str | None = None
+    platform: str | None = None
+    relaxed: bool = False  # no version pins (the mirror moved on since recording)
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    number: int
+    total: int
+    instruction: str
+    origin: str  # the provenance comment: "step 4: sed -i ..." or "service: nginx, in the foreground"
+
+
+@dataclass(frozen=True)
+class Output:
+    line: str
+
+
+class BuildFailed(EngineError):
+    """A build stopped at an instruction; `tail` is that instruction's last lines of output."""
+
+    def __init__(self, message: str, tail: list[str], step: Step | None):
+        super().__init__(message)
+        self.tail, self.step = tail, step
+
+
+TAIL_LINES = 12
+STEP_ID = re.compile(r"^step (\d+):")
+
+
+class _Stream:
+    """The engine's build stream as events: whole lines (chunks split lines anywhere), instruction by instruction."""
+
+    def __init__(self, origins: list[str], on_event: Callable[[StepStarted | Output], None]):
+        self.origins, self.on_event = origins, on_event
+        self.number, self.total = 0, len(origins)
+        self.tail: list[str] = []
+        self.pending = ""
+
+    def feed(self, text: str) -> None:
+        self.pending += COLOUR.sub("", text).replace("\r\n", "\n")
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self._line(line)
+
+    def flush(self) -> None:
+        if self.pending:
+            self._line(self.pending)
+            self.pending = ""
+
+    def failed(self, session: Session, directory: Path, error: str) -> BuildFailed:
+        """The failure, named by the instruction it stopped at and the session step that instruction replays."""
+        self.flush()
+        origin = self.origins[self.number - 1] if 0 < self.number <= len(self.origins) else ""
+        match = STEP_ID.match(origin)
+        step = next((s for s in session.steps if match and s.id == int(match.group(1))), None)
+        where = f"instruction {self.number}/{self.total}" if self.number else "the start"
+        if step is not None:
+            first = step.command.strip().splitlines()[0]
+            more = " …" if "\n" in step.command.strip() else ""
+            where += f", from step {step.id} (replay: {step.replay}), which ran `{first}{more}` on staging"
+        elif origin:
+            where += f", from {origin}"
+        return BuildFailed(f"build of {directory} failed at {where}: {error.strip()}", self.tail, step)
+
+    def _line(self, line: str) -> None:
+        match = STEP_LINE.match(line)
+        if match:
+            self.number, self.total, self.tail = int(match.group(1)), int(match.group(2)), []
+            origin = self.origins[self.number - 1] if self.number <= len(self.origins) else ""
+            self.on_event(StepStarted(self.number, self.total, match.group(3), origin))
+        elif line.strip() and not BOOKKEEPING.match(line):
+            self.tail = (self.tail + [line])[-TAIL_LINES:]
+            self.on_event(Output(line))
+
+
 def build(
     session: Session,
     directory: Path,
     tag: str,
     base: str | None,
-    emit: Callable[[str], None],
-    no_cache: bool = False,
-    relaxed: bool = False,
+    on_event: Callable[[StepStarted | Output], None],
+    options: BuildOptions = BuildOptions(),
 ) -> str:
-    """Build the session's image; returns the image id. Output lines go to `emit` as they arrive."""
-    generated = dockerfile.generate(session, base, relaxed)
+    """Build the session's image; returns the image id. Progress goes to `on_event` as it arrives."""
+    generated = dockerfile.generate(session, base, options.relaxed)
     origins = instruction_origins(generated[dockerfile.DOCKERFILE])
     client = connect()
-    current = 0
-    tail: list[str] = []
+    lines = _Stream(origins, on_event)
     image_id = ""
     try:
         stream = client.api.build(
@@ -101,24 +186,26 @@ def build(
             decode=True,
             rm=True,
             forcerm=True,
-            nocache=no_cache,
+            nocache=options.no_cache,
+            buildargs=dict(options.build_args) or None,
+            labels=dict(options.labels) or None,
+            network_mode=options.network,
+            platform=options.platform,
         )
         for chunk in stream:
             if "stream" in chunk:
-                for line in chunk["stream"].splitlines():
-                    match = STEP_LINE.match(line)
-                    if match:
-                        current, tail = int(match.group(1)), []
-                    elif line.strip():
-                        tail = (tail + [line])[-10:]
-                    if line.strip():
-                        emit(line)
+                lines.feed(chunk["stream"])
             elif "error" in chunk:
-                origin = origins[current - 1] if 0 < current <= len(origins) else ""
-                where = f" at instruction {current}" + (f" ({origin})" if origin else "")
-                raise EngineError(f"build of {directory} failed{where}: {chunk['error'].strip()}")
+                raise lines.failed(session, directory, chunk["error"])
             elif "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
+        lines.flush()
+    except InvalidVersion as exc:
+        raise EngineError(f"this Docker engine cannot do that: {exc}") from None
     except APIError as exc:
         raise EngineError(f"the Docker engine refused the build of {directory}: {exc.explanation}") from None
+    except DockerException as exc:
+        raise EngineError(f"the build of {directory} lost the Docker engine: {str(exc).splitlines()[0]}") from None
+    if not image_id:
+        raise EngineError(f"the build of {directory} ended without an image (the engine stopped answering)")
     return image_id

@@ -149,23 +149,10 @@ class DpkgProbe:
         return self._state
 
     def _read_status(self) -> tuple[dict[str, str], set[str]]:
-        versions: dict[str, str] = {}
-        base: set[str] = set()
         try:
-            text = self.status.read_text(encoding="utf-8", errors="replace")
+            return dpkg_status(self.status.read_text(encoding="utf-8", errors="replace"))
         except OSError:
-            return versions, base
-        for para in text.split("\n\n"):
-            fields = _deb822(para)
-            if fields.get("Status", "").endswith(" installed") and "Package" in fields:
-                name = fields["Package"]
-                arch = fields.get("Architecture", "")
-                if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
-                    name = f"{name}:{arch}" if name in versions else name
-                versions[name] = fields.get("Version", "")
-                if fields.get("Essential") == "yes" or fields.get("Priority") == "required":
-                    base.add(name)
-        return versions, base
+            return {}, set()
 
     def _read_auto(self) -> set[str]:
         auto = set()
@@ -242,6 +229,26 @@ class DpkgOwners:
         except OSError:
             return False
         return digest.hexdigest() == shipped
+def dpkg_versions(status_text: str) -> dict[str, str]:
+    """Installed package -> version, from the text of dpkg's status file (here, or from an image)."""
+    return dpkg_status(status_text)[0]
+
+
+def dpkg_status(status_text: str) -> tuple[dict[str, str], set[str]]:
+    """(installed package -> version, the packages every Debian base image has: Essential or required)."""
+    versions: dict[str, str] = {}
+    base: set[str] = set()
+    for para in status_text.split("\n\n"):
+        fields = _deb822(para)
+        if fields.get("Status", "").endswith(" installed") and "Package" in fields:
+            name = fields["Package"]
+            arch = fields.get("Architecture", "")
+            if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
+                name = f"{name}:{arch}" if name in versions else name
+            versions[name] = fields.get("Version", "")
+            if fields.get("Essential") == "yes" or fields.get("Priority") == "required":
+                base.add(name)
+    return versions, base
 
 
 def _deb822(paragraph: str) -> dict[str, str]:

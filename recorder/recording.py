@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder import hooks, journal, langpkgs, needs, packages, probes, services
+from recorder import fingerprint, hooks, journal, langpkgs, needs, packages, probes, services
 from recorder.classify import decide, effective_status, env_changes, parse_env
 from recorder.errors import RecorderError
 from recorder.filewatch import FileWatcher
@@ -197,6 +197,7 @@ class Recording:
             self.session.host.needed_packages = needs.needed_packages(
                 self.session, self.dpkg.snapshot(), self.owners, path
             )
+        self.session.fingerprint = fingerprint.take(self.session)
         save(self.session, self.directory)
         self.journal.append("end", steps=len(self.session.steps))
 
@@ -263,7 +264,7 @@ class Recording:
             effects.packages.append(change)
 
         changed, deleted = self.files.changes()
-        language = _language_changes(requests, changed, deleted)
+        language = _language_changes(command, shell.cwd, requests, changed, deleted)
         effects.packages += language
         if change is None:  # what an OS package install wrote comes back with the package
             owned = tuple(f"{c.target or c.site}/" for c in language if c.target or c.site)
@@ -363,13 +364,18 @@ class Recording:
         return found, warnings
 
 
-def _language_changes(requests: list[packages.Request], changed: dict, deleted: list[str]) -> list[PackageChange]:
+def _language_changes(
+    command: str, cwd: str, requests: list[packages.Request], changed: dict, deleted: list[str]
+) -> list[PackageChange]:
     """pip and npm installs, from the dist-info and package.json files the command wrote."""
     out = []
+    new_venv = packages.creates_virtualenv(command)
     pip = next((r for r in requests if r.manager == "pip"), None)
     asked = {langpkgs.normalize(n) for r in requests if r.manager == "pip" for n in r.names}
     removed_pip = langpkgs.pip_installs(deleted)
     for site, dists in sorted(langpkgs.pip_installs(changed).items()):
+        if new_venv and site.startswith(os.path.join(cwd, new_venv) + "/"):
+            continue  # the pip and setuptools a new virtualenv comes with: creating it again brings them
         change = PackageChange(manager="pip", target=langpkgs.virtualenv_of(site), site=site,
                                options=list(pip.options) if pip else [])
         for name, version in sorted(dists.items()):

@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -28,6 +29,8 @@ HEADER = """\
 Recorded by `record start`. This is the plan the Dockerfile is generated from: edit it freely.
 Each step's `replay` says how it is rebuilt: run (the command runs in the image), files (the files
 it changed are copied from files/), skip (left out). `why` says why the recorder chose it.
+`fingerprint` is what the staging host answered when the recording ended; `record verify` asks
+the image the same (delete an entry to stop checking it).
 """
 
 
@@ -111,6 +114,48 @@ class Service:
 
 
 @dataclass
+class PortCheck:
+    """Whether a recorded port accepted a TCP connection on the staging host."""
+
+    port: int
+    accepts: bool = True
+
+
+@dataclass
+class HttpCheck:
+    """One GET on a recorded port: the URL as asked (its host:port is the Host header), and the answer."""
+
+    url: str
+    status: int
+    sha256: str  # of the body
+    size: int = 0
+    step: int = 0  # the step in which the operator fetched it with curl/wget; 0 when the recorder chose it
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 80
+
+    @property
+    def target(self) -> str:
+        """The request target: path and query."""
+        parts = urlsplit(self.url)
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+@dataclass
+class Fingerprint:
+    """What the staging host served when the recording ended (files and packages are in the steps)."""
+
+    ports: list[PortCheck] = field(default_factory=list)
+    http: list[HttpCheck] = field(default_factory=list)
+
+    def sort(self) -> Fingerprint:
+        self.ports.sort(key=lambda p: p.port)
+        self.http.sort(key=lambda h: (h.port, h.url))
+        return self
+
+
+@dataclass
 class Host:
     os_id: str = ""
     version_id: str = ""
@@ -129,6 +174,7 @@ class Session:
     services: list[Service] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
+    fingerprint: Fingerprint | None = None  # None: recorded before fingerprints existed
 
 
 # ---------------------------------------------------------------- writing
@@ -226,6 +272,17 @@ def _service_to_yaml(s: Service) -> CommentedMap:
     )
 
 
+def _fingerprint_to_yaml(f: Fingerprint) -> CommentedMap:
+    f = Fingerprint(list(f.ports), list(f.http)).sort()
+    out = CommentedMap()
+    out["ports"] = [CommentedMap(port=p.port, accepts=p.accepts) for p in f.ports]
+    out["http"] = [
+        _drop_empty({"url": h.url, "status": h.status, "sha256": h.sha256, "size": h.size, "step": h.step or None})
+        for h in f.http
+    ]
+    return out
+
+
 def to_yaml_text(session: Session) -> str:
     doc = CommentedMap()
     doc["schema"] = session.schema
@@ -243,6 +300,8 @@ def to_yaml_text(session: Session) -> str:
     )
     doc["steps"] = [step_to_data(s) for s in session.steps]
     doc["services"] = [_service_to_yaml(s) for s in session.services]
+    if session.fingerprint is not None:
+        doc["fingerprint"] = _fingerprint_to_yaml(session.fingerprint)
     doc["warnings"] = list(session.warnings)
     doc.yaml_set_start_comment(HEADER)
     buf = io.StringIO()
@@ -449,6 +508,44 @@ def _service_replay(r: _Reader, node: dict, where: str) -> str:
     if replay not in ("run", "skip"):
         raise r.fail(f"{where}.replay", node, "replay", f"`{replay}` is not one of run, skip")
     return replay
+HEX = frozenset("0123456789abcdef")
+
+
+def _read_fingerprint(r: _Reader, doc: dict, step_ids: set[int]) -> Fingerprint:
+    where = "fingerprint"
+    node = r.mapping(doc["fingerprint"], where, doc, where)
+    ports = []
+    for i, p in enumerate(r.get(node, "ports", list, where, default=[])):
+        pw = f"{where}.ports[{i}]"
+        r.mapping(p, pw, node["ports"], i)
+        number = r.get(p, "port", int, pw, required=True)
+        if not 0 < number < 65536:
+            raise r.fail(f"{pw}.port", p, "port", f"{number} is not a port number")
+        ports.append(PortCheck(port=number, accepts=r.get(p, "accepts", bool, pw, default=True)))
+    checks = []
+    for i, h in enumerate(r.get(node, "http", list, where, default=[])):
+        hw = f"{where}.http[{i}]"
+        r.mapping(h, hw, node["http"], i)
+        url = r.get(h, "url", str, hw, required=True)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise r.fail(f"{hw}.url", h, "url", f"`{url}` is not a URL") from None
+        if parts.scheme != "http" or not parts.hostname:
+            raise r.fail(f"{hw}.url", h, "url", f"`{url}` is not an http:// URL with a host")
+        status = r.get(h, "status", int, hw, required=True)
+        if not 100 <= status <= 599:
+            raise r.fail(f"{hw}.status", h, "status", f"{status} is not an HTTP status")
+        digest = r.get(h, "sha256", str, hw, required=True)
+        if len(digest) != 64 or not set(digest) <= HEX:
+            raise r.fail(f"{hw}.sha256", h, "sha256", "expected 64 lowercase hex digits")
+        step = r.get(h, "step", int, hw, default=0)
+        if step and step not in step_ids:
+            raise r.fail(f"{hw}.step", h, "step", f"there is no step {step}")
+        size = r.get(h, "size", int, hw, default=0)
+        checks.append(HttpCheck(url=url, status=status, sha256=digest, size=size, step=step))
+    return Fingerprint(ports, checks).sort()
 
 
 def from_yaml_text(text: str, file: Path) -> Session:
@@ -508,6 +605,7 @@ def _from_document(doc: Any, file: Path) -> Session:
         services=services,
         warnings=r.str_list(doc, "warnings", "session"),
         schema=schema,
+        fingerprint=None if doc.get("fingerprint") is None else _read_fingerprint(r, doc, seen),
     )
 
 

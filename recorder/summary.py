@@ -33,6 +33,11 @@ def show(session: Session, directory: Path, console: Console) -> None:
     for svc in session.services:
         ports = ", ".join(f"{p.address}:{p.port}" for p in svc.ports)
         console.print(f"service: {svc.name} on {ports} → {' '.join(svc.command)}", markup=False)
+    if session.fingerprint is not None:
+        fp = session.fingerprint
+        said = [f"port {p.port} {'accepts' if p.accepts else 'refuses'} TCP" for p in fp.ports]
+        said += [f"GET {h.url} → {h.status}" for h in fp.http]
+        console.print("staging answered: " + ("; ".join(said) or "nothing was listening"), markup=False)
     for w in session.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"Next: record to-dockerfile {directory}  and  record build {directory} --tag NAME:TAG")

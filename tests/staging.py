@@ -47,6 +47,7 @@ NGINX_DEPLOYMENT = (
     "cp /srv/release/site.conf /etc/nginx/conf.d/",
     "export APP_ENV=staging",
     "nginx",
+    "curl -s http://localhost:8080/index.html",
 )
 FAILING_COMMAND = "cp /srv/release/site.conf /etc/nginx/conf.d/"
 
@@ -61,7 +62,7 @@ def _staging_dockerfile() -> str:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     quoted = " ".join(f"'{d}'" for d in deps)
     return f"""FROM {BASE_IMAGE}
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv sudo \\
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv sudo curl \\
  && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /usr/lib/record && /usr/lib/record/bin/pip install --no-cache-dir -q {quoted}
 COPY project /src

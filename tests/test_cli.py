@@ -21,6 +21,10 @@ def test_help_lists_every_command_with_a_description():
         ("start", "record the deployment"),
         ("to-dockerfile", "Dockerfile"),
         ("build", "Docker engine"),
+        ("show", "what each step becomes in the image"),
+        ("diff", "packages, files, ports, env, entrypoint"),
+        ("check", "differ from what session.yaml generates"),
+        ("verify", "answers like staging"),
     ]:
         line = next(line for line in out.splitlines() if line.startswith(f"│ {command} "))
         assert words in line

@@ -3,6 +3,7 @@ container, generate the Dockerfile, build the image, and check it answers like s
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 
@@ -19,14 +20,28 @@ def record_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(staging_host, docker_client, tmp_path):
-    staging_host.record("web", staging.NGINX_DEPLOYMENT)
+    shown = staging.strip_ansi(staging_host.record("web", staging.NGINX_DEPLOYMENT))
+    assert (
+        "staging answered: port 8080 accepts TCP; GET http://localhost:8080/ → 200; "
+        "GET http://localhost:8080/index.html → 200"
+    ) in shown
     status, staged_body = staging.http_get(staging_host.port(8080))
     assert status == 200 and staging.NGINX_PAGE.encode() in staged_body
 
     session_dir = staging_host.copy_out("/root/sessions/web", tmp_path)
     session = s.load(session_dir)
-    assert [st.exit != 0 for st in session.steps] == [False, False, False, False, True, False, False]
+    assert [st.exit != 0 for st in session.steps] == [False, False, False, False, True, False, False, False]
     assert session.services[0].name == "nginx"
+    # what staging served, fingerprinted when the recording ended: the page it was given, at / and at the
+    # URL the operator fetched with curl in step 8
+    page = hashlib.sha256((session_dir / "files/var/www/html/index.html").read_bytes()).hexdigest()
+    assert session.fingerprint == s.Fingerprint(
+        ports=[s.PortCheck(8080, accepts=True)],
+        http=[
+            s.HttpCheck("http://localhost:8080/", 200, page, len(staged_body)),
+            s.HttpCheck("http://localhost:8080/index.html", 200, page, len(staged_body), step=8),
+        ],
+    )
 
     result = record_cli("to-dockerfile", str(session_dir), "--base", staging.BASE_IMAGE)
     assert result.returncode == 0, result.stderr
@@ -36,8 +51,9 @@ def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(sta
     assert 'ENV APP_ENV="staging"' in text
 
     tag = staging.tag("e2e-web")
-    result = record_cli("build", str(session_dir), "--tag", tag, "--base", staging.BASE_IMAGE)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = record_cli("build", str(session_dir), "--tag", tag, "--base", staging.BASE_IMAGE, "--verify")
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout
+    assert "17 matched, 0 mismatched, 0 skipped: the image answers like staging" in result.stdout
     container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8080/tcp": ("127.0.0.1", None)})
     try:
         container.reload()
@@ -52,10 +68,12 @@ def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(sta
 
 
 def test_shipped_example_builds_and_serves_its_page(docker_client):
-    """README's main job: the committed example session builds and serves what staging served."""
+    """README's main job: the committed example session builds and answers as its fingerprint says."""
     tag = staging.tag("e2e-example")
-    result = record_cli("build", str(staging.ROOT / "sessions" / "web"), "--tag", tag, "--base", staging.BASE_IMAGE)
-    assert result.returncode == 0, result.stderr[-3000:]
+    example = str(staging.ROOT / "sessions" / "web")
+    result = record_cli("build", example, "--tag", tag, "--base", staging.BASE_IMAGE, "--verify")
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout
+    assert ", 0 mismatched, 0 skipped: the image answers like staging" in result.stdout
     container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8080/tcp": ("127.0.0.1", None)})
     try:
         container.reload()

@@ -65,6 +65,33 @@ GOOD_STEP = "  - id: 1\n    command: echo hi\n    cwd: /\n    exit: 0\n    repla
             "schema: 1\nname: x\nservices:\n  - name: web\n    command: [a]\n    ports:\n      - port: 70000\n",
             "70000 is not a port number",
         ),
+        ("schema: 1\nname: x\nfingerprint: [8080]\n", "session.yaml:3: fingerprint: expected a mapping"),
+        (
+            "schema: 1\nname: x\nfingerprint:\n  ports:\n    - port: 8080\n      accepts: maybe\n",
+            "session.yaml:6: fingerprint.ports[0].accepts: expected true/false, got str",
+        ),
+        (
+            "schema: 1\nname: x\nfingerprint:\n  http:\n    - url: ftp://localhost/\n      status: 200\n",
+            "session.yaml:5: fingerprint.http[0].url: `ftp://localhost/` is not an http:// URL with a host",
+        ),
+        (
+            "schema: 1\nname: x\nfingerprint:\n  http:\n    - url: http://localhost:99999/\n      status: 200\n",
+            "fingerprint.http[0].url: `http://localhost:99999/` is not a URL",
+        ),
+        (
+            "schema: 1\nname: x\nfingerprint:\n  http:\n    - url: http://localhost/\n      status: 42\n",
+            "session.yaml:6: fingerprint.http[0].status: 42 is not an HTTP status",
+        ),
+        (
+            "schema: 1\nname: x\nfingerprint:\n  http:\n    - url: http://localhost/\n      status: 200\n"
+            "      sha256: abc\n",
+            "session.yaml:7: fingerprint.http[0].sha256: expected 64 lowercase hex digits",
+        ),
+        (
+            "schema: 1\nname: x\nfingerprint:\n  http:\n    - url: http://localhost/\n      status: 200\n"
+            f"      sha256: {'a' * 64}\n      step: 3\n",
+            "session.yaml:8: fingerprint.http[0].step: there is no step 3",
+        ),
     ],
 )
 def test_bad_session_gives_one_line_error_naming_the_file(tmp_path, text, expected):

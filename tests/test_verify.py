@@ -1,0 +1,122 @@
+"""`record verify` against the real engine: the shipped example's image, changed after recording in the
+ways a reviewer must hear about, is run and asked what staging was asked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import staging
+
+EXAMPLE = staging.ROOT / "sessions" / "web"
+SITE = "files/etc/nginx/sites-available/default"
+
+
+def record(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "recorder", *args], capture_output=True, text=True, timeout=600, env=env
+    )
+
+
+def example_copy(tmp_path: Path) -> Path:
+    d = tmp_path / "web"
+    shutil.copytree(EXAMPLE, d)
+    return d
+
+
+def build(d: Path, tag: str) -> None:
+    result = record("build", str(d), "--tag", tag, "--base", staging.BASE_IMAGE, "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.docker
+def test_a_config_file_changed_after_recording_is_named(docker_client, tmp_path):
+    d = example_copy(tmp_path)
+    with open(d / SITE, "a") as f:
+        f.write("# tuned by hand after the recording\n")
+    tag = staging.tag("verify-config")
+    build(d, tag)
+    try:
+        result = record("verify", str(d), "--tag", tag)
+        assert result.returncode == 1, result.stdout + result.stderr
+        mismatches = [line for line in result.stdout.splitlines() if line.startswith("mismatch:")]
+        assert len(mismatches) == 1
+        assert mismatches[0].startswith(
+            "mismatch: file /etc/nginx/sites-available/default: staging sha256:1d1e6456256c"
+        )
+        assert result.stdout.splitlines()[-1] == (
+            f"verify {tag}: 16 matched, 1 mismatched, 0 skipped: the image differs from staging"
+        )
+        assert "ports published on 127.0.0.1 only" in result.stderr
+        assert not docker_client.containers.list(all=True, filters={"label": "io.record.verify=web"})
+    finally:
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_a_port_that_no_longer_listens_is_named_and_json_says_so(docker_client, tmp_path):
+    d = example_copy(tmp_path)
+    conf = d / SITE
+    conf.write_text(conf.read_text().replace("listen 8080 default_server;", "listen 8081 default_server;"))
+    conf.write_text(conf.read_text().replace("listen [::]:8080 default_server;", "listen [::]:8081 default_server;"))
+    tag = staging.tag("verify-port")
+    build(d, tag)
+    try:
+        result = record("verify", str(d), "--tag", tag, "--timeout", "5", "--json")
+        assert result.returncode == 1, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        assert report["ok"] is False and report["image"] == tag
+        wrong = {(c["kind"], c["subject"]): c for c in report["checks"] if c["result"] == "mismatch"}
+        assert set(wrong) == {
+            ("port", "8080"),
+            ("http", "GET http://localhost:8080/"),
+            ("http", "GET http://localhost:8080/index.html"),
+            ("file", "/etc/nginx/sites-available/default"),
+        }
+        port = wrong[("port", "8080")]
+        assert (port["expected"], port["observed"]) == ("accepts TCP", "refuses TCP")
+        assert port["note"] == "nothing accepted a connection within 5s"
+        assert wrong[("http", "GET http://localhost:8080/index.html")]["note"] == "fetched in step 8"
+        assert report["counts"] == {"match": 13, "mismatch": 4, "skipped": 0}
+    finally:
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_a_service_that_dies_is_named_with_its_last_words(docker_client, tmp_path):
+    d = example_copy(tmp_path)
+    (d / SITE).write_text("server { listen 8080; broken\n")
+    tag = staging.tag("verify-dies")
+    build(d, tag)
+    try:
+        result = record("verify", str(d), "--tag", tag)
+        assert result.returncode == 1
+        port = next(line for line in result.stdout.splitlines() if line.startswith("mismatch: port 8080"))
+        assert "the container exited (code 1)" in port and "[emerg]" in port and "unexpected end of file" in port
+    finally:
+        docker_client.images.remove(tag, force=True)
+
+
+def test_an_engine_on_another_machine_is_refused_before_any_traffic(tmp_path):
+    # 192.0.2.1 is TEST-NET-1: nothing may be sent there, and nothing is
+    result = record(
+        "verify", str(EXAMPLE), "--tag", "web:1", env={"DOCKER_HOST": "tcp://192.0.2.1:2375", "PATH": "/usr/bin:/bin"}
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "DOCKER_HOST=tcp://192.0.2.1:2375: verify publishes the image's ports on 127.0.0.1" in result.stderr
+
+
+@pytest.mark.docker
+def test_an_image_that_is_not_there_is_one_line_exit_2(docker_client):
+    tag = staging.tag("never-built")
+    result = record("verify", str(EXAMPLE), "--tag", tag)
+    assert result.returncode == 2
+    assert (
+        result.stderr == f"record: error: image {tag}: not found; build it first (`record build SESSION --tag {tag}`)\n"
+    )
