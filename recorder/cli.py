@@ -32,6 +32,7 @@ def start(
     name: str = typer.Option(..., "--name", help="Session name; the session is written to DIR/NAME."),
     directory: Path = typer.Option(Path("sessions"), "--dir", help="Where sessions are written."),
     force: bool = typer.Option(False, "--force", help="Record over an existing session of that name."),
+    shell: str = typer.Option(None, "--shell", help="bash or zsh (default: your login shell if it is zsh, else bash)."),
     watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
     ignore: list[str] = typer.Option(
         None, "--ignore", help="Never capture paths matching this .gitignore-style pattern (repeatable; "
@@ -42,7 +43,8 @@ def start(
     from recorder.recording import Options
 
     _check_can_record(name)
-    _record(Options(name=name, sessions_dir=directory, force=force, roots=_roots(watch), ignores=_ignores(ignore)))
+    _record(Options(name=name, sessions_dir=directory, force=force, roots=_roots(watch), ignores=_ignores(ignore),
+                    shell=_shell(shell)))
 
 
 @app.command()
@@ -56,6 +58,19 @@ def resume(
 
     _check_can_record(name)
     _record(Options(name=name, sessions_dir=directory, resume=True, roots=_roots(watch), ignores=_ignores(None)))
+
+
+def _shell(chosen: str | None) -> str:
+    """bash unless zsh is asked for or is the login shell: the hooks exist for those two."""
+    import os
+    import shutil
+
+    wanted = chosen or os.environ.get("SHELL", "")
+    if os.path.basename(wanted) == "zsh" and shutil.which(wanted):
+        return shutil.which(wanted) or wanted
+    if chosen and os.path.basename(chosen) != "bash":
+        raise RecorderError(f"--shell {chosen}: only bash and zsh can be recorded")
+    return shutil.which(chosen or "bash") or "/bin/bash"
 
 
 def _ignores(patterns: list[str] | None) -> tuple[str, ...]:

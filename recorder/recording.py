@@ -169,7 +169,12 @@ class Recording:
         env["RECORD_SESSION"] = self.options.name
         rows, cols = terminal_size(0)
         cast = CastWriter(self.directory / CAST_FILE, cols, rows, env, append=self.options.resume)
-        self.relay = relay = PtyRelay([self.options.shell, "--rcfile", str(rc), "-i"], env, cast)
+        if os.path.basename(self.options.shell) == "zsh":
+            env["ZDOTDIR"] = str(hooks.zshrc(self.channel, self.options.name))
+            argv = [self.options.shell, "-i"]
+        else:
+            argv = [self.options.shell, "--rcfile", str(rc), "-i"]
+        self.relay = relay = PtyRelay(argv, env, cast)
         relay.watch[self.events_fd] = self._on_events
         try:
             relay.spawn()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -359,3 +360,33 @@ def test_a_shell_that_cannot_be_followed_is_flagged_on_screen_and_in_the_session
     assert [st.command for st in session.steps] == ["bash --norc"]
     assert "not followed" in session.steps[0].why
     assert any("step 1: opened a shell that was not followed" in w for w in session.warnings)
+
+
+def test_zsh_as_the_login_shell_is_recorded_too(tmp_path):
+    zsh = shutil.which("zsh")
+    assert zsh, "zsh must be installed for the tests (scripts/testbench installs it)"
+    home = tmp_path / "zhome"
+    home.mkdir()
+    (home / ".zshrc").write_text("PROMPT='zsh%# '\nalias ll='ls -la'\n")
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "recorder", "start", "--name", "z", "--dir", str(tmp_path / "sessions"), "--watch", str(watched)],
+        env={**os.environ, "HOME": str(home), "SHELL": zsh, "TERM": "xterm"},
+        cwd=str(tmp_path), encoding="utf-8", timeout=30, dimensions=(24, 100),
+    )
+    prompt = r"\[rec\] zsh[#%] "  # zsh writes terminal modes after its prompt
+    child.expect(prompt)
+    loop = f"for n in a b; do\n  echo $n >> {watched}/z.txt\ndone"
+    for line in (loop, "false | true", "export ZVAR=1", "ll >/dev/null"):
+        child.sendline(line)
+        child.expect(prompt)
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    steps = s.load(tmp_path / "sessions" / "z").steps
+    assert [st.command for st in steps] == [loop, "false | true", "export ZVAR=1", "ll >/dev/null"]
+    assert steps[0].effects.files[0].path == str(watched / "z.txt")
+    assert steps[1].exit == 1
+    assert steps[2].effects.env_set == {"ZVAR": "1"}
+    assert steps[3].expanded == "ls -la >/dev/null"
