@@ -6,6 +6,7 @@ DL3038/40/41, DL3018/19, DL3013/42, DL3016, DL3028).
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 
 from recorder.session import PackageChange
 
@@ -57,52 +58,43 @@ yum = _yum_like("yum", "yum clean all && rm -rf /var/cache/yum")
 dnf = _yum_like("dnf", "dnf clean all && rm -rf /var/cache/dnf")
 
 
-def apk(change: PackageChange, relaxed: bool = False) -> list[str]:
-    lines = []
-    wanted = change.installed or change.dependencies
-    if wanted:
-        pins = [n if relaxed else f"{n}={v}" for n, v in sorted(wanted.items())]
-        lines.append(f"RUN apk add --no-cache {_opts(change)}\\\n      {_words(pins)}")
-    if change.removed:
-        lines.append(f"RUN apk del {' '.join(sorted(change.removed))}")
-    return lines
+@dataclass(frozen=True)
+class _Simple:
+    """A manager whose install is one command with pinned names, and whose removal is another."""
+
+    install: str  # e.g. "apk add --no-cache"; {program} is the program that ran (pip of a virtualenv)
+    remove: str
+    pin: str  # how a version is attached: "{n}={v}"
+    after: str = ""  # cache clean-up in the same layer
+    pin_dependencies: bool = False  # pin what was pulled in too, where the tool would resolve it anew
+
+    def __call__(self, change: PackageChange, relaxed: bool = False) -> list[str]:
+        words = {"program": self.program(change), "g": "" if change.target else " -g"}
+        wanted = {**change.dependencies, **change.installed} if self.pin_dependencies else (
+            change.installed or change.dependencies)
+        lines = []
+        if wanted:
+            ordered = sorted(wanted.items(), key=lambda item: item[0].lower())
+            pins = [n if relaxed else self.pin.format(n=n, v=v) for n, v in ordered]
+            command = self.install.format(**words)
+            lines.append(f"RUN {command} {_opts(change)}\\\n      {_words(pins)}{self.after}")
+        if change.removed:
+            lines.append(f"RUN {self.remove.format(**words)} {' '.join(sorted(change.removed))}")
+        return lines
+
+    def program(self, change: PackageChange) -> str:
+        if change.manager == "pip":
+            return f"{change.target}/bin/pip" if change.target else "pip3"
+        return ""
 
 
-def pip(change: PackageChange, relaxed: bool = False) -> list[str]:
-    """Every distribution pinned, dependencies too: pip would otherwise resolve them anew."""
-    program = f"{change.target}/bin/pip" if change.target else "pip3"
-    lines = []
-    wanted = {**change.dependencies, **change.installed}
-    if wanted:
-        pins = [n if relaxed else f"{n}=={v}" for n, v in sorted(wanted.items(), key=lambda i: i[0].lower())]
-        lines.append(f"RUN {program} install --no-cache-dir {_opts(change)}\\\n      {_words(pins)}")
-    if change.removed:
-        lines.append(f"RUN {program} uninstall -y {' '.join(sorted(change.removed))}")
-    return lines
-
-
-def npm(change: PackageChange, relaxed: bool = False) -> list[str]:
-    """Only what was asked for is pinned: npm's lockfile, written by the same install, fixes the rest."""
-    lines = []
-    scope = "-g " if not change.target else ""
-    wanted = change.installed or change.dependencies
-    if wanted:
-        pins = [n if relaxed else f"{n}@{v}" for n, v in sorted(wanted.items())]
-        lines.append(f"RUN npm install {scope}{_opts(change)}\\\n      {_words(pins)} \\\n && npm cache clean --force")
-    if change.removed:
-        lines.append(f"RUN npm uninstall {scope}{' '.join(sorted(change.removed))}")
-    return lines
-
-
-def gem(change: PackageChange, relaxed: bool = False) -> list[str]:
-    lines = []
-    wanted = change.installed or change.dependencies
-    if wanted:
-        pins = [n if relaxed else f"{n}:{v}" for n, v in sorted(wanted.items())]
-        lines.append(f"RUN gem install --no-document {_opts(change)}\\\n      {_words(pins)}")
-    if change.removed:
-        lines.append(f"RUN gem uninstall -x {' '.join(sorted(change.removed))}")
-    return lines
+apk = _Simple("apk add --no-cache", "apk del", "{n}={v}")
+# every distribution pinned, dependencies too: pip would otherwise resolve them anew
+pip = _Simple("{program} install --no-cache-dir", "{program} uninstall -y", "{n}=={v}", pin_dependencies=True)
+# only what was asked for: npm's lockfile, written by the same install, fixes the rest
+# {g}: -g when there was no project directory (a global install)
+npm = _Simple("npm install{g}", "npm uninstall{g}", "{n}@{v}", after=" \\\n && npm cache clean --force")
+gem = _Simple("gem install --no-document", "gem uninstall -x", "{n}:{v}")
 
 
 def unsupported(change: PackageChange, relaxed: bool = False) -> list[str]:
