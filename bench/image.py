@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,11 +38,14 @@ CMD ["nginx", "-g", "daemon off;"]
 """
 
 
-def record_build(session: Path, tag: str, *extra: str) -> float:
+def record_build(session: Path, tag: str, *extra: str) -> tuple[float, float]:
+    """(seconds for the whole `record build` command, seconds the engine took, as the command reports)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "recorder", "build", str(session), "--tag", tag, "--base",
-                    staging.BASE_IMAGE, *extra], check=True, capture_output=True)
-    return time.perf_counter() - start
+    done = subprocess.run([sys.executable, "-m", "recorder", "build", str(session), "--tag", tag, "--base",
+                           staging.BASE_IMAGE, *extra], check=True, capture_output=True, text=True)
+    whole = time.perf_counter() - start
+    engine = re.search(r"built \S+ \(\S+\) in ([0-9.]+)s", done.stderr)
+    return whole, float(engine.group(1)) if engine else whole
 
 
 def expert_build(client, tag: str) -> None:
@@ -95,8 +99,10 @@ def main() -> None:
         ratio = sizes["record"] / sizes["expert"]
         print(f"  target: record <= 1.05x expert -> {'met' if ratio <= 1.05 else 'NOT met'} ({ratio:.2f}x)")
         print("rebuild after one captured config file changed")
-        print(f"  cold build {cold:6.1f} s   rebuild {warm:6.1f} s   ratio {warm / cold:.2f}x "
-              f"(target <= 0.15x -> {'met' if warm / cold <= 0.15 else 'NOT met'})")
+        for label, i in (("whole command", 0), ("engine build", 1)):
+            ratio = warm[i] / cold[i]
+            print(f"  {label:13}: cold {cold[i]:6.1f} s   rebuild {warm[i]:6.1f} s   ratio {ratio:.2f}x "
+                  f"(target <= 0.15x -> {'met' if ratio <= 0.15 else 'NOT met'})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         for tag in tags.values():
