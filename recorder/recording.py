@@ -11,15 +11,16 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder import hooks, journal, probes, services
+from recorder import hooks, journal, probes, secrets, services
 from recorder.classify import decide, effective_status, env_changes, parse_env
-from recorder.errors import RecorderError
+from recorder.errors import RecorderError, SaveError
 from recorder.filewatch import FileWatcher
 from recorder.journal import JOURNAL_FILE, Journal
 from recorder.session import (
@@ -37,6 +38,12 @@ from recorder.session import (
 from recorder.terminal import CastWriter, PtyRelay, terminal_size
 
 CAST_FILE = "terminal.cast"
+SECRETS_STORE = "secrets.local.json"  # the recording's secret values, 0600, gone when the cast is written
+GITIGNORE = ".gitignore"
+# What a recording may leave in its directory that must never be committed: the unredacted terminal
+# output and the secret values while a recording runs (or after a crash, until it is resumed), and
+# the .env a user fills in from .env.example.
+PRIVATE_FILES = (f"{CAST_FILE}.raw", f"{CAST_FILE}.timing", SECRETS_STORE, f"{SECRETS_STORE}.tmp", ".env")
 END_COMMANDS = frozenset({"exit", "logout"})
 
 
@@ -89,19 +96,38 @@ def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
             "continues it, --force starts over"
         )
     if force:
-        for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE):
+        for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE, *PRIVATE_FILES[:-1]):
             (directory / name).unlink(missing_ok=True)
         shutil.rmtree(directory / FILES_DIR, ignore_errors=True)
     (directory / FILES_DIR).mkdir(parents=True, exist_ok=True)
+    ignore = directory / GITIGNORE
+    if not ignore.exists():
+        lines = "".join(f"/{name}\n" for name in PRIVATE_FILES)
+        ignore.write_text(f"# Written by `record start`: never commit these.\n{lines}", encoding="utf-8")
 
 
-def _sha256_copy(source: str, target: Path) -> str:
+def _copy_private(source: str, target: Path, data: bytes | None, mode: int | None) -> str:
+    """Copy a captured file (from `data` when it was read already); returns its sha256. The copy is
+    readable by others only if the original was. A failed copy leaves nothing half-written."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-            dst.write(chunk)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600 | ((mode if mode is not None else 0o644) & 0o044))
+        with open(fd, "wb", closefd=False) as dst:
+            if data is not None:
+                digest.update(data)
+                dst.write(data)
+            else:
+                with open(source, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        dst.write(chunk)
+    except OSError:
+        os.close(fd)
+        target.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     return digest.hexdigest()
 
 
@@ -129,11 +155,16 @@ class Recording:
         self.shells: dict[int, Shell] = {}
         self.cwd = os.getcwd()
         self.parser = hooks.EventParser()
+        self.redactor = secrets.Redactor()
+        self.notices: list[str] = []  # told to the user at the next prompt
+        self.disk_trouble = False
 
     # ------------------------------------------------------------ lifecycle
 
     def run(self) -> Session:
         _prepare_directory(self.directory, self.options.force, self.options.resume)
+        self.redactor = secrets.Redactor(self.directory / SECRETS_STORE)  # a crashed recording's values, if any
+        secrets.find_values("")  # load detect-secrets now, not at the first prompt
         if self.options.resume:
             self.session = journal.recover(self.directory, self.options.name)
             self.session.warnings.append(
@@ -165,7 +196,10 @@ class Recording:
         env = dict(os.environ)
         env["RECORD_SESSION"] = self.options.name
         rows, cols = terminal_size(0)
-        cast = CastWriter(self.directory / CAST_FILE, cols, rows, env, append=self.options.resume)
+        cast = CastWriter(
+            self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redact=self.redactor.spans
+        )
+        self.cast = cast
         self.relay = relay = PtyRelay([self.options.shell, "--rcfile", str(rc), "-i"], env, cast)
         relay.watch[self.events_fd] = self._on_events
         try:
@@ -175,6 +209,9 @@ class Recording:
             self._finish()
         finally:
             cast.close()
+            if cast.error:
+                self.session.warnings.append(f"{CAST_FILE} is incomplete: {cast.error}")
+            self.redactor.forget_store()
             self.files.close()
             self.port_probe.close()
             self.journal.close()
@@ -186,11 +223,46 @@ class Recording:
     def _finish(self) -> None:
         top = self.shells.get(self.top_pid)
         if top is not None and top.pending is not None and top.pending.strip() not in END_COMMANDS:
-            self.session.warnings.append(f"the last command never finished and is not recorded: {top.pending}")
+            pending = self.redactor.command(top.pending)
+            self.session.warnings.append(f"the last command never finished and is not recorded: {pending}")
+        killed = self.relay.proc.signalstatus
+        if killed:
+            self.session.warnings.append(
+                f"the shell was killed ({signal.Signals(killed).name}); every command that finished is recorded"
+            )
         self.session.services, warnings = self._services()
-        self.session.warnings.extend(warnings)
-        save(self.session, self.directory)
+        for service in self.session.services:
+            self.redactor.service(service)
+        self.session.warnings.extend(self.redactor.text(w) for w in warnings)
+        self._save()
         self.journal.append("end", steps=len(self.session.steps))
+
+    def _save(self) -> None:
+        """session.yaml; with the disk still full, the journal's events go to a place with room,
+        and the user is told how to bring them back."""
+        try:
+            save(self.session, self.directory)
+            return
+        except OSError as exc:
+            (self.directory / (SESSION_FILE + ".tmp")).unlink(missing_ok=True)
+            reason = exc.strerror or str(exc)
+        for place in (Path(tempfile.gettempdir()), Path.home()):
+            rescue = place / f"record-{self.options.name}-{os.getpid()}.{JOURNAL_FILE}"
+            try:
+                fd = os.open(rescue, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with open(fd, "wb") as out:
+                    for event in journal.read(self.journal.path) if self.journal.path.exists() else []:
+                        if event.get("event") != "end":
+                            out.write(journal.encode(event))
+                    out.write(b"".join(self.journal.backlog))
+            except OSError:
+                continue
+            raise SaveError(
+                f"{self.directory / SESSION_FILE}: cannot be written ({reason}); the {len(self.session.steps)} "
+                f"recorded commands are in {rescue}: free space, then `cp {rescue} "
+                f"{self.directory / JOURNAL_FILE} && record resume {self.options.name}` and exit"
+            )
+        raise SaveError(f"{self.directory / SESSION_FILE}: cannot be written ({reason}), nor anywhere else")
 
     # ------------------------------------------------------------ events
 
@@ -215,6 +287,7 @@ class Recording:
         shell.pending = command
         shell.expanded = hooks.expand_alias(command, shell.aliases) or ""
         self.relay.secret_typed = False
+        self.relay.take_typed()
 
     def _on_finish(self, pid: int, euid: int, status: int, pipestatus: list[int], cwd: str) -> None:
         shell = self.shells.setdefault(pid, Shell(cwd=cwd))
@@ -233,13 +306,15 @@ class Recording:
                 del self.shells[other_pid]  # a nested shell that has exited
         with contextlib.suppress(OSError):
             shell.aliases = hooks.parse_aliases(hooks.alias_dump(self.channel, pid).read_text(errors="replace"))
-        os.write(self.ack_fd, reply.replace("\\", "\\\\").replace("\n", " ").encode() + b"\n")
+        escaped = reply.replace("\\", "\\\\").replace("\n", "\\n")  # printf %b prints each line
+        os.write(self.ack_fd, escaped.encode() + b"\n")
 
     def _reply(self, step: Step) -> str:
         """What the user is told at once: only what they would otherwise lose silently."""
-        if "not followed" in step.why:
-            return f"{hooks.MARKER}warning: {step.why}"
-        return ""
+        lines = [f"{hooks.MARKER}warning: {step.why}"] if "not followed" in step.why else []
+        lines += [f"{hooks.MARKER}{n}" for n in self.notices]
+        self.notices.clear()
+        return "\n".join(lines)
 
     def _record(self, shell: Shell, euid: int, status: int, env: dict[str, str]) -> Step:
         command, shell.pending = shell.pending, None
@@ -262,6 +337,7 @@ class Recording:
         effects.ports_opened = sorted(ports - self.ports)
         self.ports = ports
 
+        typed = secrets.typed_lines(self.relay.take_typed())
         replay, why = decide(command, status, effects, nested=shell.nested)
         shell.nested = False
         user = probes.user_name(euid) if euid >= 0 else ""
@@ -279,13 +355,42 @@ class Recording:
         )
         if step.needed_secret:
             step.why += "; asked for a secret at a prompt (what was typed is never recorded)"
+        self._protect(step, typed)
         if "not followed" in why:
             self.session.warnings.append(f"step {step.id}: {why}")
-        if replay == "files":
-            self._store_files(step)
         self.session.steps.append(step)
-        self.journal.append("step", step=step)
+        self._journal("step", step=step)
         return step
+
+    def _protect(self, step: Step, typed: list[str]) -> None:
+        """The one point where secrets are taken out of a step, before it is journaled or shown.
+
+        Captured files are read and scanned first (a file holding a secret stays on the host, and
+        what it holds is redacted wherever else it appears); then the step's text and environment."""
+        if step.replay == "files":
+            self._store_files(step, typed)
+        self.redactor.step(step, typed)
+        for f in step.effects.files:
+            if f.secret and step.replay == "files":
+                self.session.warnings.append(
+                    f"step {step.id}: {f.path} holds a secret ({f.secret}): not copied into the image; "
+                    "give it at run time (docker run -v)"
+                )
+
+    def _journal(self, event: str, **fields) -> None:
+        """Append to the journal; when the disk is full, say so once, keep going, and say when it is over."""
+        if self.journal.append(event, **fields):
+            if self.disk_trouble:
+                self.disk_trouble = False
+                self.notices.append(f"{self.directory} takes writes again: every finished command is on disk")
+            return
+        if not self.disk_trouble:
+            self.disk_trouble = True
+            reason = self.journal.error.strerror if self.journal.error else "write failed"
+            self.notices.append(
+                f"warning: cannot write to {self.directory} ({reason}): finished commands are kept in memory "
+                "and written when there is room; free some space"
+            )
 
     def _file_change(self, path: str, entry: probes.Entry) -> FileChange:
         return FileChange(
@@ -297,14 +402,27 @@ class Recording:
             target=entry.target,
         )
 
-    def _store_files(self, step: Step) -> None:
+    def _store_files(self, step: Step, typed: list[str]) -> None:
+        """Copy what the step changed into files/, unless its content is a secret."""
+        for value in typed:
+            self.redactor.learn(value, "TYPED_SECRET")
         for f in step.effects.files:
             if f.kind != "file":
                 continue
+            data = None
             try:
-                f.sha256 = _sha256_copy(f.path, self.directory / f.stored_at)
+                if os.path.getsize(f.path) <= secrets.MAX_SCAN:
+                    with open(f.path, "rb") as src:
+                        data = src.read()
+                    f.secret = self.redactor.file_content(data)
+                else:
+                    self.session.warnings.append(f"step {step.id}: {f.path} is too large to be scanned for secrets")
+                if f.secret:
+                    continue
+                f.sha256 = _copy_private(f.path, self.directory / f.stored_at, data, f.mode)
             except OSError as exc:
                 self.session.warnings.append(f"step {step.id}: could not copy {f.path}: {exc.strerror}")
+                self.notices.append(f"warning: could not copy {f.path} into the session: {exc.strerror}")
 
     # ------------------------------------------------------------ services
 

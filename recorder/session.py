@@ -42,6 +42,7 @@ class FileChange:
     group: str = "root"
     sha256: str | None = None
     target: str | None = None  # symlink target
+    secret: str = ""  # why its content is a secret: then it is neither copied into files/ nor into the image
 
     @property
     def stored_at(self) -> str:
@@ -156,6 +157,7 @@ def _file_to_yaml(f: FileChange) -> CommentedMap:
             "group": f.group if f.kind != "deleted" else None,
             "sha256": f.sha256,
             "target": f.target,
+            "secret": f.secret,
         }
     )
 
@@ -349,6 +351,7 @@ def _read_file_change(r: _Reader, node: Any, where: str) -> FileChange:
         group=str(r.get(node, "group", (str, int), where, default="root")),
         sha256=r.get(node, "sha256", str, where),
         target=target,
+        secret=str(r.get(node, "secret", (str, bool), where, default="")),
     )
 
 
