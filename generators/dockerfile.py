@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 
+from recorder.placeholders import ENV_FILE_EXAMPLE, PLACEHOLDER, Needs, names_in, needs
 from recorder.session import FileChange, PackageChange, Session, Step
 
 DOCKERFILE = "Dockerfile"
@@ -23,6 +24,9 @@ NOT_IN_CONTEXT = (
     "terminal.cast",
     "terminal.cast.raw",
     "terminal.cast.timing",
+    "secrets.local.json",
+    "secrets.local.json.tmp",
+    ".env",
 )
 
 APT_CLEAN = "rm -rf /var/lib/apt/lists/*"
@@ -32,7 +36,31 @@ def generate(session: Session, base: str | None = None) -> dict[str, str]:
     """All generated files of a session, by path relative to the session directory."""
     files = {DOCKERFILE: render(session, base), DOCKERIGNORE: dockerignore()}
     files.update(replay_scripts(session))
+    example = env_example(session)
+    if example:
+        files[ENV_FILE_EXAMPLE] = example
     return files
+
+
+def env_example(session: Session) -> str:
+    """What the image must be given at run time, as a file to copy to .env and fill in; '' when nothing."""
+    wanted = needs(session)
+    if not wanted:
+        return ""
+    lines = [
+        f'# Secrets the image of session "{session.name}" needs at run time. They were never recorded and are',
+        "# not in the image. Copy this file to .env (never commit it), fill in the values, then:",
+        "#   docker run --env-file .env IMAGE",
+    ]
+    for name, shape in wanted.env.items():
+        if shape:
+            lines.append(f"# recorded as {_one_line(shape)} : put the whole value, its secret part filled in")
+        lines.append(f"{name}=")
+    for path, why in wanted.files.items():
+        lines.append(f"# {path} holds a secret ({_one_line(why)}); mount yours: docker run -v /path/to/it:{path}:ro")
+    for step_id, names in wanted.left_out.items():
+        lines.append(f"# step {step_id} needs {', '.join(names)} while building; it is left out of the image")
+    return "\n".join(lines) + "\n"
 
 
 def dockerignore() -> str:
@@ -43,10 +71,15 @@ def base_image(session: Session, base: str | None = None) -> str:
     return base or session.host.base_image or "debian:12"
 
 
+def _one_line(text: str) -> str:
+    """Text for a comment: a line break in it would start an instruction nobody reviewed."""
+    return " ".join(text.splitlines())
+
+
 def _summary(step: Step, limit: int = 100) -> str:
     first = step.command.strip().splitlines()[0] if step.command.strip() else ""
     more = len(step.command.strip().splitlines()) > 1 or len(first) > limit
-    return f"# step {step.id}: {first[:limit]}{' …' if more else ''}"
+    return f"# step {step.id}: {_one_line(first[:limit])}{' …' if more else ''}"
 
 
 def _quote_env(value: str) -> str:
@@ -66,7 +99,7 @@ def replay_scripts(session: Session) -> dict[str, str]:
     return {
         _script_path(s): "#!/bin/bash\nset -e\n" + s.command.strip() + "\n"
         for s in session.steps
-        if s.replay == "run" and not s.effects.packages and _needs_script(s)
+        if s.replay == "run" and not s.effects.packages and _needs_script(s) and not PLACEHOLDER.search(s.command)
     }
 
 
@@ -127,7 +160,12 @@ class _Writer:
 
 
 def _env(step: Step) -> list[str]:
-    out = [f"ENV {name}={_quote_env(value)}" for name, value in step.effects.env_set.items()]
+    out = [
+        f"# {name}: a secret, given at run time (docker run --env-file .env, see {ENV_FILE_EXAMPLE})"
+        if PLACEHOLDER.search(value)
+        else f"ENV {name}={_quote_env(value)}"
+        for name, value in step.effects.env_set.items()
+    ]
     # ENV cannot delete a variable; an empty value is the closest an image can come.
     out += [f'ENV {name}=""' for name in step.effects.env_unset]
     return out
@@ -138,7 +176,10 @@ def _files(step: Step, last: dict[str, int]) -> list[str]:
     for f in step.effects.files:
         if last.get(f.path) != step.id and f.kind == "file":
             continue
-        if f.kind == "file":
+        if f.kind == "file" and f.secret:
+            why = _one_line(f.secret)
+            out.append(f"# {f.path} holds a secret ({why}): not copied; mount it at run time (docker run -v)")
+        elif f.kind == "file":
             out.append(_copy(f))
         elif f.kind == "symlink":
             shell.append(f"ln -sfn {shlex.quote(f.target or '')} {shlex.quote(f.path)}")
@@ -155,6 +196,9 @@ def _run(step: Step, w: _Writer) -> list[str]:
         for change in step.effects.packages:
             out += PACKAGE_RUNNERS.get(change.manager, _unsupported)(change)
         return out
+    if PLACEHOLDER.search(step.command):
+        names = ", ".join(names_in(step.command))
+        return [f"# needs {names} while building: secrets stay out of builds, so this step is left out"]
     out = w.chdir(step.cwd)
     if _needs_script(step):
         script = _script_path(step)
@@ -166,7 +210,8 @@ def _run(step: Step, w: _Writer) -> list[str]:
 
 
 def _unsupported(change: PackageChange) -> list[str]:
-    return [f"# packages from `{change.manager}` are not replayed yet: {' '.join(sorted(change.installed))}"]
+    names = _one_line(" ".join(sorted(change.installed)))
+    return [f"# packages from `{_one_line(change.manager)}` are not replayed yet: {names}"]
 
 
 def _uses_pipes(session: Session) -> bool:
@@ -175,7 +220,7 @@ def _uses_pipes(session: Session) -> bool:
 
 def render(session: Session, base: str | None = None) -> str:
     w = _Writer()
-    w.lines.append(f'# Generated by `record to-dockerfile` from session "{session.name}".')
+    w.lines.append(f'# Generated by `record to-dockerfile` from session "{_one_line(session.name)}".')
     w.lines.append("# Edit session.yaml and regenerate; changes made here are lost.")
     w.lines.append(f"FROM {base_image(session, base)}")
     w.lines.append(
@@ -183,6 +228,7 @@ def render(session: Session, base: str | None = None) -> str:
     )
     if _uses_pipes(session):
         w.lines.append('SHELL ["/bin/bash", "-o", "pipefail", "-c"]')
+    _secrets_note(needs(session), w)
     last = _last_writer(session)
     for step in session.steps:
         if step.replay == "skip":
@@ -191,6 +237,35 @@ def render(session: Session, base: str | None = None) -> str:
         w.block(_summary(step), body + _env(step))
     _entrypoint(session, w)
     return "\n".join(w.lines) + "\n"
+
+
+def _secrets_note(wanted: Needs, w: _Writer) -> None:
+    if not wanted:
+        return
+    w.lines.append("")
+    w.lines.append(f"# Secrets are never in this image; give them at run time (see {ENV_FILE_EXAMPLE}):")
+    if wanted.env:
+        w.lines.append(f"#   docker run --env-file .env ...   ({', '.join(wanted.env)})")
+    for path in wanted.files:
+        w.lines.append(f"#   docker run -v /path/to/your/copy:{path}:ro ...")
+
+
+def _shell_word(arg: str) -> str:
+    """An argument for `sh -c`, its placeholders read from the environment when the container starts."""
+    out, pos = [], 0
+    for m in PLACEHOLDER.finditer(arg):
+        out.append(shlex.quote(arg[pos : m.start()]) if m.start() > pos else "")
+        out.append(f'"${{{m.group(1)}}}"')
+        pos = m.end()
+    if pos < len(arg) or not out:
+        out.append(shlex.quote(arg[pos:]))
+    return "".join(out)
+
+
+def _entrypoint_argv(command: list[str]) -> list[str]:
+    if not any(PLACEHOLDER.search(a) for a in command):
+        return command
+    return ["/bin/sh", "-c", "exec " + " ".join(_shell_word(a) for a in command)]
 
 
 def _entrypoint(session: Session, w: _Writer) -> None:
@@ -202,7 +277,8 @@ def _entrypoint(session: Session, w: _Writer) -> None:
     out += w.chdir(service.cwd)
     if service.user not in ("root", "0"):
         out.append(f"USER {service.user}")
-    out.append(f"ENTRYPOINT {json.dumps(service.command)}")
+    out.append(f"ENTRYPOINT {json.dumps(_entrypoint_argv(service.command))}")
     w.block(f"# service: {service.name}, in the foreground", out)
     for other in session.services[1:]:
-        w.lines.append(f"# not started (one service per image for now): {other.name} {' '.join(other.command)}")
+        text = _one_line(f"{other.name} {' '.join(other.command)}")
+        w.lines.append(f"# not started (one service per image for now): {text}")

@@ -76,7 +76,7 @@ def _record(options: Options) -> None:
             summary.show(Recording(options).run(), target, err)
             return 0
         except RecorderError as exc:
-            err.print(f"record: error: {exc}", markup=False, soft_wrap=True)
+            _error(exc)
             return exc.exit_code
 
     def killed(signum: int) -> None:
@@ -100,8 +100,14 @@ def to_dockerfile(
     base: str = typer.Option(None, "--base", help="Use this FROM image instead of the recorded host's."),
 ) -> None:
     """Write the session's Dockerfile and .dockerignore into its directory (the build context)."""
-    recorded = session_io.load(session_dir)
-    for name, text in dockerfile.generate(recorded, base).items():
+    recorded = _load(session_dir)
+    generated = dockerfile.generate(recorded, base)
+    for name in generated:  # all checked before any is written
+        target = session_dir / name
+        if target.is_symlink():
+            raise RecorderError(f"{target}: is a symlink; remove it, the generated file is written in its place")
+        session_io.inside(session_dir, target, "generated files are written inside the session directory")
+    for name, text in generated.items():
         target = session_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != text:
@@ -119,18 +125,34 @@ def build(
     """Build the session's image through the Docker engine, streaming its output."""
     from recorder import engine
 
-    recorded = session_io.load(session_dir)
+    recorded = _load(session_dir)
     image_id = engine.build(
         recorded, session_dir, tag, base, lambda line: err.print(line, markup=False), no_cache=no_cache
     )
     err.print(f"built [bold]{tag}[/] ({image_id[:19]})")
 
 
+def _load(session_dir: Path) -> session_io.Session:
+    """A session the generators may use: well-formed, and without a secret written into it by hand."""
+    from recorder import secrets
+
+    recorded = session_io.load(session_dir)
+    secrets.refuse_unredacted(recorded, session_dir / session_io.SESSION_FILE)
+    return recorded
+
+
+def _error(exc: RecorderError) -> None:
+    """One line, and never a secret: a message may quote what the user wrote."""
+    from recorder import secrets
+
+    err.print(f"record: error: {secrets.scrub_message(str(exc))}", markup=False, soft_wrap=True)
+
+
 def main() -> None:
     try:
         app()
     except RecorderError as exc:
-        err.print(f"record: error: {exc}", markup=False, soft_wrap=True)
+        _error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -365,11 +365,12 @@ class Recording:
     def _protect(self, step: Step, typed: list[str]) -> None:
         """The one point where secrets are taken out of a step, before it is journaled or shown.
 
-        Captured files are read and scanned first (a file holding a secret stays on the host, and
-        what it holds is redacted wherever else it appears); then the step's text and environment."""
+        The environment first, then the captured files are read and scanned (a file holding a secret
+        stays on the host, and what it holds is redacted wherever else it appears), then the text."""
+        self.redactor.environment(step, typed)
         if step.replay == "files":
-            self._store_files(step, typed)
-        self.redactor.step(step, typed)
+            self._store_files(step)
+        self.redactor.step(step)
         for f in step.effects.files:
             if f.secret and step.replay == "files":
                 self.session.warnings.append(
@@ -402,10 +403,8 @@ class Recording:
             target=entry.target,
         )
 
-    def _store_files(self, step: Step, typed: list[str]) -> None:
+    def _store_files(self, step: Step) -> None:
         """Copy what the step changed into files/, unless its content is a secret."""
-        for value in typed:
-            self.redactor.learn(value, "TYPED_SECRET")
         for f in step.effects.files:
             if f.kind != "file":
                 continue

@@ -460,23 +460,27 @@ class Redactor:
 
     # -- the model
 
-    def step(self, step: Step, typed: Iterable[str] = ()) -> None:
-        """Redact a step in place, before it is journaled: the one point every recorded step passes."""
-        for value in typed:
-            if value.strip():
-                self.learn(value, "TYPED_SECRET")
+    def environment(self, step: Step, typed: Iterable[str] = ()) -> None:
+        """Redact the variables a step set. First, so a secret typed at a prompt and then exported is
+        named after its variable; what was typed and went nowhere is still known, as TYPED_SECRET."""
+        typed = [v for v in typed if v.strip()]
         secret_vars = []
         for name, value in list(step.effects.env_set.items()):
-            new = self._env_value(name, value)
+            new = placeholder(self.learn(value, name)) if value in typed else self._env_value(name, value)
             if new != value:
                 step.effects.env_set[name] = new
                 secret_vars.append(name)
+        for value in typed:
+            self.learn(value, "TYPED_SECRET")
+        if secret_vars:
+            step.why += f"; {', '.join(secret_vars)}: secret, given at run time (never in the image)"
+
+    def step(self, step: Step) -> None:
+        """Redact a step's text in place, after its environment and files were looked at."""
         step.command = self.command(step.command)
         step.expanded = self.command(step.expanded)
         for f in step.effects.files:
             self.file_metadata(f)
-        if secret_vars:
-            step.why += f"; {', '.join(secret_vars)}: secret, given at run time (never in the image)"
 
     def _env_value(self, name: str, value: str) -> str:
         if value in self.known or (is_secret_name(name) and plausible_value(value)):

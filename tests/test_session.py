@@ -48,7 +48,7 @@ GOOD_STEP = "  - id: 1\n    command: echo hi\n    cwd: /\n    exit: 0\n    repla
         ("name: x\n", "missing required key `schema`"),
         (
             "schema: 1\nname: x\nsteps:\n  - id: 1\n    command: ls\n    exit: nope\n",
-            "session.yaml:6: steps[0].exit: expected an integer, got str",
+            "session.yaml:6: steps[0].exit: expected an integer, got a string",
         ),
         ("schema: 1\nname: x\nsteps:\n" + GOOD_STEP + GOOD_STEP, "step id 1 is used twice"),
         (
