@@ -33,6 +33,7 @@ NOT_SECRET_PARTS = frozenset(
         "FILE", "PATH", "DIR", "STDIN", "CMD", "COMMAND", "LENGTH", "LEN", "MIN", "MAX", "TTL", "AGE", "EXPIRY",
         "EXPIRES", "TIMEOUT", "ENABLED", "REQUIRED", "POLICY", "PROMPT", "TYPE", "URL", "HOST", "PORT", "USER",
         "USERNAME", "NAME", "ID", "METHOD", "MODE", "BYPASS", "COMPASS", "AUTHENTICATION", "AUTHOR", "SOCK",
+        "ENDPOINT", "URI",
     }
 )
 NOT_SECRET_VALUES = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "nil", "required"})
@@ -104,6 +105,8 @@ def plausible_value(value: str) -> bool:
         return False
     if v[0] in "$%" or v.startswith(("{{", "/", "./", "~/", "`")):
         return False  # $VAR, ${VAR}, %(var)s, {{ var }}, a path
+    if re.match(r"[a-z][a-z0-9+.-]*://[^/@\s]*(/|$)", v):
+        return False  # an address without credentials (those are found by their own pattern)
     return not (v.isdigit() and len(v) < 4)
 
 
@@ -146,7 +149,7 @@ def _span(match: re.Match) -> tuple[int, int]:
     return start, end
 
 
-TOKEN_CHARS = "_-+/=."
+TOKEN_CHARS = "_-="
 
 
 def _is_private_key(plugin) -> bool:

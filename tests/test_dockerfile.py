@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 CASES = {
     "web": HERE.parent / "sessions" / "web",  # the shipped example: its committed files are the golden ones
     "app": HERE / "golden" / "app",
+    "secrets": HERE / "golden" / "secrets",  # placeholders: asked for at run time, never baked in
 }
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
