@@ -91,7 +91,8 @@ def _script_path(step: Step) -> str:
 
 
 def _needs_script(step: Step) -> bool:
-    return "\n" in step.command.strip()
+    """A multi-line command, or one ending in a backslash (in a RUN line it would swallow the next line)."""
+    return "\n" in step.command.strip() or step.command.rstrip().endswith("\\")
 
 
 def replay_scripts(session: Session) -> dict[str, str]:
@@ -196,6 +197,8 @@ def _run(step: Step, w: _Writer) -> list[str]:
         for change in step.effects.packages:
             out += PACKAGE_RUNNERS.get(change.manager, _unsupported)(change)
         return out
+    if not step.command.strip():
+        return ["# an empty command: nothing to run"]
     if PLACEHOLDER.search(step.command):
         names = ", ".join(names_in(step.command))
         return [f"# needs {names} while building: secrets stay out of builds, so this step is left out"]

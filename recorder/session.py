@@ -131,7 +131,13 @@ class Session:
 
 
 def _block(text: str) -> str | LiteralScalarString:
-    return LiteralScalarString(text) if "\n" in text else text
+    """Multi-line text as a literal block, as a person wrote it; text a block cannot hold exactly
+    (control characters, trailing blanks) is left to the dumper, which quotes and escapes it."""
+    if "\n" not in text or text[:1].isspace() or any(line != line.rstrip() for line in text.split("\n")):
+        return text
+    if any(not (ch.isprintable() or ch == "\n") or ch in "\x85\u2028\u2029\ufeff" for ch in text):
+        return text
+    return LiteralScalarString(text)
 
 
 def _drop_empty(mapping: dict[str, Any]) -> CommentedMap:
@@ -409,13 +415,14 @@ def _read_file_change(r: _Reader, node: Any, where: str) -> FileChange:
     if kind == "symlink" and target is None:
         raise r.fail(where, node, None, "a symlink needs `target`")
     secret = r.get(node, "secret", (str, bool), where, default="")
+    alive = kind != "deleted"  # a deleted file has no owner
     sha = r.text(node, "sha256", where, default="", shape=re.compile(r"[0-9a-f]{64}"), what="a sha256 in hex")
     return FileChange(
         path=path,
         kind=kind,
         mode=mode,
-        owner=r.text(node, "owner", where, default="root", shape=ACCOUNT, what="a user name or id"),
-        group=r.text(node, "group", where, default="root", shape=ACCOUNT, what="a group name or id"),
+        owner=r.text(node, "owner", where, default="root", shape=ACCOUNT, what="a user name") if alive else "root",
+        group=r.text(node, "group", where, default="root", shape=ACCOUNT, what="a group name") if alive else "root",
         sha256=sha or None,
         target=target,
         secret=("marked secret by hand" if secret is True else "") if isinstance(secret, bool) else _show(secret, 500),
@@ -432,7 +439,7 @@ def _read_package(r: _Reader, node: Any, where: str) -> PackageChange:
         manager=r.text(node, "manager", where, required=True, shape=ENV_NAME, what="a package manager's name"),
         installed=_packages(r, node, "installed", where),
         dependencies=_packages(r, node, "dependencies", where),
-        removed=removed,
+        removed=sorted(removed),
     )
 
 
@@ -502,8 +509,11 @@ def _read_service(r: _Reader, node: Any, where: str) -> Service:
             raise r.fail(f"{pw}.port", p, "port", f"{_show(number)} is not a port number")
         address = r.text(p, "address", pw, default="0.0.0.0", shape=ADDRESS, what="an IP address")
         ports.append(Port(port=number, address=address))
+    name = r.text(node, "name", where, required=True)
+    if not name.strip():
+        raise r.fail(f"{where}.name", node, "name", "a service needs a name")
     return Service(
-        name=r.text(node, "name", where, required=True),
+        name=name,
         command=command,
         observed=r.str_list(node, "observed", where),
         cwd=_absolute(r, node, "cwd", where),
