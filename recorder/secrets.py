@@ -193,6 +193,13 @@ def _entropy_ok(plugin, value: str) -> bool:
     )
 
 
+def looks_random(value: str) -> bool:
+    """A whole value (a variable's) that is one random-looking string, as detect-secrets judges a
+    quoted string: base64 or hex characters only, above the plugin's entropy limit."""
+    _, b64, hexa = _plugins()
+    return any(set(value) <= set(p.charset) and _entropy_ok(p, value) for p in (b64, hexa))
+
+
 BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{20,}={0,2}(?![A-Za-z0-9+/_=-])")
 
 
@@ -302,11 +309,12 @@ def find_in_file(text: str) -> list[Hit]:
     config files, and our names), and the plugins' token patterns. No entropy guessing here: a page
     with an integrity hash or an embedded image is not a secret, and a false alarm keeps it out of
     the image."""
+    from detect_secrets.filters import heuristic
     from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP
 
     hits = []
     for line in re.finditer(r"[^\n]+", text):  # detect-secrets applies these patterns line by line
-        if COMMENT.match(line.group()):
+        if COMMENT.match(line.group()) or heuristic.is_indirect_reference(line.group()):
             continue
         for regex, group in CONFIG_DENYLIST_REGEX_TO_GROUP.items():
             for m in regex.finditer(line.group()):
@@ -314,12 +322,14 @@ def find_in_file(text: str) -> list[Hit]:
                 key = CONFIG_KEY.search(line.group(), 0, start)
                 name = key.group(1) if key else ""
                 if plausible_value(m.group(group)) and (not name or is_secret_name(name)):
-                    hits.append(Hit(line.start() + start, line.start() + end, "password line", name.upper()))
+                    hits.append(Hit(line.start() + start, line.start() + end, "secret setting", name.upper()))
     for line in NAME_VALUE_LINE.finditer(text):
         value = line.group(2).strip("\"'")
+        if heuristic.is_indirect_reference(line.group()):
+            continue  # token = sys.argv[2], secret = get_secret(): code that fetches one
         if is_secret_name(line.group(1)) and plausible_value(value) and not value.startswith("="):
             start = line.start(2) + line.group(2).find(value)
-            hits.append(Hit(start, start + len(value), "password line", line.group(1).upper()))
+            hits.append(Hit(start, start + len(value), "secret setting", line.group(1).upper()))
     return hits + find_values(text, entropy=False)
 
 
@@ -489,7 +499,7 @@ class Redactor:
         if value in self.known or (is_secret_name(name) and plausible_value(value)):
             return placeholder(self.learn(value, name))
         hits = find_values(value)
-        if any(h.start == 0 and h.end == len(value) for h in hits):
+        if looks_random(value) or any(h.start == 0 and h.end == len(value) for h in hits):
             return placeholder(self.learn(value, name))
         partial = [Hit(h.start, h.end, h.kind, f"{name}_{_kind_name(h)}") for h in hits]
         return self._apply(value, partial, name)

@@ -121,8 +121,8 @@ def test_a_step_is_redacted_in_every_field_and_says_why():
 def test_captured_files_with_secrets_are_flagged_and_plain_ones_are_not():
     r = secrets.Redactor()
     pw = fakes.password()
-    assert r.file_content(f"[db]\nuser = app\npassword = {pw}\n".encode()) == "password line on line 3"
-    assert r.file_content(f"requirepass {pw}\n".encode()) == "password line on line 1"
+    assert r.file_content(f"[db]\nuser = app\npassword = {pw}\n".encode()) == "secret setting on line 3"
+    assert r.file_content(f"requirepass {pw}\n".encode()) == "secret setting on line 1"
     assert r.file_content(fakes.private_key().encode()) == "private key on line 1"
     assert r.file_content(f"x: 1\ntoken_endpoint: https://a.example/{fakes.jwt()}\n".encode()).startswith(
         "json web token on line 2"
@@ -178,7 +178,7 @@ def test_generated_files_never_hold_a_placeholder_as_a_value():
         f"# recorded as {shape} : put the whole value, its secret part filled in",
         "DATABASE_URL=",
     ]
-    assert needs(session).files == {"/etc/app/db.ini": "password line on line 2"}
+    assert needs(session).files == {"/etc/app/db.ini": "secret setting on line 2"}
     assert ".env" in files[".dockerignore"].splitlines()
 
 
