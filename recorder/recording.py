@@ -306,6 +306,7 @@ class Recording:
                 del self.shells[other_pid]  # a nested shell that has exited
         with contextlib.suppress(OSError):
             shell.aliases = hooks.parse_aliases(hooks.alias_dump(self.channel, pid).read_text(errors="replace"))
+        self.cast.flush()
         escaped = reply.replace("\\", "\\\\").replace("\n", "\\n")  # printf %b prints each line
         os.write(self.ack_fd, escaped.encode() + b"\n")
 

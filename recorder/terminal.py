@@ -83,6 +83,14 @@ class CastWriter:
         except OSError as exc:
             self.error = exc.strerror or str(exc)
 
+    def flush(self) -> None:
+        """Called at each prompt: after a crash, the output up to the last prompt keeps its timing."""
+        if not self.error:
+            try:
+                self._timing.flush()
+            except OSError as exc:
+                self.error = exc.strerror or str(exc)
+
     def close(self) -> None:
         os.close(self._raw)
         with contextlib.suppress(OSError):
@@ -107,6 +115,11 @@ class CastWriter:
                     if text:
                         stamps.append(elapsed)
                         texts.append(text)
+                # After a crash, output whose timing was not written yet: kept, at the last known time.
+                text = decoder.decode(raw.read(), final=True)
+                if text:
+                    stamps.append(stamps[-1] if stamps else 0.0)
+                    texts.append(text)
             if self.redact is not None:
                 texts = redact_events(texts, self.redact("".join(texts)))
             with open(self.path, "a", encoding="utf-8") as cast:

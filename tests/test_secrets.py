@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pexpect
+import psutil
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +24,7 @@ from recorder.errors import RecorderError
 from recorder.placeholders import needs
 from recorder.terminal import redact_events
 from tests import fakes
+from tests.test_recording import PROMPT
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / "sessions" / "web"
@@ -223,3 +227,60 @@ def test_a_secret_in_any_surrounding_text_never_survives(before, after, kind):
     secret = make()
     redacted = secrets.Redactor().command(before + " " + template.format(secret) + " " + after)
     assert secret not in redacted
+
+
+# ---------------------------------------------------------------- a real recording
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("PS1='test$ '\n")
+    return home
+
+
+def _record(home: Path, tmp_path: Path, command: str) -> pexpect.spawn:
+    (tmp_path / "watched").mkdir(exist_ok=True)
+    name = ["--name", "t"] if command == "start" else ["t"]
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "recorder", command, *name, "--dir", str(tmp_path / "sessions"), "--watch", str(tmp_path / "watched")],
+        env={**os.environ, "HOME": str(home), "TERM": "xterm"},
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect(PROMPT)
+    return child
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_unredacted_output_stays_private_and_the_cast_is_cleaned_even_after_a_crash(home, tmp_path, crash):
+    pw = fakes.password()
+    d = tmp_path / "sessions" / "t"
+    child = _record(home, tmp_path, "start")
+    child.sendline(f"export DB_PASSWORD={pw}")
+    child.expect(PROMPT)
+    child.sendline("echo the password is $DB_PASSWORD")
+    child.expect(f"the password is {pw}")  # the user's own screen shows it
+    child.expect(PROMPT)
+    private = [d / "terminal.cast.raw", d / "terminal.cast.timing", d / "secrets.local.json"]
+    for path in private:
+        assert os.stat(path).st_mode & 0o077 == 0, path  # while recording: its owner's only
+        assert f"/{path.name}\n" in (d / ".gitignore").read_text()  # and never committed
+    if crash:
+        psutil.Process(child.pid).children()[0].send_signal(signal.SIGKILL)
+        child.expect(pexpect.EOF)
+        assert pw.encode() in (d / "terminal.cast.raw").read_bytes()  # left for resume, still private
+        child = _record(home, tmp_path, "resume")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    for path in private:
+        assert not path.exists(), path
+    cast = (d / "terminal.cast").read_text()
+    assert "the password is <redacted:DB_PASSWORD>" in cast
+    assert "export DB_PASSWORD=<redacted:DB_PASSWORD>" in cast  # the echo of what was typed, too
+    for path in d.rglob("*"):
+        if path.is_file():
+            assert pw.encode() not in path.read_bytes(), path
