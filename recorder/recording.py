@@ -162,7 +162,24 @@ class Recording:
     # ------------------------------------------------------------ lifecycle
 
     def run(self) -> Session:
-        _prepare_directory(self.directory, self.options.force, self.options.resume)
+        try:
+            return self._run()
+        finally:
+            shutil.rmtree(self.channel, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Before the shell starts, a session directory that refuses writes (full, read-only) ends
+        the recording with one line."""
+        try:
+            yield
+        except OSError as exc:
+            where = exc.filename or self.directory
+            raise SaveError(f"{where}: cannot be written ({exc.strerror or exc}); nothing was recorded") from None
+
+    def _run(self) -> Session:
+        with self._writing():
+            _prepare_directory(self.directory, self.options.force, self.options.resume)
         self.redactor = secrets.Redactor(self.directory / SECRETS_STORE)  # a crashed recording's values, if any
         secrets.find_values("")  # load detect-secrets now, not at the first prompt
         if self.options.resume:
@@ -187,7 +204,8 @@ class Recording:
         self.port_probe = probes.PortProbe()
         self.ports = self.port_probe.ports()
         self.started_at = time.time()
-        self.journal = Journal(self.directory)
+        with self._writing():
+            self.journal = Journal(self.directory)
         if self.options.resume:
             self.journal.append("resume", steps=len(self.session.steps))
         else:
@@ -196,9 +214,10 @@ class Recording:
         env = dict(os.environ)
         env["RECORD_SESSION"] = self.options.name
         rows, cols = terminal_size(0)
-        cast = CastWriter(
-            self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redact=self.redactor.spans
-        )
+        with self._writing():
+            cast = CastWriter(
+                self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redact=self.redactor.spans
+            )
         self.cast = cast
         self.relay = relay = PtyRelay([self.options.shell, "--rcfile", str(rc), "-i"], env, cast)
         relay.watch[self.events_fd] = self._on_events
@@ -209,15 +228,14 @@ class Recording:
             self._finish()
         finally:
             cast.close()
-            if cast.error:
-                self.session.warnings.append(f"{CAST_FILE} is incomplete: {cast.error}")
+            if cast.error and not any(w.startswith(CAST_FILE) for w in self.session.warnings):
+                self.session.warnings.append(f"{CAST_FILE} is incomplete: {cast.error}")  # shown, not saved
             self.redactor.forget_store()
             self.files.close()
             self.port_probe.close()
             self.journal.close()
             os.close(self.events_fd)
             os.close(self.ack_fd)
-            shutil.rmtree(self.channel, ignore_errors=True)
         return self.session
 
     def _finish(self) -> None:
@@ -234,6 +252,8 @@ class Recording:
         for service in self.session.services:
             self.redactor.service(service)
         self.session.warnings.extend(self.redactor.text(w) for w in warnings)
+        if self.cast.error:
+            self.session.warnings.append(f"{CAST_FILE} is incomplete: {self.cast.error}")
         self._save()
         self.journal.append("end", steps=len(self.session.steps))
 

@@ -100,6 +100,8 @@ def test_a_full_disk_warns_once_the_shell_keeps_working_and_nothing_is_lost(home
             assert f"could not copy {w}/{command.split()[1]}.txt" in out  # each file it could not keep
         commands += refused
         assert refused[-1] not in steps_in_journal(directory)  # the disk really refused them
+        commands.append("seq 1 5000")  # more output than the cast's last page can hold
+        assert "4999\r\n5000" in type_and_wait(child, commands[-1])
         child.sendline(f"rm {disk}/filler")
         child.expect("takes writes again")
         child.expect(PROMPT)
@@ -112,6 +114,22 @@ def test_a_full_disk_warns_once_the_shell_keeps_working_and_nothing_is_lost(home
         session = s.from_yaml_text((directory / "session.yaml").read_text(), directory / "session.yaml")
         assert [st.command for st in session.steps] == commands
         assert sum(f"could not copy {w}/refused" in warning for warning in session.warnings) == len(refused)
+        assert any(warning.startswith("terminal.cast is incomplete: No space left") for warning in session.warnings)
+
+
+def test_starting_on_a_full_disk_is_one_clear_line(home, tmp_path):
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        subprocess.run(["dd", "if=/dev/zero", f"of={disk}/filler", "bs=4k"], capture_output=True)
+        (tmp_path / "watched").mkdir()
+        output, status = pexpect.run(
+            f"{sys.executable} -m recorder start --name t --dir {disk} --watch {tmp_path / 'watched'}",
+            withexitstatus=True,
+            encoding="utf-8",
+            env={**os.environ, "HOME": str(home)},
+            cwd=str(tmp_path),
+        )
+    assert status == 1 and "Traceback" not in output, output
+    assert f"record: error: {disk}/t" in output and "cannot be written (No space left on device)" in output
 
 
 def test_a_disk_still_full_at_exit_leaves_the_commands_where_there_is_room_and_resume_brings_them_back(home, tmp_path):
