@@ -26,7 +26,7 @@ from recorder.session import FileChange, Service, Session, Step
 # Words that make a variable or option name a secret's name, and words that say its value is not
 # the secret itself (a path to it, a length rule, a switch).
 SECRET_WORDS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "APIKEY", "PRIVATEKEY")
-SECRET_PARTS = frozenset({"PASS", "PWD", "PW", "AUTH"})
+SECRET_PARTS = frozenset({"PASS", "PWD", "PW"})
 SECRET_PAIRS = ("API_KEY", "ACCESS_KEY", "PRIVATE_KEY", "SECRET_KEY", "AUTH_KEY", "SIGNING_KEY", "ENCRYPTION_KEY")
 NOT_SECRET_PARTS = frozenset(
     {
@@ -87,7 +87,7 @@ def _parts(name: str) -> list[str]:
 
 
 def is_secret_name(name: str) -> bool:
-    """DB_PASSWORD, api-key, MYSQL_PWD, requirepass: yes. PASSWORD_FILE, TOKEN_TTL, BYPASS_CACHE: no."""
+    """DB_PASSWORD, api-key, MYSQL_PWD, requirepass, PROXY_AUTH: yes. PASSWORD_FILE, TOKEN_TTL, AUTH_PROVIDER: no."""
     parts = _parts(name)
     if not parts or any(p in NOT_SECRET_PARTS for p in parts):
         return False
@@ -95,7 +95,7 @@ def is_secret_name(name: str) -> bool:
     squashed = joined.replace("_", "")
     if any(word in squashed for word in SECRET_WORDS) or any(pair in joined for pair in SECRET_PAIRS):
         return True
-    return any(p in SECRET_PARTS or p.endswith("PASS") for p in parts)
+    return parts[-1] == "AUTH" or any(p in SECRET_PARTS or p.endswith("PASS") for p in parts)  # PROXY_AUTH
 
 
 def plausible_value(value: str) -> bool:

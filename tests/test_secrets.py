@@ -79,6 +79,15 @@ def test_each_kind_of_secret_is_replaced_by_a_named_placeholder(kind):
     assert redacted.startswith(before) and redacted.endswith(after)  # only the secret went
 
 
+SECRET_NAMES = ["DB_PASSWORD", "MYSQL_PWD", "requirepass", "api-key", "GITHUB_TOKEN", "APP_SECRET_KEY", "PROXY_AUTH"]
+NOT_SECRET_NAMES = ["PASSWORD_FILE", "TOKEN_TTL", "PASSWORD_MIN_LENGTH", "AUTH_PROVIDER", "SSH_AUTH_SOCK", "KEY"]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES + NOT_SECRET_NAMES)
+def test_secret_names(name):
+    assert secrets.is_secret_name(name) == (name in SECRET_NAMES)
+
+
 @pytest.mark.parametrize("command", ORDINARY)
 def test_ordinary_deployment_commands_are_left_alone(command):
     assert secrets.Redactor().command(command) == command
