@@ -243,17 +243,18 @@ class Recording:
         if top is not None and top.pending is not None and top.pending.strip() not in END_COMMANDS:
             pending = self.redactor.command(top.pending)
             self.session.warnings.append(f"the last command never finished and is not recorded: {pending}")
-        killed = self.relay.proc.signalstatus
-        if killed:
-            self.session.warnings.append(
-                f"the shell was killed ({signal.Signals(killed).name}); every command that finished is recorded"
-            )
+        ended_by = self.relay.proc.signalstatus
+        if ended_by:
+            name = signal.Signals(ended_by).name
+            self.session.warnings.append(f"the shell ended on a signal ({name}); every finished command is recorded")
         self.session.services, warnings = self._services()
         for service in self.session.services:
             self.redactor.service(service)
-        self.session.warnings.extend(self.redactor.text(w) for w in warnings)
+        self.session.warnings.extend(warnings)
         if self.cast.error:
             self.session.warnings.append(f"{CAST_FILE} is incomplete: {self.cast.error}")
+        # Warnings quote paths and commands; by now every secret of the session is known.
+        self.session.warnings = [self.redactor.text(w) for w in self.session.warnings]
         self._save()
         self.journal.append("end", steps=len(self.session.steps))
 
@@ -427,8 +428,8 @@ class Recording:
     def _store_files(self, step: Step) -> None:
         """Copy what the step changed into files/, unless its content is a secret."""
         for f in step.effects.files:
-            if f.kind != "file":
-                continue
+            if f.kind != "file" or self.redactor.text(f.path) != f.path:
+                continue  # a path that holds a secret is not even a file name in files/
             data = None
             try:
                 if os.path.getsize(f.path) <= secrets.MAX_SCAN:

@@ -166,7 +166,7 @@ def test_the_shell_crashing_keeps_every_finished_command(home, tmp_path):
     child.expect(pexpect.EOF)
     session = s.load(tmp_path / "sessions" / "t")
     assert [st.command for st in session.steps] == ["echo one", "echo two"]
-    assert any("the shell was killed (SIGKILL)" in w for w in session.warnings)
+    assert any("the shell ended on a signal (SIGKILL)" in w for w in session.warnings)
     assert any("never finished and is not recorded: kill -9 $$" in w for w in session.warnings)
 
 

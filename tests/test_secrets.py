@@ -293,3 +293,24 @@ def test_unredacted_output_stays_private_and_the_cast_is_cleaned_even_after_a_cr
     for path in d.rglob("*"):
         if path.is_file():
             assert pw.encode() not in path.read_bytes(), path
+
+
+def test_files_named_after_a_secret_or_holding_one_stay_on_the_host(home, tmp_path):
+    token, pw = fakes.github_token(), fakes.password()
+    w = tmp_path / "watched"
+    child = _record(home, tmp_path, "start")
+    for command in (f"echo hello > {w}/{token}.txt", f"printf 'user=app\\npassword={pw}\\n' > {w}/db.env"):
+        child.sendline(command)
+        child.expect(PROMPT)
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    d = tmp_path / "sessions" / "t"
+    session = s.from_yaml_text((d / "session.yaml").read_text(), d / "session.yaml")
+    named, holding = (st.effects.files[0] for st in session.steps)
+    assert named.path == f"{w}/<redacted:GITHUB_TOKEN>.txt" and named.secret == "its path holds a secret"
+    assert holding.path == f"{w}/db.env" and holding.secret == "secret setting on line 2" and holding.sha256 is None
+    assert [p.name for p in (d / "files").rglob("*") if p.is_file()] == []
+    for path in d.rglob("*"):
+        assert token not in str(path)
+        if path.is_file():
+            assert token.encode() not in path.read_bytes() and pw.encode() not in path.read_bytes(), path
