@@ -38,12 +38,12 @@ from recorder.session import (
 from recorder.terminal import CastWriter, PtyRelay, terminal_size
 
 CAST_FILE = "terminal.cast"
-SECRETS_STORE = "secrets.local.json"  # the recording's secret values, 0600, gone when the cast is written
+VALUES_STORE = "secrets.local.json"  # what the recording redacted, 0600, gone when the cast is written
 GITIGNORE = ".gitignore"
 # What a recording may leave in its directory that must never be committed: the unredacted terminal
 # output and the secret values while a recording runs (or after a crash, until it is resumed), and
 # the .env a user fills in from .env.example.
-PRIVATE_FILES = (f"{CAST_FILE}.raw", f"{CAST_FILE}.timing", SECRETS_STORE, f"{SECRETS_STORE}.tmp", ".env")
+PRIVATE_FILES = (f"{CAST_FILE}.raw", f"{CAST_FILE}.timing", VALUES_STORE, f"{VALUES_STORE}.tmp", ".env")
 END_COMMANDS = frozenset({"exit", "logout"})
 
 
@@ -180,7 +180,7 @@ class Recording:
     def _run(self) -> Session:
         with self._writing():
             _prepare_directory(self.directory, self.options.force, self.options.resume)
-        self.redactor = secrets.Redactor(self.directory / SECRETS_STORE)  # a crashed recording's values, if any
+        self.redactor = secrets.Redactor(self.directory / VALUES_STORE)  # a crashed recording's values, if any
         secrets.find_values("")  # load detect-secrets now, not at the first prompt
         if self.options.resume:
             self.session = journal.recover(self.directory, self.options.name)

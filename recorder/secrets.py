@@ -162,7 +162,7 @@ KEY_BODY = re.compile(r"[A-Za-z0-9+/=]{16,}|[A-Za-z-]+: .*")
 
 def _key_block(text: str, match: re.Match) -> tuple[int, int] | None:
     """A private key from its BEGIN line through its END line, or through its last body line when it
-    was cut short; None for a bare BEGIN line (`grep 'BEGIN RSA PRIVATE KEY'` holds no key)."""
+    was cut short; None for a bare BEGIN line (a `grep` for that line holds no key)."""
     line_start = text.rfind("\n", 0, match.start()) + 1
     dashes = text.rfind("-----", line_start, match.start())
     start = dashes if dashes >= 0 else match.start()
