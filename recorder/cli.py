@@ -62,7 +62,7 @@ def _record(options: Options) -> None:
     """Record in a guarded child process: the terminal is restored even if the recorder is killed."""
     from recorder import summary, terminal
     from recorder.journal import JOURNAL_FILE, read
-    from recorder.recording import Recording
+    from recorder.recording import Recording, remove_channel
 
     target = options.sessions_dir / options.name
 
@@ -79,7 +79,8 @@ def _record(options: Options) -> None:
             _error(exc)
             return exc.exit_code
 
-    def killed(signum: int) -> None:
+    def killed(signum: int, pid: int) -> None:
+        remove_channel(pid)  # the shell's environment dumps must not outlive the recorder
         path = target / JOURNAL_FILE
         steps = sum(1 for e in read(path) if e.get("event") == "step") if path.exists() else 0
         err.print(

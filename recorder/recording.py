@@ -59,6 +59,17 @@ class Shell:
     nested: bool = False  # the pending command opened a shell that reported its own commands
 
 
+def channel_prefix(pid: int) -> str:
+    """The hooks' channel directory of the recorder with this pid: it holds the shell's environment
+    dumps (secrets too), so whoever outlives a killed recorder can find and remove it."""
+    return f"record-{pid}-"
+
+
+def remove_channel(pid: int) -> None:
+    for directory in Path(tempfile.gettempdir()).glob(channel_prefix(pid) + "*"):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -135,7 +146,7 @@ class Recording:
     def __init__(self, options: Options):
         self.options = options
         self.directory = options.sessions_dir / options.name
-        self.channel = Path(tempfile.mkdtemp(prefix="record-"))
+        self.channel = Path(tempfile.mkdtemp(prefix=channel_prefix(os.getpid())))
         release = probes.os_release()
         self.session = Session(
             name=options.name,

@@ -176,7 +176,7 @@ def _cast_end(path: Path) -> float:
     return 0.001 if lines else 0.0
 
 
-def run_guarded(work: Callable[[], int], on_killed: Callable[[int], None]) -> int:
+def run_guarded(work: Callable[[], int], on_killed: Callable[[int, int], None]) -> int:
     """Run `work` in a child process and restore the terminal however it ends, even on kill -9.
 
     A process cannot undo its own raw mode after SIGKILL; its parent can. The parent only waits:
@@ -202,7 +202,7 @@ def run_guarded(work: Callable[[], int], on_killed: Callable[[int], None]) -> in
     with contextlib.suppress(termios.error):
         termios.tcsetattr(0, termios.TCSAFLUSH, saved)
     if os.WIFSIGNALED(status):
-        on_killed(os.WTERMSIG(status))
+        on_killed(os.WTERMSIG(status), pid)
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
 

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -201,9 +202,12 @@ def test_kill_9_at_20_random_points_loses_no_finished_command(home, tmp_path):
         child.sendline(last)
         sent.append(last)
         time.sleep(rng.uniform(0, 0.5))
-        _worker(child).send_signal(signal.SIGKILL)
+        worker = _worker(child)
+        worker.send_signal(signal.SIGKILL)
         child.expect(pexpect.EOF, timeout=30)
         child.close()
+        # the hooks' channel (the shell's environment dumps, secrets too) does not outlive the recorder
+        assert not list(Path(tempfile.gettempdir()).glob(f"record-{worker.pid}-*"))
     child = start(home, tmp_path, sessions, command="resume")
     finish(child)
     recorded = [st.command for st in s.load(sessions / "t").steps]
