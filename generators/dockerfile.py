@@ -11,6 +11,7 @@ import re
 import shlex
 
 from generators import install, layers, supervisord
+from recorder.placeholders import ENV_FILE_EXAMPLE, PLACEHOLDER, Needs, names_in, needs
 from recorder.session import FILES_DIR, FileChange, PackageChange, Session, Step
 
 DOCKERFILE = "Dockerfile"
@@ -25,6 +26,9 @@ NOT_IN_CONTEXT = (
     "terminal.cast",
     "terminal.cast.raw",
     "terminal.cast.timing",
+    "secrets.local.json",
+    "secrets.local.json.tmp",
+    ".env",
 )
 
 
@@ -35,7 +39,31 @@ def generate(session: Session, base: str | None = None, relaxed: bool = False) -
     if len(running_services(session)) > 1:
         files[supervisord.CONF_FILE] = supervisord.render(running_services(session))
     files.update(replay_scripts(session))
+    example = env_example(session)
+    if example:
+        files[ENV_FILE_EXAMPLE] = example
     return files
+
+
+def env_example(session: Session) -> str:
+    """What the image must be given at run time, as a file to copy to .env and fill in; '' when nothing."""
+    wanted = needs(session)
+    if not wanted:
+        return ""
+    lines = [
+        f'# Secrets the image of session "{session.name}" needs at run time. They were never recorded and are',
+        "# not in the image. Copy this file to .env (never commit it), fill in the values, then:",
+        "#   docker run --env-file .env IMAGE",
+    ]
+    for name, shape in wanted.env.items():
+        if shape:
+            lines.append(f"# recorded as {_one_line(shape)} : put the whole value, its secret part filled in")
+        lines.append(f"{name}=")
+    for path, why in wanted.files.items():
+        lines.append(f"# {path} holds a secret ({_one_line(why)}); mount yours: docker run -v /path/to/it:{path}:ro")
+    for step_id, names in wanted.left_out.items():
+        lines.append(f"# step {step_id} needs {', '.join(names)} while building; it is left out of the image")
+    return "\n".join(lines) + "\n"
 
 
 def dockerignore() -> str:
@@ -46,10 +74,15 @@ def base_image(session: Session, base: str | None = None) -> str:
     return base or session.host.base_image or "debian:12"
 
 
+def _one_line(text: str) -> str:
+    """Text for a comment: a line break in it would start an instruction nobody reviewed."""
+    return " ".join(text.splitlines())
+
+
 def _summary(step: Step, limit: int = 100) -> str:
     first = step.command.strip().splitlines()[0] if step.command.strip() else ""
     more = len(step.command.strip().splitlines()) > 1 or len(first) > limit
-    return f"# step {step.id}: {first[:limit]}{' …' if more else ''}"
+    return f"# step {step.id}: {_one_line(first[:limit])}{' …' if more else ''}"
 
 
 def _quote_env(value: str) -> str:
@@ -61,7 +94,8 @@ def _script_path(step: Step) -> str:
 
 
 def _needs_script(step: Step) -> bool:
-    return "\n" in step.command.strip()
+    """A multi-line command, or one ending in a backslash (in a RUN line it would swallow the next line)."""
+    return "\n" in step.command.strip() or step.command.rstrip().endswith("\\")
 
 
 def replay_scripts(session: Session) -> dict[str, str]:
@@ -69,7 +103,7 @@ def replay_scripts(session: Session) -> dict[str, str]:
     return {
         _script_path(s): "#!/bin/bash\nset -e\n" + s.command.strip() + "\n"
         for s in session.steps
-        if s.replay == "run" and not s.effects.packages and _needs_script(s)
+        if s.replay == "run" and not s.effects.packages and _needs_script(s) and not PLACEHOLDER.search(s.command)
     }
 
 
@@ -113,7 +147,12 @@ class _Writer:
 
 
 def _env(step: Step) -> list[str]:
-    out = [f"ENV {name}={_quote_env(value)}" for name, value in step.effects.env_set.items()]
+    out = [
+        f"# {name}: a secret, given at run time (docker run --env-file .env, see {ENV_FILE_EXAMPLE})"
+        if PLACEHOLDER.search(value)
+        else f"ENV {name}={_quote_env(value)}"
+        for name, value in step.effects.env_set.items()
+    ]
     # ENV cannot delete a variable; an empty value is the closest an image can come.
     out += [f'ENV {name}=""' for name in step.effects.env_unset]
     return out
@@ -167,7 +206,10 @@ def _files(step: Step, last: dict[str, int], trees: _Trees | None = None) -> lis
     copied = {id(f) for f in copies}
     emitted: set[str] = set()
     for f in step.effects.files:
-        if id(f) in copied:
+        if id(f) in copied and f.secret:
+            why = _one_line(f.secret)
+            out.append(f"# {f.path} holds a secret ({why}): not copied; mount it at run time (docker run -v)")
+        elif id(f) in copied:
             directory = group_of.get(f.path)
             if directory is None:
                 out.append(_copy(f))
@@ -193,6 +235,11 @@ def _run(step: Step, w: _Writer, last: dict[str, int], relaxed: bool, trees: _Tr
     if step.effects.packages:
         for change in step.effects.packages:
             out += _chdir_for(change, w) + install.install(change, relaxed)
+    elif not step.command.strip():
+        return ["# an empty command: nothing to run"]
+    elif PLACEHOLDER.search(step.command):
+        names = ", ".join(names_in(step.command))
+        return [f"# needs {names} while building: secrets stay out of builds, so this step is left out"]
     else:
         out += w.chdir(step.cwd)
         if _needs_script(step):
@@ -219,7 +266,7 @@ def _uses_pipes(session: Session) -> bool:
 def render(session: Session, base: str | None = None, relaxed: bool = False) -> str:
     """The Dockerfile; `relaxed` drops version pins (for when the mirror no longer has them)."""
     w = _Writer()
-    w.lines.append(f'# Generated by `record to-dockerfile` from session "{session.name}".')
+    w.lines.append(f'# Generated by `record to-dockerfile` from session "{_one_line(session.name)}".')
     w.lines.append("# Edit session.yaml and regenerate; changes made here are lost.")
     w.lines.append(f"FROM {base_image(session, base)}")
     w.lines.append(
@@ -228,6 +275,7 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
     if _uses_pipes(session):
         w.lines.append('SHELL ["/bin/bash", "-o", "pipefail", "-c"]')
     _needed(session, w, relaxed)
+    _secrets_note(needs(session), w)
     last = _last_writer(session)
     trees = _Trees(session, last)
     for layer in layers.plan(session):
@@ -271,6 +319,33 @@ def _supervisor_install(session: Session) -> list[str]:
         "RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
         "supervisor \\\n && rm -rf /var/lib/apt/lists/*",
     ]
+def _secrets_note(wanted: Needs, w: _Writer) -> None:
+    if not wanted:
+        return
+    w.lines.append("")
+    w.lines.append(f"# Secrets are never in this image; give them at run time (see {ENV_FILE_EXAMPLE}):")
+    if wanted.env:
+        w.lines.append(f"#   docker run --env-file .env ...   ({', '.join(wanted.env)})")
+    for path in wanted.files:
+        w.lines.append(f"#   docker run -v /path/to/your/copy:{path}:ro ...")
+
+
+def _shell_word(arg: str) -> str:
+    """An argument for `sh -c`, its placeholders read from the environment when the container starts."""
+    out, pos = [], 0
+    for m in PLACEHOLDER.finditer(arg):
+        out.append(shlex.quote(arg[pos : m.start()]) if m.start() > pos else "")
+        out.append(f'"${{{m.group(1)}}}"')
+        pos = m.end()
+    if pos < len(arg) or not out:
+        out.append(shlex.quote(arg[pos:]))
+    return "".join(out)
+
+
+def _entrypoint_argv(command: list[str]) -> list[str]:
+    if not any(PLACEHOLDER.search(a) for a in command):
+        return command
+    return ["/bin/sh", "-c", "exec " + " ".join(_shell_word(a) for a in command)]
 
 
 def _entrypoint(session: Session, w: _Writer) -> None:
@@ -287,7 +362,7 @@ def _entrypoint(session: Session, w: _Writer) -> None:
         out += w.chdir(service.cwd)
         if service.user not in ("root", "0"):
             out.append(f"USER {service.user}")
-        out.append(f"ENTRYPOINT {json.dumps(service.command)}")
+        out.append(f"ENTRYPOINT {json.dumps(_entrypoint_argv(service.command))}")
         w.block(f"# service: {service.name}, in the foreground", out)
         return
     names = ", ".join(s.name for s in services)

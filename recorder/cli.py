@@ -96,7 +96,7 @@ def _record(options: Options) -> None:
     """Record in a guarded child process: the terminal is restored even if the recorder is killed."""
     from recorder import summary, terminal
     from recorder.journal import JOURNAL_FILE, read
-    from recorder.recording import Recording
+    from recorder.recording import Recording, remove_channel
 
     target = options.sessions_dir / options.name
 
@@ -110,10 +110,11 @@ def _record(options: Options) -> None:
             summary.show(Recording(options).run(), target, err)
             return 0
         except RecorderError as exc:
-            err.print(f"record: error: {exc}", markup=False, soft_wrap=True)
+            _error(exc)
             return exc.exit_code
 
-    def killed(signum: int) -> None:
+    def killed(signum: int, pid: int) -> None:
+        remove_channel(pid)  # the shell's environment dumps must not outlive the recorder
         path = target / JOURNAL_FILE
         steps = sum(1 for e in read(path) if e.get("event") == "step") if path.exists() else 0
         err.print(
@@ -135,8 +136,14 @@ def to_dockerfile(
     relaxed: bool = typer.Option(False, "--relaxed", help="Do not pin package versions."),
 ) -> None:
     """Write the session's Dockerfile and .dockerignore into its directory (the build context)."""
-    recorded = session_io.load(session_dir)
-    for name, text in dockerfile.generate(recorded, base, relaxed).items():
+    recorded = _load(session_dir)
+    generated = dockerfile.generate(recorded, base, relaxed)
+    for name in generated:  # all checked before any is written
+        target = session_dir / name
+        if target.is_symlink():
+            raise RecorderError(f"{target}: is a symlink; remove it, the generated file is written in its place")
+        session_io.inside(session_dir, target, "generated files are written inside the session directory")
+    for name, text in generated.items():
         target = session_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != text:
@@ -175,7 +182,7 @@ def build(
     from recorder import engine
     from recorder.progress import BuildProgress
 
-    recorded = session_io.load(session_dir)
+    recorded = _load(session_dir)
     options = engine.BuildOptions(
         no_cache=no_cache,
         build_args=_pairs(build_arg, "--build-arg"),
@@ -222,11 +229,27 @@ from recorder import cli_migrate  # noqa: E402 - command modules register after 
 cli_migrate.register(app)
 
 
+def _load(session_dir: Path) -> session_io.Session:
+    """A session the generators may use: well-formed, and without a secret written into it by hand."""
+    from recorder import secrets
+
+    recorded = session_io.load(session_dir)
+    secrets.refuse_unredacted(recorded, session_dir / session_io.SESSION_FILE)
+    return recorded
+
+
+def _error(exc: RecorderError) -> None:
+    """One line, and never a secret: a message may quote what the user wrote."""
+    from recorder import secrets
+
+    err.print(f"record: error: {secrets.scrub_message(str(exc))}", markup=False, soft_wrap=True)
+
+
 def main() -> None:
     try:
         app()
     except RecorderError as exc:
-        err.print(f"record: error: {exc}", markup=False, soft_wrap=True)
+        _error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

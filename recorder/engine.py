@@ -8,6 +8,7 @@ executable bit, so the checkout's modes cannot be trusted).
 from __future__ import annotations
 
 import io
+import os
 import re
 import tarfile
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+import requests
+import urllib3
 from docker.errors import APIError, DockerException, InvalidVersion
 
 from generators import dockerfile
-from recorder.errors import EngineError
+from recorder.errors import EngineError, RecorderError
 from recorder.session import Session, Step
 
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
@@ -47,7 +50,8 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> Non
 
 
 def context(session: Session, directory: Path, generated: dict[str, str]) -> io.BytesIO:
-    """The build context as an uncompressed tar, deterministic in content and order."""
+    """The build context as an uncompressed tar, deterministic in content and order. Captured files
+    that hold a secret are not in it: they never leave the host."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, text in sorted(generated.items()):
@@ -57,12 +61,22 @@ def context(session: Session, directory: Path, generated: dict[str, str]) -> io.
             if step.replay == "skip":
                 continue
             for f in step.effects.files:
-                if f.kind == "file" and f.stored_at not in added:
+                if f.kind == "file" and not f.secret and f.stored_at not in added:
                     added.add(f.stored_at)
-                    data = (directory / f.stored_at).read_bytes()
-                    _add(tar, f.stored_at, data, f.mode if f.mode is not None else 0o644)
+                    _add_file(tar, directory / f.stored_at, f.stored_at, f.mode if f.mode is not None else 0o644)
     buf.seek(0)
     return buf
+
+
+def _add_file(tar: tarfile.TarFile, source: Path, name: str, mode: int) -> None:
+    """Streamed from disk, not read whole into memory: a captured file may be large."""
+    try:
+        with open(source, "rb") as data:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = os.fstat(data.fileno()).st_size, mode, 0
+            tar.addfile(info, data)
+    except OSError as exc:
+        raise RecorderError(f"{source}: cannot be read ({exc.strerror})") from None
 
 
 def instruction_origins(text: str) -> list[str]:
@@ -163,6 +177,10 @@ class _Stream:
             self.tail = (self.tail + [line])[-TAIL_LINES:]
             self.on_event(Output(line))
 
+PULL_FAILED = re.compile(
+    r"pull access denied|manifest unknown|no such host|not found|dial tcp|TLS handshake|i/o timeout|repository"
+)
+
 
 def build(
     session: Session,
@@ -175,12 +193,14 @@ def build(
     """Build the session's image; returns the image id. Progress goes to `on_event` as it arrives."""
     generated = dockerfile.generate(session, base, options.relaxed)
     origins = instruction_origins(generated[dockerfile.DOCKERFILE])
+    build_context = context(session, directory, generated)
     client = connect()
     lines = _Stream(origins, on_event)
     image_id = ""
+
     try:
         stream = client.api.build(
-            fileobj=context(session, directory, generated),
+            fileobj=build_context,
             custom_context=True,
             tag=tag,
             decode=True,
@@ -196,7 +216,14 @@ def build(
             if "stream" in chunk:
                 lines.feed(chunk["stream"])
             elif "error" in chunk:
-                raise lines.failed(session, directory, chunk["error"])
+                error = " ".join(str(chunk["error"]).split())
+                if lines.number <= 1 and PULL_FAILED.search(error):
+                    image = dockerfile.base_image(session, base)
+                    error += (
+                        f"; the base image {image} is not in the engine and cannot be pulled (no registry "
+                        "reachable?): import one (`docker import`, as scripts/testbench does) or pass --base IMAGE"
+                    )
+                raise lines.failed(session, directory, error)
             elif "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
         lines.flush()
@@ -204,8 +231,12 @@ def build(
         raise EngineError(f"this Docker engine cannot do that: {exc}") from None
     except APIError as exc:
         raise EngineError(f"the Docker engine refused the build of {directory}: {exc.explanation}") from None
-    except DockerException as exc:
-        raise EngineError(f"the build of {directory} lost the Docker engine: {str(exc).splitlines()[0]}") from None
+    except (DockerException, requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise EngineError(
+            f"the Docker engine went away during the build of {directory} ({reason}); "
+            "nothing was tagged: start the engine again and rerun the build"
+        ) from None
     if not image_id:
-        raise EngineError(f"the build of {directory} ended without an image (the engine stopped answering)")
+        raise EngineError(f"the build of {directory} ended without an image: the engine stopped answering")
     return image_id

@@ -11,3 +11,9 @@ class EngineError(RecorderError):
     """The Docker engine is unreachable or a build failed; not the user's input, so exit 1."""
 
     exit_code = 1
+
+
+class SaveError(RecorderError):
+    """The recording could not be written where it belongs (a full disk); the message says where it is."""
+
+    exit_code = 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
 import os
 from pathlib import Path
@@ -14,18 +16,46 @@ JOURNAL_FILE = "journal.ndjson"
 
 
 class Journal:
+    """Appends events; when the disk refuses one (full), keeps it and every later one in memory and
+    writes them, in order, as soon as the disk takes them again. The shell is never held up."""
+
     def __init__(self, directory: Path):
         self.path = directory / JOURNAL_FILE
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.backlog: list[bytes] = []
+        self.error: OSError | None = None  # why the backlog is not on disk
+        self._torn = False  # a write stopped mid-line: start the next on a fresh line
 
-    def append(self, event: str, **fields: Any) -> None:
-        record = {"event": event, **{k: _plain(v) for k, v in fields.items()}}
-        line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
-        os.write(self._fd, line)
-        os.fsync(self._fd)
+    def append(self, event: str, **fields: Any) -> bool:
+        """True when this event, and every one before it, is on disk."""
+        self.backlog.append(encode({"event": event, **{k: _plain(v) for k, v in fields.items()}}))
+        return self.flush()
+
+    def flush(self) -> bool:
+        while self.backlog:
+            data = (b"\n" if self._torn else b"") + self.backlog[0]
+            try:
+                written = os.write(self._fd, data)
+            except OSError as exc:
+                self.error = exc
+                return False
+            if written < len(data):
+                self._torn = True  # read() skips the torn line; the event is written again whole
+                self.error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                return False
+            self._torn = False
+            self.backlog.pop(0)
+            with contextlib.suppress(OSError):  # written already: a retry would duplicate it
+                os.fsync(self._fd)
+        self.error = None
+        return True
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
 def _plain(value: Any) -> Any:

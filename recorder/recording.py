@@ -11,15 +11,16 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder import fingerprint, hooks, journal, langpkgs, needs, packages, probes, services
+from recorder import fingerprint, hooks, journal, langpkgs, needs, packages, probes, secrets, services
 from recorder.classify import decide, effective_status, env_changes, parse_env
-from recorder.errors import RecorderError
+from recorder.errors import RecorderError, SaveError
 from recorder.filewatch import FileWatcher
 from recorder.journal import JOURNAL_FILE, Journal
 from recorder.session import (
@@ -37,6 +38,12 @@ from recorder.session import (
 from recorder.terminal import CastWriter, PtyRelay, terminal_size
 
 CAST_FILE = "terminal.cast"
+VALUES_STORE = "secrets.local.json"  # what the recording redacted, 0600, gone when the cast is written
+GITIGNORE = ".gitignore"
+# What a recording may leave in its directory that must never be committed: the unredacted terminal
+# output and the secret values while a recording runs (or after a crash, until it is resumed), and
+# the .env a user fills in from .env.example.
+PRIVATE_FILES = (f"{CAST_FILE}.raw", f"{CAST_FILE}.timing", VALUES_STORE, f"{VALUES_STORE}.tmp", ".env")
 END_COMMANDS = frozenset({"exit", "logout"})
 
 
@@ -50,6 +57,17 @@ class Shell:
     pending: str | None = None  # the command it is running now
     expanded: str = ""
     nested: bool = False  # the pending command opened a shell that reported its own commands
+
+
+def channel_prefix(pid: int) -> str:
+    """The hooks' channel directory of the recorder with this pid: it holds the shell's environment
+    dumps (secrets too), so whoever outlives a killed recorder can find and remove it."""
+    return f"record-{pid}-"
+
+
+def remove_channel(pid: int) -> None:
+    for directory in Path(tempfile.gettempdir()).glob(channel_prefix(pid) + "*"):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -90,19 +108,38 @@ def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
             "continues it, --force starts over"
         )
     if force:
-        for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE):
+        for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE, *PRIVATE_FILES[:-1]):
             (directory / name).unlink(missing_ok=True)
         shutil.rmtree(directory / FILES_DIR, ignore_errors=True)
     (directory / FILES_DIR).mkdir(parents=True, exist_ok=True)
+    ignore = directory / GITIGNORE
+    if not ignore.exists():
+        lines = "".join(f"/{name}\n" for name in PRIVATE_FILES)
+        ignore.write_text(f"# Written by `record start`: never commit these.\n{lines}", encoding="utf-8")
 
 
-def _sha256_copy(source: str, target: Path) -> str:
+def _copy_private(source: str, target: Path, data: bytes | None, mode: int | None) -> str:
+    """Copy a captured file (from `data` when it was read already); returns its sha256. The copy is
+    readable by others only if the original was. A failed copy leaves nothing half-written."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-            dst.write(chunk)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600 | ((mode if mode is not None else 0o644) & 0o044))
+        with open(fd, "wb", closefd=False) as dst:
+            if data is not None:
+                digest.update(data)
+                dst.write(data)
+            else:
+                with open(source, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        dst.write(chunk)
+    except OSError:
+        os.close(fd)
+        target.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     return digest.hexdigest()
 
 
@@ -110,7 +147,7 @@ class Recording:
     def __init__(self, options: Options):
         self.options = options
         self.directory = options.sessions_dir / options.name
-        self.channel = Path(tempfile.mkdtemp(prefix="record-"))
+        self.channel = Path(tempfile.mkdtemp(prefix=channel_prefix(os.getpid())))
         release = probes.os_release()
         self.session = Session(
             name=options.name,
@@ -132,11 +169,33 @@ class Recording:
         self.shells: dict[int, Shell] = {}
         self.cwd = os.getcwd()
         self.parser = hooks.EventParser()
+        self.redactor = secrets.Redactor()
+        self.notices: list[str] = []  # told to the user at the next prompt
+        self.disk_trouble = False
 
     # ------------------------------------------------------------ lifecycle
 
     def run(self) -> Session:
-        _prepare_directory(self.directory, self.options.force, self.options.resume)
+        try:
+            return self._run()
+        finally:
+            shutil.rmtree(self.channel, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Before the shell starts, a session directory that refuses writes (full, read-only) ends
+        the recording with one line."""
+        try:
+            yield
+        except OSError as exc:
+            where = exc.filename or self.directory
+            raise SaveError(f"{where}: cannot be written ({exc.strerror or exc}); nothing was recorded") from None
+
+    def _run(self) -> Session:
+        with self._writing():
+            _prepare_directory(self.directory, self.options.force, self.options.resume)
+        self.redactor = secrets.Redactor(self.directory / VALUES_STORE)  # a crashed recording's values, if any
+        secrets.find_values("")  # load detect-secrets now, not at the first prompt
         if self.options.resume:
             self.session = journal.recover(self.directory, self.options.name)
             self.session.warnings.append(
@@ -159,7 +218,8 @@ class Recording:
         self.port_probe = probes.PortProbe()
         self.ports = self.port_probe.ports()
         self.started_at = time.time()
-        self.journal = Journal(self.directory)
+        with self._writing():
+            self.journal = Journal(self.directory)
         if self.options.resume:
             self.journal.append("resume", steps=len(self.session.steps))
         else:
@@ -168,7 +228,11 @@ class Recording:
         env = dict(os.environ)
         env["RECORD_SESSION"] = self.options.name
         rows, cols = terminal_size(0)
-        cast = CastWriter(self.directory / CAST_FILE, cols, rows, env, append=self.options.resume)
+        with self._writing():
+            cast = CastWriter(
+                self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redact=self.redactor.spans
+            )
+        self.cast = cast
         if os.path.basename(self.options.shell) == "zsh":
             env["ZDOTDIR"] = str(hooks.zshrc(self.channel, self.options.name))
             argv = [self.options.shell, "-i"]
@@ -183,19 +247,28 @@ class Recording:
             self._finish()
         finally:
             cast.close()
+            if cast.error and not any(w.startswith(CAST_FILE) for w in self.session.warnings):
+                self.session.warnings.append(f"{CAST_FILE} is incomplete: {cast.error}")  # shown, not saved
+            self.redactor.forget_store()
             self.files.close()
             self.port_probe.close()
             self.journal.close()
             os.close(self.events_fd)
             os.close(self.ack_fd)
-            shutil.rmtree(self.channel, ignore_errors=True)
         return self.session
 
     def _finish(self) -> None:
         top = self.shells.get(self.top_pid)
         if top is not None and top.pending is not None and top.pending.strip() not in END_COMMANDS:
-            self.session.warnings.append(f"the last command never finished and is not recorded: {top.pending}")
+            pending = self.redactor.command(top.pending)
+            self.session.warnings.append(f"the last command never finished and is not recorded: {pending}")
+        ended_by = self.relay.proc.signalstatus
+        if ended_by:
+            name = signal.Signals(ended_by).name
+            self.session.warnings.append(f"the shell ended on a signal ({name}); every finished command is recorded")
         self.session.services, warnings = self._services()
+        for service in self.session.services:
+            self.redactor.service(service)
         self.session.warnings.extend(warnings)
         if self.dpkg.available:
             path = (top.env if top else os.environ).get("PATH", os.defpath)
@@ -203,8 +276,39 @@ class Recording:
                 self.session, self.dpkg.snapshot(), self.owners, path
             )
         self.session.fingerprint = fingerprint.take(self.session)
-        save(self.session, self.directory)
+        if self.cast.error:
+            self.session.warnings.append(f"{CAST_FILE} is incomplete: {self.cast.error}")
+        # Warnings quote paths and commands; by now every secret of the session is known.
+        self.session.warnings = [self.redactor.text(w) for w in self.session.warnings]
+        self._save()
         self.journal.append("end", steps=len(self.session.steps))
+
+    def _save(self) -> None:
+        """session.yaml; with the disk still full, the journal's events go to a place with room,
+        and the user is told how to bring them back."""
+        try:
+            save(self.session, self.directory)
+            return
+        except OSError as exc:
+            (self.directory / (SESSION_FILE + ".tmp")).unlink(missing_ok=True)
+            reason = exc.strerror or str(exc)
+        for place in (Path(tempfile.gettempdir()), Path.home()):
+            rescue = place / f"record-{self.options.name}-{os.getpid()}.{JOURNAL_FILE}"
+            try:
+                fd = os.open(rescue, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with open(fd, "wb") as out:
+                    for event in journal.read(self.journal.path) if self.journal.path.exists() else []:
+                        if event.get("event") != "end":
+                            out.write(journal.encode(event))
+                    out.write(b"".join(self.journal.backlog))
+            except OSError:
+                continue
+            raise SaveError(
+                f"{self.directory / SESSION_FILE}: cannot be written ({reason}); the {len(self.session.steps)} "
+                f"recorded commands are in {rescue}: free space, then `cp {rescue} "
+                f"{self.directory / JOURNAL_FILE} && record resume {self.options.name}` and exit"
+            )
+        raise SaveError(f"{self.directory / SESSION_FILE}: cannot be written ({reason}), nor anywhere else")
 
     # ------------------------------------------------------------ events
 
@@ -229,6 +333,7 @@ class Recording:
         shell.pending = command
         shell.expanded = hooks.expand_alias(command, shell.aliases) or ""
         self.relay.secret_typed = False
+        self.relay.take_typed()
 
     def _on_finish(self, pid: int, euid: int, status: int, pipestatus: list[int], cwd: str) -> None:
         shell = self.shells.setdefault(pid, Shell(cwd=cwd))
@@ -247,13 +352,16 @@ class Recording:
                 del self.shells[other_pid]  # a nested shell that has exited
         with contextlib.suppress(OSError):
             shell.aliases = hooks.parse_aliases(hooks.alias_dump(self.channel, pid).read_text(errors="replace"))
-        os.write(self.ack_fd, reply.replace("\\", "\\\\").replace("\n", " ").encode() + b"\n")
+        self.cast.flush()
+        escaped = reply.replace("\\", "\\\\").replace("\n", "\\n")  # printf %b prints each line
+        os.write(self.ack_fd, escaped.encode() + b"\n")
 
     def _reply(self, step: Step) -> str:
         """What the user is told at once: only what they would otherwise lose silently."""
-        if "not followed" in step.why:
-            return f"{hooks.MARKER}warning: {step.why}"
-        return ""
+        lines = [f"{hooks.MARKER}warning: {step.why}"] if "not followed" in step.why else []
+        lines += [f"{hooks.MARKER}{n}" for n in self.notices]
+        self.notices.clear()
+        return "\n".join(lines)
 
     def _record(self, shell: Shell, euid: int, status: int, env: dict[str, str]) -> Step:
         command, shell.pending = shell.pending, None
@@ -284,6 +392,7 @@ class Recording:
         effects.ports_opened = sorted(ports - self.ports)
         self.ports = ports
 
+        typed = secrets.typed_lines(self.relay.take_typed())
         replay, why = decide(command, status, effects, nested=shell.nested)
         if replay == "run" and not effects.packages:
             effects.files = []  # the command itself recreates them (a virtualenv, a user's home)
@@ -303,13 +412,43 @@ class Recording:
         )
         if step.needed_secret:
             step.why += "; asked for a secret at a prompt (what was typed is never recorded)"
+        self._protect(step, typed)
         if "not followed" in why:
             self.session.warnings.append(f"step {step.id}: {why}")
-        if replay != "skip":
-            self._store_files(step)
         self.session.steps.append(step)
-        self.journal.append("step", step=step)
+        self._journal("step", step=step)
         return step
+
+    def _protect(self, step: Step, typed: list[str]) -> None:
+        """The one point where secrets are taken out of a step, before it is journaled or shown.
+
+        The environment first, then the captured files are read and scanned (a file holding a secret
+        stays on the host, and what it holds is redacted wherever else it appears), then the text."""
+        self.redactor.environment(step, typed)
+        if step.replay != "skip":
+            self._store_files(step)
+        self.redactor.step(step)
+        for f in step.effects.files:
+            if f.secret and step.replay != "skip":
+                self.session.warnings.append(
+                    f"step {step.id}: {f.path} holds a secret ({f.secret}): not copied into the image; "
+                    "give it at run time (docker run -v)"
+                )
+
+    def _journal(self, event: str, **fields) -> None:
+        """Append to the journal; when the disk is full, say so once, keep going, and say when it is over."""
+        if self.journal.append(event, **fields):
+            if self.disk_trouble:
+                self.disk_trouble = False
+                self.notices.append(f"{self.directory} takes writes again: every finished command is on disk")
+            return
+        if not self.disk_trouble:
+            self.disk_trouble = True
+            reason = self.journal.error.strerror if self.journal.error else "write failed"
+            self.notices.append(
+                f"warning: cannot write to {self.directory} ({reason}): finished commands are kept in memory "
+                "and written when there is room; free some space"
+            )
 
     def _file_change(self, path: str, entry: probes.Entry) -> FileChange:
         return FileChange(
@@ -322,13 +461,24 @@ class Recording:
         )
 
     def _store_files(self, step: Step) -> None:
+        """Copy what the step changed into files/, unless its content is a secret."""
         for f in step.effects.files:
-            if f.kind != "file":
-                continue
+            if f.kind != "file" or self.redactor.text(f.path) != f.path:
+                continue  # a path that holds a secret is not even a file name in files/
+            data = None
             try:
-                f.sha256 = _sha256_copy(f.path, self.directory / f.stored_at)
+                if os.path.getsize(f.path) <= secrets.MAX_SCAN:
+                    with open(f.path, "rb") as src:
+                        data = src.read()
+                    f.secret = self.redactor.file_content(data)
+                else:
+                    self.session.warnings.append(f"step {step.id}: {f.path} is too large to be scanned for secrets")
+                if f.secret:
+                    continue
+                f.sha256 = _copy_private(f.path, self.directory / f.stored_at, data, f.mode)
             except OSError as exc:
                 self.session.warnings.append(f"step {step.id}: could not copy {f.path}: {exc.strerror}")
+                self.notices.append(f"warning: could not copy {f.path} into the session: {exc.strerror}")
 
     # ------------------------------------------------------------ services
 

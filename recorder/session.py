@@ -8,6 +8,7 @@ place to fix.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,6 +25,7 @@ SCHEMA_VERSION = 1
 SESSION_FILE = "session.yaml"
 FILES_DIR = "files"
 REPLAY_MODES = ("run", "files", "skip")
+MAX_SESSION_BYTES = 16 << 20  # a hand-written plan is kilobytes; more is a mistake (a log pasted in)
 
 HEADER = """\
 Recorded by `record start`. This is the plan the Dockerfile is generated from: edit it freely.
@@ -45,6 +47,7 @@ class FileChange:
     group: str = "root"
     sha256: str | None = None
     target: str | None = None  # symlink target
+    secret: str = ""  # why its content is a secret: then it is neither copied into files/ nor into the image
 
     @property
     def stored_at(self) -> str:
@@ -181,7 +184,13 @@ class Session:
 
 
 def _block(text: str) -> str | LiteralScalarString:
-    return LiteralScalarString(text) if "\n" in text else text
+    """Multi-line text as a literal block, as a person wrote it; text a block cannot hold exactly
+    (control characters, trailing blanks) is left to the dumper, which quotes and escapes it."""
+    if "\n" not in text or text[:1].isspace() or any(line != line.rstrip() for line in text.split("\n")):
+        return text
+    if any(not (ch.isprintable() or ch == "\n") or ch in "\x85\u2028\u2029\ufeff" for ch in text):
+        return text
+    return LiteralScalarString(text)
 
 
 def _drop_empty(mapping: dict[str, Any]) -> CommentedMap:
@@ -209,6 +218,7 @@ def _file_to_yaml(f: FileChange) -> CommentedMap:
             "group": f.group if f.kind != "deleted" else None,
             "sha256": f.sha256,
             "target": f.target,
+            "secret": f.secret,
         }
     )
 
@@ -328,6 +338,34 @@ def _yaml() -> YAML:
 
 # ---------------------------------------------------------------- reading
 
+# What lands in a Dockerfile line must stay on that line: these shapes are checked at load time, so a
+# generator never writes an instruction nobody reviewed.
+CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ACCOUNT = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.$-]*")  # a user or group name, or a number
+PACKAGE = re.compile(r"@?[A-Za-z0-9][A-Za-z0-9+.:_~/-]*")  # npm's scoped names: @types/node
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.:_~-]*")
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+ADDRESS = re.compile(r"[0-9A-Fa-f.:%a-z*]+")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    for kind, words in ((int, "an integer"), (float, "a number with a fraction"), (str, "a string")):
+        if isinstance(value, kind):
+            return words
+    for kind, words in ((dict, "a mapping"), (list, "a list"), (bytes, "binary data"), (set, "a set")):
+        if isinstance(value, kind):
+            return words
+    return "a tagged value" if hasattr(value, "tag") else type(value).__name__
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A value quoted in an error message: one line, short."""
+    text = CONTROL.sub("?", str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class _Reader:
     """Walks a loaded YAML document and turns wrong shapes into one-line errors with line numbers."""
@@ -350,7 +388,7 @@ class _Reader:
 
     def mapping(self, node: Any, where: str, parent: Any = None, key: Any = None) -> dict:
         if not isinstance(node, dict):
-            raise self.fail(where, parent, key, "expected a mapping")
+            raise self.fail(where, parent, key, f"expected a mapping, got {_kind(node)}")
         return node
 
     def get(
@@ -362,113 +400,167 @@ class _Reader:
             return default
         value = node[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        if bool in (type(value),) and bool not in kinds:
-            raise self.fail(f"{where}.{key}", node, key, f"expected {_names(kinds)}, got a boolean")
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(f"{where}.{key}", node, key, f"expected {_names(kinds)}, got true/false")
         if not isinstance(value, kinds):
-            raise self.fail(f"{where}.{key}", node, key, f"expected {_names(kinds)}, got {type(value).__name__}")
+            raise self.fail(f"{where}.{key}", node, key, f"expected {_names(kinds)}, got {_kind(value)}")
         return value
 
-    def str_list(self, node: dict, key: str, where: str) -> list[str]:
+    def text(
+        self,
+        node: dict,
+        key: str,
+        where: str,
+        required: bool = False,
+        default: str = "",
+        shape: re.Pattern | None = None,
+        what: str = "",
+    ) -> str:
+        """A one-line string (numbers are taken as written); `shape` when it must match a pattern."""
+        value = self.get(node, key, (str, int, float), where, required=required, default=None)
+        if value is None:
+            return default
+        value = str(value)
+        if CONTROL.search(value):
+            raise self.fail(f"{where}.{key}", node, key, "must be one line, without control characters")
+        if shape is not None and not shape.fullmatch(value):
+            raise self.fail(f"{where}.{key}", node, key, f"`{_show(value)}` is not {what}")
+        return value
+
+    def integer(self, node: dict, key: str, where: str, low: int, high: int, **kw: Any) -> int:
+        value = self.get(node, key, int, where, **kw)
+        if value is not None and not low <= value <= high:
+            raise self.fail(f"{where}.{key}", node, key, f"{_show(value)} is out of range ({low} to {high})")
+        return value
+
+    def str_list(self, node: dict, key: str, where: str, one_line: bool = False) -> list[str]:
         items = self.get(node, key, list, where, default=[])
         for i, item in enumerate(items):
-            if not isinstance(item, str | int) or isinstance(item, bool):
-                raise self.fail(f"{where}.{key}[{i}]", items, i, "expected a string")
+            if not isinstance(item, str | int | float) or isinstance(item, bool):
+                raise self.fail(f"{where}.{key}[{i}]", items, i, f"expected a string, got {_kind(item)}")
+            if one_line and CONTROL.search(str(item)):
+                raise self.fail(f"{where}.{key}[{i}]", items, i, "must be one line, without control characters")
         return [str(i) for i in items]
 
-    def str_map(self, node: dict, key: str, where: str) -> dict[str, str]:
+    def str_map(self, node: dict, key: str, where: str, keys: re.Pattern, what: str) -> dict[str, str]:
         items = self.get(node, key, dict, where, default={})
         out = {}
         for k, v in items.items():
+            if not isinstance(k, str | int) or isinstance(k, bool) or not keys.fullmatch(str(k)):
+                raise self.fail(f"{where}.{key}", items, k, f"`{_show(k)}` is not {what}")
             if not isinstance(v, str | int | float) or isinstance(v, bool):
-                raise self.fail(f"{where}.{key}.{k}", items, k, "expected a string value")
+                raise self.fail(f"{where}.{key}.{k}", items, k, f"expected a string value, got {_kind(v)}")
             out[str(k)] = str(v)
         return out
 
 
 def _names(kinds: tuple) -> str:
-    words = {str: "a string", int: "an integer", list: "a list", dict: "a mapping", bool: "true/false"}
+    words = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a mapping"}
+    words[bool] = "true/false"
     return " or ".join(words.get(k, k.__name__) for k in kinds)
 
 
-def _absolute(r: _Reader, value: str, where: str, node: Any, key: str) -> str:
+def _absolute(r: _Reader, node: dict, key: str, where: str, required: bool = False, default: str = "/") -> str:
+    value = r.text(node, key, where, required=required, default=default)
     p = PurePosixPath(value)
     if not p.is_absolute() or ".." in p.parts:
-        raise r.fail(where, node, key, f"`{value}` must be an absolute path without `..`")
+        raise r.fail(f"{where}.{key}", node, key, f"`{_show(value)}` must be an absolute path without `..`")
     return value
 
 
 def _read_file_change(r: _Reader, node: Any, where: str) -> FileChange:
     r.mapping(node, where)
-    path = _absolute(r, r.get(node, "path", str, where, required=True), f"{where}.path", node, "path")
-    kind = r.get(node, "kind", str, where, required=True)
+    path = _absolute(r, node, "path", where, required=True)
+    kind = r.text(node, "kind", where, required=True)
     if kind not in ("file", "symlink", "deleted"):
-        raise r.fail(f"{where}.kind", node, "kind", f"`{kind}` is not one of file, symlink, deleted")
+        raise r.fail(f"{where}.kind", node, "kind", f"`{_show(kind)}` is not one of file, symlink, deleted")
     mode_text = r.get(node, "mode", (str, int), where)
     mode = None
     if mode_text is not None:
         try:
             mode = int(str(mode_text), 8)
         except ValueError:
-            raise r.fail(f"{where}.mode", node, "mode", f"`{mode_text}` is not an octal mode") from None
-    target = r.get(node, "target", str, where)
+            raise r.fail(f"{where}.mode", node, "mode", f"`{_show(mode_text)}` is not an octal mode") from None
+        if not 0 <= mode <= 0o7777:
+            raise r.fail(f"{where}.mode", node, "mode", f"`{_show(mode_text)}` is not a file mode (0000 to 7777)")
+    target = r.text(node, "target", where, default="") or None
     if kind == "symlink" and target is None:
         raise r.fail(where, node, None, "a symlink needs `target`")
+    secret = r.get(node, "secret", (str, bool), where, default="")
+    alive = kind != "deleted"  # a deleted file has no owner
+    sha = r.text(node, "sha256", where, default="", shape=re.compile(r"[0-9a-f]{64}"), what="a sha256 in hex")
     return FileChange(
         path=path,
         kind=kind,
         mode=mode,
-        owner=str(r.get(node, "owner", (str, int), where, default="root")),
-        group=str(r.get(node, "group", (str, int), where, default="root")),
-        sha256=r.get(node, "sha256", str, where),
+        owner=r.text(node, "owner", where, default="root", shape=ACCOUNT, what="a user name") if alive else "root",
+        group=r.text(node, "group", where, default="root", shape=ACCOUNT, what="a group name") if alive else "root",
+        sha256=sha or None,
         target=target,
+        secret=("marked secret by hand" if secret is True else "") if isinstance(secret, bool) else _show(secret, 500),
     )
 
 
 def _read_package(r: _Reader, node: Any, where: str) -> PackageChange:
     r.mapping(node, where)
+    removed = r.str_list(node, "removed", where)
+    for i, name in enumerate(removed):
+        if not PACKAGE.fullmatch(name):
+            raise r.fail(f"{where}.removed[{i}]", node["removed"], i, f"`{_show(name)}` is not a package name")
     return PackageChange(
-        manager=r.get(node, "manager", str, where, required=True),
-        installed=r.str_map(node, "installed", where),
-        dependencies=r.str_map(node, "dependencies", where),
-        removed=r.str_list(node, "removed", where),
-        target=r.get(node, "target", str, where, default=""),
-        options=r.str_list(node, "options", where),
-        site=r.get(node, "site", str, where, default=""),
+        manager=r.text(node, "manager", where, required=True, shape=ENV_NAME, what="a package manager's name"),
+        installed=_packages(r, node, "installed", where),
+        dependencies=_packages(r, node, "dependencies", where),
+        removed=sorted(removed),
+        target=r.text(node, "target", where),
+        options=r.str_list(node, "options", where, one_line=True),
+        site=r.text(node, "site", where),
     )
+
+
+def _packages(r: _Reader, node: dict, key: str, where: str) -> dict[str, str]:
+    packages = r.str_map(node, key, where, PACKAGE, "a package name")
+    for name, version in packages.items():
+        if not VERSION.fullmatch(version):
+            raise r.fail(f"{where}.{key}.{name}", node[key], name, f"`{_show(version)}` is not a package version")
+    return packages
 
 
 def _read_step(r: _Reader, node: Any, where: str) -> Step:
     r.mapping(node, where)
-    replay = r.get(node, "replay", str, where, default="skip")
+    replay = r.text(node, "replay", where, default="skip")
     if replay not in REPLAY_MODES:
-        raise r.fail(f"{where}.replay", node, "replay", f"`{replay}` is not one of {', '.join(REPLAY_MODES)}")
+        raise r.fail(f"{where}.replay", node, "replay", f"`{_show(replay)}` is not one of {', '.join(REPLAY_MODES)}")
     eff = r.get(node, "effects", dict, where, default={})
     w = f"{where}.effects"
     ports = r.get(eff, "ports_opened", list, w, default=[])
     for i, p in enumerate(ports):
         if not isinstance(p, int) or isinstance(p, bool) or not 0 < p < 65536:
             raise r.fail(f"{w}.ports_opened[{i}]", ports, i, "expected a port number")
+    unset = r.str_list(eff, "env_unset", w)
+    for i, name in enumerate(unset):
+        if not ENV_NAME.fullmatch(name):
+            raise r.fail(f"{w}.env_unset[{i}]", eff["env_unset"], i, f"`{_show(name)}` is not a variable name")
+    packages = r.get(eff, "packages", list, w, default=[])
+    files = r.get(eff, "files", list, w, default=[])
     effects = Effects(
-        packages=[
-            _read_package(r, p, f"{w}.packages[{i}]") for i, p in enumerate(r.get(eff, "packages", list, w, default=[]))
-        ],
-        files=[
-            _read_file_change(r, f, f"{w}.files[{i}]") for i, f in enumerate(r.get(eff, "files", list, w, default=[]))
-        ],
-        env_set=r.str_map(eff, "env_set", w),
-        env_unset=r.str_list(eff, "env_unset", w),
+        packages=[_read_package(r, p, f"{w}.packages[{i}]") for i, p in enumerate(packages)],
+        files=[_read_file_change(r, f, f"{w}.files[{i}]") for i, f in enumerate(files)],
+        env_set=r.str_map(eff, "env_set", w, ENV_NAME, "a variable name"),
+        env_unset=unset,
         ports_opened=list(ports),
     )
+    command = r.get(node, "command", (str, int, float), where, required=True)
     return Step(
-        id=r.get(node, "id", int, where, required=True),
-        command=str(r.get(node, "command", str, where, required=True)),
-        cwd=r.get(node, "cwd", str, where, default="/"),
-        exit=r.get(node, "exit", int, where, required=True),
+        id=r.integer(node, "id", where, 1, 10**9, required=True),
+        command=str(command),
+        cwd=_absolute(r, node, "cwd", where),
+        exit=r.integer(node, "exit", where, -(2**31), 2**31, required=True),
         replay=replay,
-        why=str(r.get(node, "why", str, where, default="")),
+        why=str(r.get(node, "why", (str, int, float), where, default="")),
         effects=effects,
-        user=str(r.get(node, "user", (str, int), where, default="")),
-        expanded=str(r.get(node, "expanded", str, where, default="")),
+        user=r.text(node, "user", where, shape=ACCOUNT, what="a user name or id"),
+        expanded=str(r.get(node, "expanded", (str, int, float), where, default="")),
         needed_secret=r.get(node, "needed_secret", bool, where, default=False),
     )
 
@@ -486,17 +578,21 @@ def _read_service(r: _Reader, node: Any, where: str) -> Service:
     ports = []
     for i, p in enumerate(r.get(node, "ports", list, where, default=[])):
         pw = f"{where}.ports[{i}]"
-        r.mapping(p, pw)
+        r.mapping(p, pw, node["ports"], i)
         number = r.get(p, "port", int, pw, required=True)
         if not 0 < number < 65536:
-            raise r.fail(f"{pw}.port", p, "port", f"{number} is not a port number")
-        ports.append(Port(port=number, address=r.get(p, "address", str, pw, default="0.0.0.0")))
+            raise r.fail(f"{pw}.port", p, "port", f"{_show(number)} is not a port number")
+        address = r.text(p, "address", pw, default="0.0.0.0", shape=ADDRESS, what="an IP address")
+        ports.append(Port(port=number, address=address))
+    name = r.text(node, "name", where, required=True)
+    if not name.strip():
+        raise r.fail(f"{where}.name", node, "name", "a service needs a name")
     return Service(
-        name=r.get(node, "name", str, where, required=True),
+        name=name,
         command=command,
         observed=r.str_list(node, "observed", where),
-        cwd=r.get(node, "cwd", str, where, default="/"),
-        user=str(r.get(node, "user", (str, int), where, default="root")),
+        cwd=_absolute(r, node, "cwd", where),
+        user=r.text(node, "user", where, default="root", shape=ACCOUNT, what="a user name or id"),
         ports=ports,
         data_dir=r.get(node, "data_dir", str, where, default=""),
         replay=_service_replay(r, node, where),
@@ -554,7 +650,7 @@ def from_yaml_text(text: str, file: Path) -> Session:
     so that the error can name the line."""
     try:
         return _from_document(_fast_yaml().load(text), file)
-    except (RecorderError, YAMLError, ValueError, TypeError, RecursionError):
+    except Exception:  # noqa: BLE001 - any doubt: the careful path below says what is wrong, and where
         pass
     return _from_document(_load_with_lines(text, file), file)
 
@@ -570,36 +666,45 @@ def _load_with_lines(text: str, file: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecorderError(f"{file}{line}: not valid YAML: {problem}") from None
+        raise RecorderError(f"{file}{line}: not valid YAML: {_show(problem, 200)}") from None
+    except RecursionError:
+        raise RecorderError(f"{file}: not valid YAML: nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - the parser raises assorted errors on odd values (a 13th month)
+        raise RecorderError(f"{file}: not valid YAML: {_show(exc, 200)}") from None
 
 
 def _from_document(doc: Any, file: Path) -> Session:
     r = _Reader(file)
     if not isinstance(doc, dict):
-        raise RecorderError(f"{file}: expected a mapping with `schema`, `name` and `steps`")
+        raise RecorderError(f"{file}: expected a mapping with `schema`, `name` and `steps`, got {_kind(doc)}")
     schema = r.get(doc, "schema", int, "session", required=True)
     if schema != SCHEMA_VERSION:
-        raise r.fail("schema", doc, "schema", f"version {schema} is not supported (this tool reads {SCHEMA_VERSION})")
+        supported = f"this tool reads {SCHEMA_VERSION}"
+        raise r.fail("schema", doc, "schema", f"version {_show(schema)} is not supported ({supported})")
     host_node = r.get(doc, "host", dict, "session", default={})
     host = Host(
-        **{
-            k: str(r.get(host_node, k, (str, int, float), "host", default=""))
-            for k in ("os_id", "version_id", "pretty_name", "base_image")
-        },
-        user=str(r.get(host_node, "user", (str, int), "host", default="root")),
-        needed_packages=r.str_map(host_node, "needed_packages", "host"),
+        os_id=r.text(host_node, "os_id", "host"),
+        version_id=r.text(host_node, "version_id", "host"),
+        pretty_name=r.text(host_node, "pretty_name", "host"),
+        base_image=r.text(host_node, "base_image", "host", shape=IMAGE, what="an image name"),
+        user=r.text(host_node, "user", "host", default="root", shape=ACCOUNT, what="a user name or id"),
+        needed_packages=_packages(r, host_node, "needed_packages", "host"),
     )
-    steps = [_read_step(r, s, f"steps[{i}]") for i, s in enumerate(r.get(doc, "steps", list, "session", default=[]))]
+    steps_node = r.get(doc, "steps", list, "session", default=[])
+    steps = [_read_step(r, s, f"steps[{i}]") for i, s in enumerate(steps_node)]
     seen: set[int] = set()
     for i, s in enumerate(steps):
         if s.id in seen:
-            raise r.fail(f"steps[{i}].id", doc["steps"][i], "id", f"step id {s.id} is used twice")
+            raise r.fail(f"steps[{i}].id", steps_node[i], "id", f"step id {s.id} is used twice; ids must be unique")
         seen.add(s.id)
     services = [
         _read_service(r, s, f"services[{i}]") for i, s in enumerate(r.get(doc, "services", list, "session", default=[]))
     ]
+    name = r.text(doc, "name", "session", required=True)
+    if not name.strip() or len(name) > 200:
+        raise r.fail("session.name", doc, "name", "must be a short name such as `web`")
     return Session(
-        name=r.get(doc, "name", str, "session", required=True),
+        name=name,
         host=host,
         steps=steps,
         services=services,
@@ -613,29 +718,55 @@ def load(directory: Path) -> Session:
     """Load a session directory, checking that every file it refers to is there and inside it."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise RecorderError(f"{directory}: no such session directory")
+        what = "is not a directory" if directory.exists() else "no such session directory"
+        raise RecorderError(f"{directory}: {what}")
     file = directory / SESSION_FILE
-    if not file.is_file():
+    if not file.exists() and not file.is_symlink():
         raise RecorderError(f"{file}: missing; is {directory} a session recorded by `record start`?")
+    inside(directory, file, "session.yaml must be a file in the session directory")
+    if not file.is_file():
+        raise RecorderError(f"{file}: not a regular file")
     try:
-        text = file.read_text(encoding="utf-8")
+        size = file.stat().st_size
+        if size > MAX_SESSION_BYTES:
+            raise RecorderError(
+                f"{file}: {size >> 20} MiB is too large for a session (limit {MAX_SESSION_BYTES >> 20} MiB); "
+                "is something else pasted into it?"
+            )
+        data = file.read_bytes()
+    except OSError as exc:
+        raise RecorderError(f"{file}: cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecorderError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise RecorderError(f"{file}:{line}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     session = from_yaml_text(text, file)
     check_files(session, directory)
     return session
 
 
+def inside(directory: Path, path: Path, what: str) -> None:
+    """Refuse a path that leads out of the session directory (through `..` or a symlink)."""
+    try:
+        resolved = path.resolve()
+        root = directory.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise RecorderError(f"{path}: cannot be resolved ({exc}); {what}") from None
+    if not resolved.is_relative_to(root):
+        raise RecorderError(f"{path}: points outside the session directory ({resolved}); {what}")
+
+
 def check_files(session: Session, directory: Path) -> None:
-    root = directory.resolve()
     for step in session.steps:
         if step.replay == "skip":
             continue
         for f in step.effects.files:
-            if f.kind != "file":
+            if f.kind != "file" or f.secret:
                 continue
             stored = directory / f.stored_at
-            if not stored.resolve().is_relative_to(root):
-                raise RecorderError(f"{stored}: points outside the session directory (step {step.id})")
-            if not stored.is_file():
+            inside(directory, stored, f"step {step.id} copies it into the image; put the file itself there")
+            if not stored.exists():
                 raise RecorderError(f"{stored}: missing; step {step.id} copies it into the image")
+            if not stored.is_file():
+                raise RecorderError(f"{stored}: not a regular file; step {step.id} copies it into the image")

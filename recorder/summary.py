@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from recorder.placeholders import ENV_FILE_EXAMPLE, needs
 from recorder.session import Session
+
+PLAIN = {"markup": False}
 
 
 def show(session: Session, directory: Path, console: Console) -> None:
@@ -22,10 +27,10 @@ def show(session: Session, directory: Path, console: Console) -> None:
         table.add_column(column, overflow="fold")
     for s in session.steps:
         first = s.command.strip().splitlines()[0] if s.command.strip() else ""
-        table.add_row(str(s.id), s.replay, first[:60], s.why)
+        table.add_row(str(s.id), s.replay, Text(first[:60]), Text(s.why))  # Text: a command is not markup
     console.print(table)
     packages = sorted({f"{n}={v}" for s in kept for p in s.effects.packages for n, v in p.installed.items()})
-    files = sorted({f.path for s in kept for f in s.effects.files})
+    files = sorted({f.path for s in kept for f in s.effects.files if not f.secret})
     if packages:
         console.print("packages: " + ", ".join(packages), markup=False)
     if files:
@@ -38,6 +43,17 @@ def show(session: Session, directory: Path, console: Console) -> None:
         said = [f"port {p.port} {'accepts' if p.accepts else 'refuses'} TCP" for p in fp.ports]
         said += [f"GET {h.url} → {h.status}" for h in fp.http]
         console.print("staging answered: " + ("; ".join(said) or "nothing was listening"), markup=False)
+    wanted = needs(session)
+    if wanted.env:
+        console.print(
+            f"secrets (never recorded, never in the image): give {', '.join(wanted.env)} at run time: "
+            f"docker run --env-file .env (to-dockerfile writes {ENV_FILE_EXAMPLE})",
+            markup=False,
+        )
+    for path, why in wanted.files.items():
+        console.print(f"secret file (not copied, {why}): mount yours at run time: docker run -v ...:{path}:ro", **PLAIN)
+    for step_id, names in wanted.left_out.items():
+        console.print(f"step {step_id} needs {', '.join(names)} while building: it is left out of the image", **PLAIN)
     for w in session.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
-    console.print(f"Next: record to-dockerfile {directory}  and  record build {directory} --tag NAME:TAG")
+        console.print(f"[yellow]warning:[/] {escape(w)}")
+    console.print(f"Next: record to-dockerfile {directory}  and  record build {directory} --tag NAME:TAG", **PLAIN)

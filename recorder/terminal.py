@@ -38,13 +38,26 @@ class CastWriter:
     While recording, output goes raw to `<cast>.raw` with its timing in `<cast>.timing` (as
     `script --log-timing` does): one write per burst on the hot path. Encoding JSON inline halved
     the relay's throughput. The cast is written from them at close(), or by the next resume after
-    a crash.
+    a crash, and every secret the recording learned is replaced by its placeholder then. Until
+    then the raw file holds what the screen showed, so only its owner may read it.
+
+    A full disk stops the cast, never the relay: `error` says why it stopped.
     """
 
-    def __init__(self, path: Path, width: int, height: int, env: dict[str, str], append: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        env: dict[str, str],
+        append: bool = False,
+        redact: Callable[[str], list[tuple[int, int, str]]] | None = None,
+    ):
         self.path = path
         self.raw_path = path.with_name(path.name + ".raw")
         self.timing_path = path.with_name(path.name + ".timing")
+        self.redact = redact
+        self.error = ""
         if append:
             self._convert()  # what a crashed recording left behind
         offset = _cast_end(path) if append else 0.0
@@ -57,39 +70,96 @@ class CastWriter:
             }
             path.write_text(json.dumps(header) + "\n", encoding="utf-8")
         self._start = time.monotonic() - offset  # a resumed recording continues the same timeline
-        self._raw = os.open(self.raw_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self._timing = open(self.timing_path, "w", encoding="ascii")  # noqa: SIM115 - closed in close()
+        self._raw = _private(self.raw_path)
+        self._timing = os.fdopen(_private(self.timing_path), "w", encoding="ascii")
 
     def output(self, data: bytes) -> None:
-        os.write(self._raw, data)
-        self._timing.write(f"{time.monotonic() - self._start:.6f} {len(data)}\n")
+        if self.error:
+            return
+        try:
+            if os.write(self._raw, data) < len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self._timing.write(f"{time.monotonic() - self._start:.6f} {len(data)}\n")
+        except OSError as exc:
+            self.error = exc.strerror or str(exc)
+
+    def flush(self) -> None:
+        """Called at each prompt: after a crash, the output up to the last prompt keeps its timing."""
+        if not self.error:
+            try:
+                self._timing.flush()
+            except OSError as exc:
+                self.error = exc.strerror or str(exc)
 
     def close(self) -> None:
         os.close(self._raw)
-        self._timing.close()
+        with contextlib.suppress(OSError):
+            self._timing.close()
         self._convert()
 
     def _convert(self) -> None:
-        """Append the raw output to the cast as events, then drop the raw files."""
+        """Append the raw output to the cast as events, secrets replaced, then drop the raw files."""
         if not (self.raw_path.exists() and self.timing_path.exists()):
             return
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        with (
-            open(self.raw_path, "rb") as raw,
-            open(self.timing_path, encoding="ascii") as timing,
-            open(self.path, "a", encoding="utf-8") as cast,
-        ):
-            for line in timing:
-                stamp, _, size = line.partition(" ")
-                try:
-                    elapsed, count = round(float(stamp), 6), int(size)
-                except ValueError:
-                    break  # a torn last line after a crash
-                text = decoder.decode(raw.read(count))
+        stamps, texts = [], []
+        try:
+            with open(self.raw_path, "rb") as raw, open(self.timing_path, encoding="ascii", errors="replace") as timing:
+                for line in timing:
+                    stamp, _, size = line.partition(" ")
+                    try:
+                        elapsed, count = round(float(stamp), 6), int(size)
+                    except ValueError:
+                        break  # a torn last line after a crash
+                    text = decoder.decode(raw.read(count))
+                    if text:
+                        stamps.append(elapsed)
+                        texts.append(text)
+                # After a crash, output whose timing was not written yet: kept, at the last known time.
+                text = decoder.decode(raw.read(), final=True)
                 if text:
+                    stamps.append(stamps[-1] if stamps else 0.0)
+                    texts.append(text)
+            if self.redact is not None:
+                texts = redact_events(texts, self.redact("".join(texts)))
+            with open(self.path, "a", encoding="utf-8") as cast:
+                for elapsed, text in zip(stamps, texts, strict=True):
                     cast.write(json.dumps([elapsed, "o", text], ensure_ascii=False) + "\n")
-        self.raw_path.unlink()
-        self.timing_path.unlink()
+        except OSError as exc:
+            self.error = self.error or exc.strerror or str(exc)
+        finally:
+            # Never left behind: unredacted, they are the one copy of a typed secret on disk.
+            self.raw_path.unlink(missing_ok=True)
+            self.timing_path.unlink(missing_ok=True)
+
+
+def _private(path: Path) -> int:
+    """Open for writing, readable by its owner only, whatever mode an older file had."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def redact_events(texts: list[str], spans: list[tuple[int, int, str]]) -> list[str]:
+    """Replace spans of the joined texts, keeping event boundaries: a secret split across two
+    bursts is replaced in the event where it starts and removed from the next."""
+    joined = "".join(texts)
+    out, offset, k = [], 0, 0
+    for text in texts:
+        cs, ce = offset, offset + len(text)
+        offset = ce
+        pieces, pos = [], cs
+        while k < len(spans) and spans[k][0] < ce:
+            s, e, replacement = spans[k]
+            if s >= pos:
+                pieces += [joined[pos:s], replacement]
+            pos = max(pos, min(e, ce))
+            if e > ce:
+                break
+            k += 1
+        pieces.append(joined[pos:ce])
+        out.append("".join(pieces))
+    return out
 
 
 def _cast_end(path: Path) -> float:
@@ -106,7 +176,7 @@ def _cast_end(path: Path) -> float:
     return 0.001 if lines else 0.0
 
 
-def run_guarded(work: Callable[[], int], on_killed: Callable[[int], None]) -> int:
+def run_guarded(work: Callable[[], int], on_killed: Callable[[int, int], None]) -> int:
     """Run `work` in a child process and restore the terminal however it ends, even on kill -9.
 
     A process cannot undo its own raw mode after SIGKILL; its parent can. The parent only waits:
@@ -132,7 +202,7 @@ def run_guarded(work: Callable[[], int], on_killed: Callable[[int], None]) -> in
     with contextlib.suppress(termios.error):
         termios.tcsetattr(0, termios.TCSAFLUSH, saved)
     if os.WIFSIGNALED(status):
-        on_killed(os.WTERMSIG(status))
+        on_killed(os.WTERMSIG(status), pid)
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
 
@@ -170,7 +240,15 @@ class PtyRelay:
         self.proc: PtyProcess | None = None
         self.hangup = False
         self.secret_typed = False  # input arrived while the shell's side had echo off at a line prompt
+        self.typed = bytearray()  # what was typed then; never written anywhere
         self._pending = bytearray()
+
+    def take_typed(self) -> bytes:
+        """What was typed at no-echo prompts since the last call, forgotten here once taken."""
+        data = bytes(self.typed)
+        self.typed[:] = b"\0" * len(self.typed)
+        self.typed.clear()
+        return data
 
     def spawn(self) -> PtyProcess:
         rows, cols = terminal_size(self.stdin_fd)
@@ -234,7 +312,9 @@ class PtyRelay:
                 data = self._read(self.stdin_fd)
                 if data:
                     self._pending += data
-                    self.secret_typed = self.secret_typed or self._at_secret_prompt(master)
+                    if self._at_secret_prompt(master):
+                        self.secret_typed = True
+                        self.typed += data  # kept in memory only, so the secret can be found and redacted
                 elif data == b"":
                     stdin_open = False
             if master in ready_w:

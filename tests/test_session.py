@@ -48,7 +48,7 @@ GOOD_STEP = "  - id: 1\n    command: echo hi\n    cwd: /\n    exit: 0\n    repla
         ("name: x\n", "missing required key `schema`"),
         (
             "schema: 1\nname: x\nsteps:\n  - id: 1\n    command: ls\n    exit: nope\n",
-            "session.yaml:6: steps[0].exit: expected an integer, got str",
+            "session.yaml:6: steps[0].exit: expected an integer, got a string",
         ),
         ("schema: 1\nname: x\nsteps:\n" + GOOD_STEP + GOOD_STEP, "step id 1 is used twice"),
         (
@@ -68,7 +68,7 @@ GOOD_STEP = "  - id: 1\n    command: echo hi\n    cwd: /\n    exit: 0\n    repla
         ("schema: 1\nname: x\nfingerprint: [8080]\n", "session.yaml:3: fingerprint: expected a mapping"),
         (
             "schema: 1\nname: x\nfingerprint:\n  ports:\n    - port: 8080\n      accepts: maybe\n",
-            "session.yaml:6: fingerprint.ports[0].accepts: expected true/false, got str",
+            "session.yaml:6: fingerprint.ports[0].accepts: expected true/false, got a string",
         ),
         (
             "schema: 1\nname: x\nfingerprint:\n  http:\n    - url: ftp://localhost/\n      status: 200\n",
