@@ -154,6 +154,11 @@ class _Stream:
 
     def failed(self, session: Session, directory: Path, error: str) -> BuildFailed:
         """The failure, named by the instruction it stopped at and the session step that instruction replays."""
+        where, step = self.where(session)
+        return BuildFailed(f"build of {directory} failed at {where}: {error.strip()}", self.tail, step)
+
+    def where(self, session: Session) -> tuple[str, Step | None]:
+        """The instruction the build has reached, and the session step it replays (if any)."""
         self.flush()
         origin = self.origins[self.number - 1] if 0 < self.number <= len(self.origins) else ""
         match = STEP_ID.match(origin)
@@ -165,7 +170,7 @@ class _Stream:
             where += f", from step {step.id} (replay: {step.replay}), which ran `{first}{more}` on staging"
         elif origin:
             where += f", from {origin}"
-        return BuildFailed(f"build of {directory} failed at {where}: {error.strip()}", self.tail, step)
+        return where, step
 
     def _line(self, line: str) -> None:
         match = STEP_LINE.match(line)
@@ -234,7 +239,7 @@ def build(
     except (DockerException, requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         reason = " ".join(str(exc).split())[:200]
         raise EngineError(
-            f"the Docker engine went away during the build of {directory} ({reason}); "
+            f"the Docker engine went away during the build of {directory} at {lines.where(session)[0]} ({reason}); "
             "nothing was tagged: start the engine again and rerun the build"
         ) from None
     if not image_id:

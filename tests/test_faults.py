@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import docker
 import pexpect
 import psutil
 import pytest
@@ -281,13 +282,16 @@ def test_the_engine_going_away_mid_build_is_one_clear_line(docker_client, tmp_pa
     d = _session(tmp_path, "sleep 15")
     proxy = EngineProxy(tmp_path / "engine.sock")
     tag = staging.tag("faults-away")
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(tag, force=True)  # left by an earlier run
     engine = {"DOCKER_HOST": f"unix://{tmp_path / 'engine.sock'}"}
-    proc = record("build", str(d), "--tag", tag, "--base", staging.BASE_IMAGE, env=engine)
+    proc = record("build", str(d), "--tag", tag, "--base", staging.BASE_IMAGE, "--no-cache", env=engine)
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        # the RUN step has started in the engine (a LABEL not in the cache runs in a container too)
-        if "Running in" in line and any(": RUN sleep 15" in earlier for earlier in seen):
+        # the engine has started the RUN step; give it time to be inside the step's container
+        if ": RUN sleep 15" in line:
+            time.sleep(3)
             proxy.close()
             break
     rest = proc.stderr.read()
@@ -295,7 +299,10 @@ def test_the_engine_going_away_mid_build_is_one_clear_line(docker_client, tmp_pa
     lines = [*seen, *rest.splitlines(keepends=True)]
     assert proc.returncode == 1, "".join(lines)
     assert "Traceback" not in "".join(lines)
-    said = f"record: error: the Docker engine went away during the build of {d} at instruction 3 (step 1: sleep 15)"
+    said = (
+        f"record: error: the Docker engine went away during the build of {d} at instruction 3/3, "
+        "from step 1 (replay: run), which ran `sleep 15` on staging"
+    )
     assert lines[-1].startswith(said), lines[-1]
     assert "start the engine again" in lines[-1]
     assert not docker_client.images.list(name=tag)
@@ -308,7 +315,10 @@ def test_a_failing_build_names_the_step_it_comes_from(docker_client, tmp_path):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 1
     last = err.splitlines()[-1]
-    assert last.startswith(f"record: error: build of {d} failed at instruction 3 (step 1: test -e /nowhere): ")
+    assert last.startswith(
+        f"record: error: build of {d} failed at instruction 3/3, from step 1 (replay: run), which ran "
+        "`test -e /nowhere` on staging: "
+    )
     assert "returned a non-zero code: 1" in last and "Traceback" not in err
 
 
