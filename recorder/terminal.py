@@ -1,9 +1,9 @@
 """Moves bytes between the user's terminal and the shell's pty, and nothing else.
 
 Not pexpect's interact(): it stops when the child exits rather than at end of output and loses the
-tail. Here: 64 KiB reads until the pty reports EIO, input queued and written without blocking (a
-large paste cannot deadlock us against a shell that is busy writing), SIGWINCH forwarded, and the
-user's terminal mode restored on every way out.
+tail. Here: output copied on two threads of its own until the pty reports EIO, input queued and
+written without blocking (a large paste cannot deadlock us against a shell that is busy writing),
+SIGWINCH forwarded, and the user's terminal mode restored on every way out.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import errno
 import fcntl
 import json
 import os
+import queue
 import select
 import shutil
 import signal
 import struct
 import sys
 import termios
+import threading
 import time
 import traceback
 import tty
@@ -29,7 +31,7 @@ from pathlib import Path
 from ptyprocess import PtyProcess
 
 READ_SIZE = 64 * 1024
-BURST = 4 * 1024
+DRAIN_WAIT = 0.5  # a shell gone this long with no output: a daemon holds its pty, stop reading
 
 
 class CastWriter:
@@ -72,29 +74,33 @@ class CastWriter:
         self._start = time.monotonic() - offset  # a resumed recording continues the same timeline
         self._raw = _private(self.raw_path)
         self._timing = os.fdopen(_private(self.timing_path), "w", encoding="ascii")
+        self._lock = threading.Lock()  # output comes from the relay's writer thread, flush from the recorder
 
     def output(self, data: bytes) -> None:
-        if self.error:
-            return
-        try:
-            if os.write(self._raw, data) < len(data):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            self._timing.write(f"{time.monotonic() - self._start:.6f} {len(data)}\n")
-        except OSError as exc:
-            self.error = exc.strerror or str(exc)
-
-    def flush(self) -> None:
-        """Called at each prompt: after a crash, the output up to the last prompt keeps its timing."""
-        if not self.error:
+        with self._lock:
+            if self.error:
+                return
             try:
-                self._timing.flush()
+                if os.write(self._raw, data) < len(data):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                self._timing.write(f"{time.monotonic() - self._start:.6f} {len(data)}\n")
             except OSError as exc:
                 self.error = exc.strerror or str(exc)
 
+    def flush(self) -> None:
+        """Called at each prompt: after a crash, the output up to the last prompt keeps its timing."""
+        with self._lock:
+            if not self.error:
+                try:
+                    self._timing.flush()
+                except OSError as exc:
+                    self.error = exc.strerror or str(exc)
+
     def close(self) -> None:
-        os.close(self._raw)
-        with contextlib.suppress(OSError):
-            self._timing.close()
+        with self._lock:
+            os.close(self._raw)
+            with contextlib.suppress(OSError):
+                self._timing.close()
         self._convert()
 
     def _convert(self) -> None:
@@ -219,11 +225,89 @@ def terminal_size(fd: int) -> tuple[int, int]:
     return size.lines, size.columns
 
 
+class OutputPump:
+    """Copies the shell's output to the user's terminal and the cast, on two threads of its own.
+
+    One thread reads the pty while the other writes. A single loop that reads and then writes leaves
+    the shell blocked on a full pty while we write: pipelined, the relay keeps up with `script -q`
+    (bench/throughput.py; bursts of reads in one loop measured slower). Nothing is dropped: the
+    writer ends only after the reader has queued the last byte it read before EIO.
+    """
+
+    def __init__(self, master: int, stdout_fd: int, cast: CastWriter | None, wake_fd: int):
+        self.master, self.stdout_fd, self.cast, self.wake_fd = master, stdout_fd, cast, wake_fd
+        self.ended = threading.Event()  # the pty reported end of output
+        self.last_output = time.monotonic()
+        self.terminal_gone = False  # the user's terminal stopped taking output (a hang-up): the cast goes on
+        self._stop = threading.Event()
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._read, name="pty-reader", daemon=True),
+            threading.Thread(target=self._write, name="pty-writer", daemon=True),
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop reading (a daemon may keep the pty open forever) and write out what was read."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _read(self) -> None:
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        try:
+            while not self._stop.is_set():
+                try:
+                    data = os.read(self.master, READ_SIZE)
+                except BlockingIOError:  # polled only when there is nothing: one call a read in a flood
+                    poller.poll(200)
+                    continue
+                except OSError:  # EIO: every writer of the pty is gone
+                    break
+                if not data:
+                    break
+                self.last_output = time.monotonic()
+                self._queue.put(data)
+        finally:
+            self._queue.put(None)
+            self.ended.set()
+            with contextlib.suppress(OSError):
+                os.write(self.wake_fd, b"\0")
+
+    def _write(self) -> None:
+        while True:
+            chunks = [self._queue.get()]
+            while not self._queue.empty():  # what piled up while we wrote: one write for all of it
+                chunks.append(self._queue.get())
+            data = b"".join(chunk for chunk in chunks if chunk is not None)
+            if data:
+                self._to_terminal(data)
+                if self.cast is not None:
+                    self.cast.output(data)
+            if chunks[-1] is None:
+                return
+
+    def _to_terminal(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self.terminal_gone:
+            try:
+                view = view[os.write(self.stdout_fd, view) :]
+            except BlockingIOError:
+                select.select([], [self.stdout_fd], [], 1)
+            except OSError:
+                self.terminal_gone = True
+
+
 class PtyRelay:
     """Runs `argv` in a new pty and relays it to stdin/stdout until its output ends.
 
-    `watch` maps extra file descriptors to callbacks: the recorder's event FIFO is served from the
-    same loop, so handling a command never races with the terminal.
+    Output goes through an OutputPump (threads of its own); input, signals and `watch` are served
+    by one loop here. `watch` maps extra file descriptors to callbacks: the recorder's event FIFO
+    is served with the keyboard, so a command is handled before the next keystroke reaches the shell.
     """
 
     def __init__(
@@ -293,17 +377,26 @@ class PtyRelay:
 
     def _loop(self, wake_fd: int) -> None:
         master = self.proc.fd
+        pump = OutputPump(master, self.stdout_fd, self.cast, wake_fd)
+        pump.start()
+        try:
+            self._serve(master, wake_fd, pump)
+        finally:
+            pump.stop()
+
+    def _serve(self, master: int, wake_fd: int, pump: OutputPump) -> None:
+        """Input, signals and the recorder's own descriptors, until the output pump sees the end."""
         stdin_open = True
         hung_up_at: float | None = None
         while True:
-            readers = [master, wake_fd, *self.watch]
+            readers = [wake_fd, *self.watch]
             if stdin_open and not self.hangup:
                 readers.append(self.stdin_fd)
             writers = [master] if self._pending else []
-            ready_r, ready_w, _ = select.select(readers, writers, [], 0.5)
+            ready_r, ready_w, _ = select.select(readers, writers, [], DRAIN_WAIT)
             if wake_fd in ready_r:
                 self._drain_wakeups(wake_fd)
-            if master in ready_r and not self._copy_output(master):
+            if pump.ended.is_set():
                 return
             for fd in ready_r:
                 if fd in self.watch:
@@ -324,7 +417,8 @@ class PtyRelay:
                 self._signal_child(signal.SIGHUP)
             if hung_up_at is not None and time.monotonic() - hung_up_at > 5:
                 self._signal_child(signal.SIGKILL)
-            if not ready_r and not self.proc.isalive():
+            quiet = time.monotonic() - pump.last_output > DRAIN_WAIT
+            if not ready_r and quiet and not self.proc.isalive():
                 return  # the shell is gone and its output is drained (a daemon may hold the pty open)
 
     @staticmethod
@@ -358,42 +452,6 @@ class PtyRelay:
             if exc.errno == errno.EIO:
                 return b""
             raise
-
-    def _copy_output(self, master: int) -> bool:
-        """Copy what the shell has written to the user; False at end of output.
-
-        A pty hands out about 4 KB a read. Larger bursts (16-256 KB) before one write measured slower
-        (bench/throughput.py): the shell's writer waits while we write, so small steps pipeline best."""
-        chunks: list[bytes] = []
-        size, ended = 0, False
-        while size < BURST:
-            try:
-                data = os.read(master, READ_SIZE)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.EIO:
-                    raise
-                ended = True
-                break
-            if not data:
-                ended = True
-                break
-            chunks.append(data)
-            size += len(data)
-        if chunks:
-            data = b"".join(chunks)
-            view = memoryview(data)
-            while view:
-                try:
-                    written = os.write(self.stdout_fd, view)
-                except BlockingIOError:
-                    select.select([], [self.stdout_fd], [], 1)
-                    continue
-                view = view[written:]
-            if self.cast is not None:
-                self.cast.output(data)
-        return not ended
 
     def _flush_input(self, master: int) -> None:
         try:
