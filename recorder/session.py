@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from recorder.errors import RecorderError
@@ -655,8 +656,24 @@ def from_yaml_text(text: str, file: Path) -> Session:
     return _from_document(_load_with_lines(text, file), file)
 
 
+class _OnceResolver(VersionedResolver):
+    """ruamel's resolver works out the YAML version again for every scalar (through a failed attribute
+    lookup on the C parser): a third of the load time of a large session. The C parser cannot change
+    it within a document, so it is worked out once."""
+
+    _version = None
+
+    @property
+    def processing_version(self) -> Any:
+        if self._version is None:
+            self._version = super().processing_version
+        return self._version
+
+
 def _fast_yaml() -> YAML:
-    return YAML(typ="safe", pure=False)
+    y = YAML(typ="safe", pure=False)
+    y.Resolver = _OnceResolver
+    return y
 
 
 def _load_with_lines(text: str, file: Path) -> Any:
