@@ -579,10 +579,7 @@ def _read_service(r: _Reader, node: Any, where: str) -> Service:
     ports = []
     for i, p in enumerate(r.get(node, "ports", list, where, default=[])):
         pw = f"{where}.ports[{i}]"
-        r.mapping(p, pw, node["ports"], i)
-        number = r.get(p, "port", int, pw, required=True)
-        if not 0 < number < 65536:
-            raise r.fail(f"{pw}.port", p, "port", f"{_show(number)} is not a port number")
+        number = _port_number(r, node, i, pw)
         address = r.text(p, "address", pw, default="0.0.0.0", shape=ADDRESS, what="an IP address")
         ports.append(Port(port=number, address=address))
     name = r.text(node, "name", where, required=True)
@@ -600,6 +597,15 @@ def _read_service(r: _Reader, node: Any, where: str) -> Service:
     )
 
 
+def _port_number(r: _Reader, node: dict, i: int, pw: str) -> int:
+    """`port` of the i-th entry of node's `ports`, which must be a mapping."""
+    p = r.mapping(node["ports"][i], pw, node["ports"], i)
+    number = r.get(p, "port", int, pw, required=True)
+    if not 0 < number < 65536:
+        raise r.fail(f"{pw}.port", p, "port", f"{_show(number)} is not a port number")
+    return number
+
+
 def _service_replay(r: _Reader, node: dict, where: str) -> str:
     replay = r.get(node, "replay", str, where, default="run")
     if replay not in ("run", "skip"):
@@ -614,10 +620,7 @@ def _read_fingerprint(r: _Reader, doc: dict, step_ids: set[int]) -> Fingerprint:
     ports = []
     for i, p in enumerate(r.get(node, "ports", list, where, default=[])):
         pw = f"{where}.ports[{i}]"
-        r.mapping(p, pw, node["ports"], i)
-        number = r.get(p, "port", int, pw, required=True)
-        if not 0 < number < 65536:
-            raise r.fail(f"{pw}.port", p, "port", f"{number} is not a port number")
+        number = _port_number(r, node, i, pw)
         ports.append(PortCheck(port=number, accepts=r.get(p, "accepts", bool, pw, default=True)))
     checks = []
     for i, h in enumerate(r.get(node, "http", list, where, default=[])):

@@ -31,3 +31,12 @@ def staging_host(docker_client, staging_image):
     host = staging.StagingHost(docker_client)
     yield host
     host.close()
+
+
+@pytest.fixture
+def home(tmp_path):
+    """A user whose only rc line is a prompt the tests can wait for (test_recording has a richer one)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("PS1='test$ '\n")
+    return home

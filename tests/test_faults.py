@@ -30,14 +30,6 @@ from tests.test_recording import PROMPT, finish, type_and_wait
 WORKER_FOUND = 10  # seconds to wait for the recorder's processes to appear
 
 
-@pytest.fixture
-def home(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".bashrc").write_text("PS1='test$ '\n")
-    return home
-
-
 def start(home: Path, tmp_path: Path, sessions: Path, *args: str, command: str = "start") -> pexpect.spawn:
     watched = tmp_path / "watched"
     watched.mkdir(exist_ok=True)

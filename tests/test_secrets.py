@@ -241,14 +241,6 @@ def test_a_secret_in_any_surrounding_text_never_survives(before, after, kind):
 # ---------------------------------------------------------------- a real recording
 
 
-@pytest.fixture
-def home(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".bashrc").write_text("PS1='test$ '\n")
-    return home
-
-
 def _record(home: Path, tmp_path: Path, command: str) -> pexpect.spawn:
     (tmp_path / "watched").mkdir(exist_ok=True)
     name = ["--name", "t"] if command == "start" else ["t"]
