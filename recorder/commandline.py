@@ -6,6 +6,8 @@ is two simple commands, and the first one is an apt-get install. bashlex does th
 
 from __future__ import annotations
 
+import functools
+
 # Wrappers that run the rest of the line as a command, and the options of theirs that take a value.
 WRAPPERS = {
     "sudo": {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "--user", "--group"},
@@ -24,23 +26,29 @@ WRAPPERS = {
 
 def simple_commands(command: str) -> list[list[str]]:
     """The simple commands in a command line, as word lists; [] when bash syntax defeats the parser."""
+    return [list(words) for words in _parsed(command)]
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(command: str) -> tuple[tuple[str, ...], ...]:
+    """Parsed once a command: classifying one finished command asks for its words six times."""
     import bashlex  # builds its parser tables on import (0.3 s): only when a command line is read
 
     try:
         trees = bashlex.parse(command)
     except Exception:  # noqa: BLE001 - bashlex raises assorted errors on syntax it does not know
-        return []
-    found: list[list[str]] = []
+        return ()
+    found: list[tuple[str, ...]] = []
 
     class Visitor(bashlex.ast.nodevisitor):
         def visitcommand(self, node, parts):  # noqa: N802 - bashlex's name
             words = [p.word for p in parts if p.kind == "word"]
             if words:
-                found.append(words)
+                found.append(tuple(words))
 
     for tree in trees:
         Visitor().visit(tree)
-    return found
+    return tuple(found)
 
 
 def basename(word: str) -> str:

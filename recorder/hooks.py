@@ -38,7 +38,8 @@ set -o history
 
 __rec_preexec() {
   local HISTTIMEFORMAT=
-  printf 'start\0%s\0%s\0' "$$" "$(history 1)" >"$__rec_events" 2>/dev/null
+  # written, not substituted: a $(history 1) would fork once more for every command
+  { printf 'start\0%s\0' "$$"; history 1; printf '\0'; } >"$__rec_events" 2>/dev/null
 }
 
 __rec_precmd() {
@@ -147,7 +148,8 @@ def rcfile(channel_dir: Path, session_name: str) -> str:
 
 
 def parse_history_line(text: str) -> str:
-    """`history 1` prints '  42  cmd' (a '*' after the number if edited); keep only the command."""
+    """`history 1` prints '  42  cmd\n' (a '*' after the number if edited); keep only the command."""
+    text = text.rstrip("\n")
     head, _, rest = text.lstrip().partition(" ")
     if head.rstrip("*").isdigit():
         return rest[1:] if rest.startswith(" ") else rest
