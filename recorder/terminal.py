@@ -239,6 +239,7 @@ class OutputPump:
         self.ended = threading.Event()  # the pty reported end of output
         self.last_output = time.monotonic()
         self.terminal_gone = False  # the user's terminal stopped taking output (a hang-up): the cast goes on
+        self.failure: OSError | None = None  # a read error other than the pty's end, raised by stop()
         self._stop = threading.Event()
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._threads = [
@@ -255,6 +256,8 @@ class OutputPump:
         self._stop.set()
         for thread in self._threads:
             thread.join()
+        if self.failure is not None:
+            raise self.failure
 
     def _read(self) -> None:
         poller = select.poll()
@@ -266,7 +269,9 @@ class OutputPump:
                 except BlockingIOError:  # polled only when there is nothing: one call a read in a flood
                     poller.poll(200)
                     continue
-                except OSError:  # EIO: every writer of the pty is gone
+                except OSError as exc:
+                    if exc.errno != errno.EIO:  # EIO: every writer of the pty is gone; anything else is a fault
+                        self.failure = exc
                     break
                 if not data:
                     break
