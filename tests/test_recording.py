@@ -300,6 +300,24 @@ def test_kill_9_loses_no_finished_command_and_the_recording_resumes(home, tmp_pa
     assert not list(directory.glob("terminal.cast.*"))
 
 
+def test_a_background_process_holding_the_pty_does_not_keep_the_recording_open(home, tmp_path):
+    """A process started in the session keeps the pty open after the shell exits: no end of output ever
+    comes, so the recording ends on the shell's exit once the output has gone quiet."""
+    pid_file = tmp_path / "holder.pid"
+    child = spawn(home, tmp_path)
+    type_and_wait(child, f"(sleep 120 & echo $! > {pid_file})")
+    holder = psutil.Process(int(pid_file.read_text()))
+    try:
+        started = time.monotonic()
+        finish(child)
+        assert time.monotonic() - started < 15
+        assert holder.is_running()  # it did hold the pty for the whole wait
+        session = s.load(tmp_path / "sessions" / "t")
+        assert [st.command for st in session.steps] == [f"(sleep 120 & echo $! > {pid_file})"]
+    finally:
+        holder.kill()
+
+
 def test_hangup_saves_the_session(home, tmp_path):
     child = spawn(home, tmp_path)
     type_and_wait(child, "echo before-hangup")
