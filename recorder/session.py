@@ -8,18 +8,19 @@ place to fix.
 from __future__ import annotations
 
 import io
+import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from recorder import yamlload
 from recorder.errors import RecorderError
 
 SCHEMA_VERSION = 1
@@ -348,6 +349,7 @@ PACKAGE = re.compile(r"@?[A-Za-z0-9][A-Za-z0-9+.:_~/-]*")  # npm's scoped names:
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.:_~-]*")
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 ADDRESS = re.compile(r"[0-9A-Fa-f.:%a-z*]+")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _kind(value: Any) -> str:
@@ -395,11 +397,13 @@ class _Reader:
     def get(
         self, node: dict, key: str, kind: type | tuple, where: str, required: bool = False, default: Any = None
     ) -> Any:
-        if key not in node or node[key] is None:
+        value = node.get(key)
+        if value is None:
             if required:
                 raise self.fail(where, node, None, f"missing required key `{key}`")
             return default
-        value = node[key]
+        if value.__class__ is kind or (kind.__class__ is tuple and value.__class__ in kind):
+            return value  # exactly a wanted type (a bool's class is bool, never int): nearly every value
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if isinstance(value, bool) and bool not in kinds:
             raise self.fail(f"{where}.{key}", node, key, f"expected {_names(kinds)}, got true/false")
@@ -463,8 +467,7 @@ def _names(kinds: tuple) -> str:
 
 def _absolute(r: _Reader, node: dict, key: str, where: str, required: bool = False, default: str = "/") -> str:
     value = r.text(node, key, where, required=required, default=default)
-    p = PurePosixPath(value)
-    if not p.is_absolute() or ".." in p.parts:
+    if not value.startswith("/") or ".." in value.split("/"):
         raise r.fail(f"{where}.{key}", node, key, f"`{_show(value)}` must be an absolute path without `..`")
     return value
 
@@ -489,7 +492,7 @@ def _read_file_change(r: _Reader, node: Any, where: str) -> FileChange:
         raise r.fail(where, node, None, "a symlink needs `target`")
     secret = r.get(node, "secret", (str, bool), where, default="")
     alive = kind != "deleted"  # a deleted file has no owner
-    sha = r.text(node, "sha256", where, default="", shape=re.compile(r"[0-9a-f]{64}"), what="a sha256 in hex")
+    sha = r.text(node, "sha256", where, default="", shape=SHA256, what="a sha256 in hex")
     return FileChange(
         path=path,
         kind=kind,
@@ -527,13 +530,7 @@ def _packages(r: _Reader, node: dict, key: str, where: str) -> dict[str, str]:
     return packages
 
 
-def _read_step(r: _Reader, node: Any, where: str) -> Step:
-    r.mapping(node, where)
-    replay = r.text(node, "replay", where, default="skip")
-    if replay not in REPLAY_MODES:
-        raise r.fail(f"{where}.replay", node, "replay", f"`{_show(replay)}` is not one of {', '.join(REPLAY_MODES)}")
-    eff = r.get(node, "effects", dict, where, default={})
-    w = f"{where}.effects"
+def _read_effects(r: _Reader, eff: dict, w: str) -> Effects:
     ports = r.get(eff, "ports_opened", list, w, default=[])
     for i, p in enumerate(ports):
         if not isinstance(p, int) or isinstance(p, bool) or not 0 < p < 65536:
@@ -544,13 +541,22 @@ def _read_step(r: _Reader, node: Any, where: str) -> Step:
             raise r.fail(f"{w}.env_unset[{i}]", eff["env_unset"], i, f"`{_show(name)}` is not a variable name")
     packages = r.get(eff, "packages", list, w, default=[])
     files = r.get(eff, "files", list, w, default=[])
-    effects = Effects(
+    return Effects(
         packages=[_read_package(r, p, f"{w}.packages[{i}]") for i, p in enumerate(packages)],
         files=[_read_file_change(r, f, f"{w}.files[{i}]") for i, f in enumerate(files)],
         env_set=r.str_map(eff, "env_set", w, ENV_NAME, "a variable name"),
         env_unset=unset,
         ports_opened=list(ports),
     )
+
+
+def _read_step(r: _Reader, node: Any, where: str) -> Step:
+    r.mapping(node, where)
+    replay = r.text(node, "replay", where, default="skip")
+    if replay not in REPLAY_MODES:
+        raise r.fail(f"{where}.replay", node, "replay", f"`{_show(replay)}` is not one of {', '.join(REPLAY_MODES)}")
+    eff = r.get(node, "effects", dict, where, default={})
+    effects = _read_effects(r, eff, f"{where}.effects") if eff else Effects()
     command = r.get(node, "command", (str, int, float), where, required=True)
     return Step(
         id=r.integer(node, "id", where, 1, 10**9, required=True),
@@ -611,6 +617,8 @@ def _service_replay(r: _Reader, node: dict, where: str) -> str:
     if replay not in ("run", "skip"):
         raise r.fail(f"{where}.replay", node, "replay", f"`{replay}` is not one of run, skip")
     return replay
+
+
 HEX = frozenset("0123456789abcdef")
 
 
@@ -649,34 +657,15 @@ def _read_fingerprint(r: _Reader, doc: dict, step_ids: set[int]) -> Fingerprint:
 
 
 def from_yaml_text(text: str, file: Path) -> Session:
-    """Parse and check a session. The C parser goes first (the round-trip one is many times slower
-    on large sessions); only when something is wrong is the text parsed again with line numbers,
-    so that the error can name the line."""
-    try:
-        return _from_document(_fast_yaml().load(text), file)
-    except Exception:  # noqa: BLE001 - any doubt: the careful path below says what is wrong, and where
-        pass
+    """Parse and check a session. The fast loader goes first; what it leaves to ruamel (tags, anchors)
+    is loaded by ruamel's safe loader, which types values the same way. Only when something is wrong
+    is the text parsed again with the round-trip loader, for the line numbers the error names."""
+    for loader in (yamlload.load, YAML(typ="safe", pure=False).load):
+        try:
+            return _from_document(loader(text), file)
+        except Exception:  # noqa: BLE001 - any doubt: the next loader, and the last says what is wrong, where
+            continue
     return _from_document(_load_with_lines(text, file), file)
-
-
-class _OnceResolver(VersionedResolver):
-    """ruamel's resolver works out the YAML version again for every scalar (through a failed attribute
-    lookup on the C parser): a third of the load time of a large session. The C parser cannot change
-    it within a document, so it is worked out once."""
-
-    _version = None
-
-    @property
-    def processing_version(self) -> Any:
-        if self._version is None:
-            self._version = super().processing_version
-        return self._version
-
-
-def _fast_yaml() -> YAML:
-    y = YAML(typ="safe", pure=False)
-    y.Resolver = _OnceResolver
-    return y
 
 
 def _load_with_lines(text: str, file: Path) -> Any:
@@ -778,6 +767,7 @@ def inside(directory: Path, path: Path, what: str) -> None:
 
 
 def check_files(session: Session, directory: Path) -> None:
+    plain = _plain_files(directory / FILES_DIR)
     for step in session.steps:
         if step.replay == "skip":
             continue
@@ -785,8 +775,27 @@ def check_files(session: Session, directory: Path) -> None:
             if f.kind != "file" or f.secret:
                 continue
             stored = directory / f.stored_at
+            if str(stored) in plain:
+                continue
             inside(directory, stored, f"step {step.id} copies it into the image; put the file itself there")
             if not stored.exists():
                 raise RecorderError(f"{stored}: missing; step {step.id} copies it into the image")
             if not stored.is_file():
                 raise RecorderError(f"{stored}: not a regular file; step {step.id} copies it into the image")
+
+
+def _plain_files(top: Path) -> set[str]:
+    """Regular files under `top` reached without following a symlink: inside the session directory
+    whatever they are called, so they need no resolving one by one (thousands in a long session)."""
+    found: set[str] = set()
+    if top.is_symlink() or not top.is_dir():
+        return found
+    pending = [str(top)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    found.add(entry.path)
+    return found

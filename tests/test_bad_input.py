@@ -131,6 +131,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "symlinked file pointing outside": (replace_with_link(INDEX, "/etc/passwd"), OUTSIDE),
     "symlinked files/ pointing outside": (replace_with_link("files", "/"), OUTSIDE),
+    "symlinked directory under files/ pointing outside": (replace_with_link("files/var/www", "/var"), OUTSIDE),
     "session.yaml a symlink outside": (replace_with_link("session.yaml", "/etc/hostname"), OUTSIDE),
     "session.yaml missing": (lambda d: (d / "session.yaml").unlink(), F + ": missing"),
     "huge session.yaml": (huge, F + ": 17 MiB is too large for a session (limit 16 MiB)"),
