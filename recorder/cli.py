@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from generators import dockerfile
 from recorder import cli_review
 from recorder import session as session_io
+from recorder.console import note, stderr
 from recorder.errors import RecorderError
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Record a deployment done by hand on a staging host and turn it into a container image.",
 )
-err = Console(stderr=True, highlight=False)
 
 
 @app.command()
@@ -103,11 +102,11 @@ def _record(options: Options) -> None:
     def work() -> int:
         try:
             verb = "Resuming" if options.resume else "Recording"
-            err.print(
+            stderr().print(
                 f"[bold]{verb}[/] session [bold]{options.name}[/] into {target}. "
                 "Deploy as usual; type [bold]exit[/] to finish."
             )
-            summary.show(Recording(options).run(), target, err)
+            summary.show(Recording(options).run(), target, stderr())
             return 0
         except RecorderError as exc:
             _error(exc)
@@ -117,11 +116,9 @@ def _record(options: Options) -> None:
         remove_channel(pid)  # the shell's environment dumps must not outlive the recorder
         path = target / JOURNAL_FILE
         steps = sum(1 for e in read(path) if e.get("event") == "step") if path.exists() else 0
-        err.print(
+        note(
             f"\nrecord: the recorder was killed (signal {signum}); {steps} finished commands are safe in "
-            f"{path}. `record resume {options.name}` continues the recording.",
-            markup=False,
-            soft_wrap=True,
+            f"{path}. `record resume {options.name}` continues the recording."
         )
 
     code = terminal.run_guarded(work, killed)
@@ -148,7 +145,7 @@ def to_dockerfile(
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != text:
             target.write_text(text, encoding="utf-8")
-        err.print(f"wrote {target}")
+        note(f"wrote {target}")
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -192,7 +189,7 @@ def build(
         relaxed=relaxed,
     )
     try:
-        with BuildProgress(err, quiet) as progress:
+        with BuildProgress(stderr(), quiet) as progress:
             image_id = engine.build(recorded, session_dir, tag, base, progress, options)
     except engine.BuildFailed as exc:
         _explain_failure(exc, shown=progress.live is None and not quiet)
@@ -200,7 +197,7 @@ def build(
     if quiet:
         typer.echo(image_id)
     else:
-        err.print(f"built [bold]{tag}[/] ({image_id[:19]}) in {progress.elapsed:.1f}s")
+        stderr().print(f"built [bold]{tag}[/] ({image_id[:19]}) in {progress.elapsed:.1f}s")
     if verify:
         from recorder.cli_review import run_verify
 
@@ -212,13 +209,13 @@ def build(
 def _explain_failure(exc: BuildFailed, shown: bool) -> None:
     """What a person needs before the one-line error: the command as recorded and its last output."""
     if exc.step is not None and "\n" in exc.step.command.strip():
-        err.print(f"step {exc.step.id}, as recorded on staging:", markup=False)
+        stderr().print(f"step {exc.step.id}, as recorded on staging:", markup=False)
         for line in exc.step.command.strip().splitlines():
-            err.print(f"  {line}", markup=False)
+            stderr().print(f"  {line}", markup=False)
     if exc.tail and not shown:
-        err.print("last lines of its output:", markup=False)
+        stderr().print("last lines of its output:", markup=False)
         for line in exc.tail:
-            err.print(f"  {line}", markup=False)
+            stderr().print(f"  {line}", markup=False)
 
 
 cli_review.register(app)
@@ -242,7 +239,7 @@ def _error(exc: RecorderError) -> None:
     """One line, and never a secret: a message may quote what the user wrote."""
     from recorder import secrets
 
-    err.print(f"record: error: {secrets.scrub_message(str(exc))}", markup=False, soft_wrap=True)
+    note(f"record: error: {secrets.scrub_message(str(exc))}")
 
 
 def main() -> None:

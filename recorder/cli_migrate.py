@@ -5,21 +5,23 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from generators import compose, kubernetes, runtime
-from recorder import firewall, preflight
 from recorder import session as session_io
+from recorder.console import note
 from recorder.errors import RecorderError
 from recorder.session import FILES_DIR, Session
 
-K8S_DIR = "k8s"
-STATUS_STYLE = {preflight.PASS: "green", preflight.WARN: "yellow", preflight.FAIL: "bold red"}
+if TYPE_CHECKING:
+    from recorder import preflight
 
-err = Console(stderr=True, highlight=False)
+# The generators, preflight and rich's tables are imported by the commands that use them: every
+# `record` command pays for what this module imports, and `to-dockerfile` is run in loops (pre-commit).
+
+K8S_DIR = "k8s"
+
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +37,8 @@ def to_k8s(
     image: str = typer.Option(None, "--image", help="Image the workload runs (default NAME:latest)."),
 ) -> None:
     """Write Kubernetes manifests (workload, Service, ConfigMap, Secret placeholders) for the session."""
+    from generators import kubernetes
+
     recorded = session_io.load(session_dir)
     manifests = kubernetes.generate(recorded, captured_configs(recorded, session_dir), image=image, nodeport=nodeport)
     directory = output or session_dir / K8S_DIR
@@ -43,17 +47,15 @@ def to_k8s(
     _write(directory, manifests.files)
     for name in kubernetes.ALL_FILES:
         if name not in manifests.files and (directory / name).exists():
-            err.print(
-                f"note: {directory / name} is no longer generated from this session; remove it",
-                markup=False,
-                soft_wrap=True,
-            )
-    for note in manifests.notes:
-        err.print(f"note: {note}", markup=False, soft_wrap=True)
+            note(f"note: {directory / name} is no longer generated from this session; remove it")
+    for text in manifests.notes:
+        note(f"note: {text}")
 
 
 def captured_configs(recorded: Session, session_dir: Path) -> dict[str, bytes]:
     """The captured contents of the session's config files, which the ConfigMap carries."""
+    from generators import runtime
+
     return {c.path: (session_dir / f"{FILES_DIR}{c.path}").read_bytes() for c in runtime.config_files(recorded)}
 
 
@@ -61,11 +63,13 @@ def to_compose(
     session_dir: Path = typer.Argument(..., help="A session directory (e.g. sessions/web)."),
 ) -> None:
     """Write docker-compose.yml into the session directory, building and running its image."""
+    from generators import compose
+
     recorded = session_io.load(session_dir)
     generated = compose.generate(recorded)
     _write(session_dir, generated.files)
-    for note in generated.notes:
-        err.print(f"note: {note}", markup=False, soft_wrap=True)
+    for text in generated.notes:
+        note(f"note: {text}")
 
 
 def _write(directory: Path, files: dict[str, str]) -> None:
@@ -75,25 +79,29 @@ def _write(directory: Path, files: dict[str, str]) -> None:
         target = directory / name
         if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != text:
             target.write_text(text, encoding="utf-8")
-            err.print(f"wrote {target}", markup=False, soft_wrap=True)
+            note(f"wrote {target}")
         else:
-            err.print(f"unchanged {target}", markup=False, soft_wrap=True)
+            note(f"unchanged {target}")
 
 
 def preflight_command(
     reports: list[Path] = typer.Argument(None, help="With --compare: reports written by `preflight --json`."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (to compare hosts later)."),
     compare: bool = typer.Option(False, "--compare", help="Report hosts whose MAC, product_uuid or name collide."),
-    config: Path = typer.Option(preflight.DEFAULT_CONFIG, "--config", help="Thresholds and ports to check."),
+    config: Path = typer.Option(
+        None, "--config", help="Thresholds and ports to check (default: the preflight.yaml shipped with record)."
+    ),
     root: Path = typer.Option(Path("/"), "--root", help="Check the system under this directory (firewall unread)."),
 ) -> None:
     """Check this host against Kubernetes node requirements (OS, CPUs, memory, swap, ports, identity)."""
+    from recorder import firewall, preflight
+
     if compare:
         _compare(reports or [], as_json)
         return
     if reports:
         raise RecorderError(f"{reports[0]}: report files are only read with --compare")
-    settings = preflight.load_config(config)
+    settings = preflight.load_config(config or preflight.DEFAULT_CONFIG)
     if not root.is_dir():
         raise RecorderError(f"{root}: no such directory to check")
     rules, problem = None, ""
@@ -114,17 +122,28 @@ def preflight_command(
 
 
 def _print_report(report: preflight.Report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from recorder import preflight
+
+    status_style = {preflight.PASS: "green", preflight.WARN: "yellow", preflight.FAIL: "bold red"}
     out = Console(highlight=False)
     table = Table(title=f"preflight: {report.hostname or 'this host'}", title_justify="left")
     table.add_column("check")
     table.add_column("status")
     table.add_column("detail", overflow="fold")
     for check in report.checks:
-        table.add_row(check.check, f"[{STATUS_STYLE[check.status]}]{check.status}[/]", check.detail)
+        table.add_row(check.check, f"[{status_style[check.status]}]{check.status}[/]", check.detail)
     out.print(table)
 
 
 def _compare(paths: list[Path], as_json: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from recorder import preflight
+
     if len(paths) < 2:
         raise RecorderError("--compare needs at least two reports written by `record preflight --json`")
     loaded = [(str(p), preflight.read_report(p)) for p in paths]

@@ -6,21 +6,24 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from recorder import session as session_io
+from recorder.console import note
 from recorder.errors import RecorderError
 from recorder.expect import MATCH, MISMATCH, Check
 
-err = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+
 REPORT_WIDTH = 160  # a log or a pipe has no width; wide enough that table rows stay on one line
 
 
 def _out() -> Console:
+    from rich.console import Console
+
     console = Console(highlight=False)
     if not console.is_terminal:
         console.width = REPORT_WIDTH
@@ -120,6 +123,9 @@ def _rows(checks: list[Check]) -> list[Check]:
 
 def report_verify(checks: list[Check], tag: str, as_json: bool) -> int:
     """Print the verify table (or JSON); the exit status: 1 on any mismatch."""
+    from rich.table import Table
+    from rich.text import Text
+
     mismatched = [c for c in checks if c.result == MISMATCH]
     counts = {r: sum(1 for c in checks if c.result == r) for r in (MATCH, MISMATCH, "skipped")}
     if as_json:
@@ -159,7 +165,7 @@ def run_verify(session_dir: Path, tag: str, timeout: float, as_json: bool) -> in
     from recorder import verify as verify_mod
 
     recorded = session_io.load(session_dir)
-    checks = verify_mod.run(recorded, tag, timeout, lambda line: err.print(line, markup=False, soft_wrap=True))
+    checks = verify_mod.run(recorded, tag, timeout, note)
     return report_verify(checks, tag, as_json)
 
 

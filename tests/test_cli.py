@@ -58,6 +58,14 @@ def test_to_dockerfile_writes_the_context_files(tmp_path):
     assert "session.yaml" in (d / ".dockerignore").read_text().splitlines()
 
 
+def test_a_session_directory_with_brackets_in_its_name_is_named_as_it_is(tmp_path):
+    d = tmp_path / "[/]web [bold]"  # rich would take these for markup (and fail on the first)
+    shutil.copytree(EXAMPLE, d)
+    result = record("to-dockerfile", str(d))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"wrote {d / name}" for name in ("Dockerfile", ".dockerignore")]
+
+
 def test_build_without_an_engine_says_how_to_start_one(tmp_path):
     result = record(
         "build",

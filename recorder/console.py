@@ -1,0 +1,26 @@
+"""Where the commands talk to a person: stderr, through rich when there is markup or a table.
+
+rich is imported on first use: `to-dockerfile`, run by pre-commit on every commit, prints plain
+lines only, and importing rich is a tenth of its start-up."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@cache
+def stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def note(line: str) -> None:
+    """A plain line on stderr, printed as it is (a path with [brackets] in it is not markup)."""
+    typer.echo(line, err=True)
