@@ -47,12 +47,10 @@ class _Plain:
             raise Unsupported("a resolver for any first character")  # ruamel's own path handles it
         self.seen: dict[str, Any] = {}
 
-    def value(self, text: str) -> Any:
-        try:
-            return self.seen[text]
-        except KeyError:
-            value = self.seen[text] = self._construct(text)
-            return value
+    def first(self, text: str) -> Any:
+        """A scalar not seen before: typed, built and remembered (the loader looks in `seen` first)."""
+        value = self.seen[text] = self._construct(text)
+        return value
 
     def _construct(self, text: str) -> Any:
         if text.isascii() and text.isdigit():
@@ -71,7 +69,7 @@ class _Plain:
 def load(text: str) -> Any:
     """The single document in `text` as plain Python data; `Unsupported` when ruamel must do it."""
     plain = _Plain()
-    seen, construct = plain.seen, plain.value
+    seen, first = plain.seen, plain.first
     get = CParser(text).get_event
     root: list[Any] = []  # receives the document
     filling = root  # the collection being filled: a list, or a mapping's keys and values in turn
@@ -89,7 +87,7 @@ def load(text: str) -> Any:
                     try:
                         text = seen[text]
                     except KeyError:
-                        text = construct(text)
+                        text = first(text)
                 filling.append(text)
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 if event.tag is not None:
