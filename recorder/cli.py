@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -231,6 +232,7 @@ def _load(session_dir: Path) -> session_io.Session:
     from recorder import secrets
 
     recorded = session_io.load(session_dir)
+    gc.freeze()  # it lives until the command ends: the cycle collector need not walk it while generating
     secrets.refuse_unredacted(recorded, session_dir / session_io.SESSION_FILE)
     return recorded
 
