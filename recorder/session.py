@@ -660,7 +660,7 @@ def _read_fingerprint(r: _Reader, doc: dict, step_ids: set[int]) -> Fingerprint:
 
 
 def from_yaml_text(text: str, file: Path) -> Session:
-    """Parse and check a session. The fast loader goes first; what it leaves to ruamel (tags, anchors)
+    """Parse and check a session. The fast loader goes first; what it leaves to ruamel (tags, aliases)
     is loaded by ruamel's safe loader, which types values the same way. Only when something is wrong
     is the text parsed again with the round-trip loader, for the line numbers the error names."""
     for loader in (yamlload.load, YAML(typ="safe", pure=False).load):
