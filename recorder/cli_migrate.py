@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 K8S_DIR = "k8s"
 
 
-
 def register(app: typer.Typer) -> None:
     app.command("to-k8s")(to_k8s)
     app.command("to-compose")(to_compose)

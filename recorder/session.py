@@ -622,9 +622,6 @@ def _service_replay(r: _Reader, node: dict, where: str) -> str:
     return replay
 
 
-HEX = frozenset("0123456789abcdef")
-
-
 def _read_fingerprint(r: _Reader, doc: dict, step_ids: set[int]) -> Fingerprint:
     where = "fingerprint"
     node = r.mapping(doc["fingerprint"], where, doc, where)
@@ -649,7 +646,7 @@ def _read_fingerprint(r: _Reader, doc: dict, step_ids: set[int]) -> Fingerprint:
         if not 100 <= status <= 599:
             raise r.fail(f"{hw}.status", h, "status", f"{status} is not an HTTP status")
         digest = r.get(h, "sha256", str, hw, required=True)
-        if len(digest) != 64 or not set(digest) <= HEX:
+        if not SHA256.fullmatch(digest):
             raise r.fail(f"{hw}.sha256", h, "sha256", "expected 64 lowercase hex digits")
         step = r.get(h, "step", int, hw, default=0)
         if step and step not in step_ids:
