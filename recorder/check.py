@@ -80,9 +80,7 @@ def sessions_for(paths: list[Path], default_root: Path = Path("sessions")) -> li
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            if not (path / SESSION_FILE).is_file():
-                raise RecorderError(f"{path}: not a session directory (no {SESSION_FILE})")
-            session_dir = path
+            session_dir = path  # loading it says what is wrong when it is not a session
         elif path.exists():
             session_dir = next((p for p in path.parents if (p / SESSION_FILE).is_file()), None)
             if session_dir is None:

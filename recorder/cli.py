@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from recorder import cli_review
 from recorder import session as session_io
 from recorder.console import note, stderr
 from recorder.errors import RecorderError
+from recorder.loading import load_session
 
 if TYPE_CHECKING:
     from recorder.engine import BuildFailed
@@ -134,7 +134,7 @@ def to_dockerfile(
     relaxed: bool = typer.Option(False, "--relaxed", help="Do not pin package versions."),
 ) -> None:
     """Write the session's Dockerfile and .dockerignore into its directory (the build context)."""
-    recorded = _load(session_dir)
+    recorded = load_session(session_dir)
     generated = dockerfile.generate(recorded, base, relaxed)
     for name in generated:  # all checked before any is written
         target = session_dir / name
@@ -180,7 +180,7 @@ def build(
     from recorder import engine
     from recorder.progress import BuildProgress
 
-    recorded = _load(session_dir)
+    recorded = load_session(session_dir)
     options = engine.BuildOptions(
         no_cache=no_cache,
         build_args=_pairs(build_arg, "--build-arg"),
@@ -225,16 +225,6 @@ cli_review.register(app)
 from recorder import cli_migrate  # noqa: E402 - command modules register after the core commands
 
 cli_migrate.register(app)
-
-
-def _load(session_dir: Path) -> session_io.Session:
-    """A session the generators may use: well-formed, and without a secret written into it by hand."""
-    from recorder import secrets
-
-    recorded = session_io.load(session_dir)
-    gc.freeze()  # it lives until the command ends: the cycle collector need not walk it while generating
-    secrets.refuse_unredacted(recorded, session_dir / session_io.SESSION_FILE)
-    return recorded
 
 
 def _error(exc: RecorderError) -> None:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from recorder import session as session_io
 from recorder.console import note
 from recorder.errors import RecorderError
+from recorder.loading import load_session
 from recorder.session import FILES_DIR, Session
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def to_k8s(
     """Write Kubernetes manifests (workload, Service, ConfigMap, Secret placeholders) for the session."""
     from generators import kubernetes
 
-    recorded = session_io.load(session_dir)
+    recorded = load_session(session_dir)
     manifests = kubernetes.generate(recorded, captured_configs(recorded, session_dir), image=image, nodeport=nodeport)
     directory = output or session_dir / K8S_DIR
     if directory.exists() and not directory.is_dir():
@@ -64,7 +64,7 @@ def to_compose(
     """Write docker-compose.yml into the session directory, building and running its image."""
     from generators import compose
 
-    recorded = session_io.load(session_dir)
+    recorded = load_session(session_dir)
     generated = compose.generate(recorded)
     _write(session_dir, generated.files)
     for text in generated.notes:

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from recorder import session as session_io
 from recorder.console import note
-from recorder.errors import RecorderError
 from recorder.expect import MATCH, MISMATCH, Check
+from recorder.loading import load_session
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,7 +41,7 @@ def show(
     """Summarise a session for review: what each step becomes in the image, and warnings."""
     from recorder import show as show_mod
 
-    described = show_mod.describe(session_io.load(session_dir), session_dir, base)
+    described = show_mod.describe(load_session(session_dir), session_dir, base)
     if as_json:
         _json(described)
     else:
@@ -58,15 +57,9 @@ def diff(
     from recorder import diff as diff_mod
     from recorder.revision import session_dir
 
-    def load(spec: str, directory: Path) -> session_io.Session:
-        try:
-            return session_io.load(directory)
-        except RecorderError as exc:  # name what the user typed, not the scratch copy
-            raise RecorderError(str(exc).replace(str(directory), spec)) from None
-
     with tempfile.TemporaryDirectory(prefix="record-diff-") as scratch:
         a_dir, b_dir = session_dir(a, Path(scratch)), session_dir(b, Path(scratch))
-        result = diff_mod.compare(load(a, a_dir), a_dir, load(b, b_dir), b_dir)
+        result = diff_mod.compare(load_session(a_dir, a), a_dir, load_session(b_dir, b), b_dir)
     if as_json:
         _json({"a": a, "b": b, **result})
     else:
@@ -87,7 +80,7 @@ def check(
 
     report, stale = [], False
     for directory in check_mod.sessions_for(list(paths or [])):
-        statuses = check_mod.check(session_io.load(directory), directory, base)
+        statuses = check_mod.check(load_session(directory), directory, base)
         ok = all(s.state == check_mod.UP_TO_DATE for s in statuses)
         stale = stale or not ok
         report.append({"session": str(directory), "ok": ok, "files": [s.as_dict() for s in statuses]})
@@ -164,7 +157,7 @@ def report_verify(checks: list[Check], tag: str, as_json: bool) -> int:
 def run_verify(session_dir: Path, tag: str, timeout: float, as_json: bool) -> int:
     from recorder import verify as verify_mod
 
-    recorded = session_io.load(session_dir)
+    recorded = load_session(session_dir)
     checks = verify_mod.run(recorded, tag, timeout, note)
     return report_verify(checks, tag, as_json)
 

@@ -176,13 +176,40 @@ def check(d: Path, case: str, code: int, stdout: str, stderr: str) -> None:
     assert "gh" + "p_" not in lines[0] and "AK" + "IA" not in lines[0]  # a quoted secret is scrubbed
 
 
+# Every command that reads a session directory, as a user would call it on the broken one.
+READERS: dict[str, Callable[[Path], list[str]]] = {
+    "to-dockerfile": lambda d: ["to-dockerfile", str(d)],
+    "build": lambda d: ["build", str(d), "--tag", "never-built:x"],
+    "build --verify": lambda d: ["build", str(d), "--tag", "never-built:x", "--verify"],
+    "to-k8s": lambda d: ["to-k8s", str(d)],
+    "to-compose": lambda d: ["to-compose", str(d)],
+    "show": lambda d: ["show", str(d)],
+    "show --json": lambda d: ["show", str(d), "--json"],
+    "diff (before)": lambda d: ["diff", str(d), str(EXAMPLE)],
+    "diff (after)": lambda d: ["diff", str(EXAMPLE), str(d)],
+    "check": lambda d: ["check", str(d)],
+    "verify": lambda d: ["verify", str(d), "--tag", "never-built:x"],
+}
+
+
+def test_every_command_that_reads_a_session_is_in_the_matrix():
+    """A new command taking a session directory must join READERS, or the matrix says nothing of it."""
+    takes_a_session = set()
+    for command in cli.app.registered_commands:
+        params = command.callback.__annotations__
+        if any("Path" in str(v) for k, v in params.items() if k in ("session_dir", "paths")) or command.name == "diff":
+            takes_a_session.add(command.name or command.callback.__name__)
+    covered = {name.split()[0] for name in READERS}
+    assert takes_a_session - {"start", "resume"} <= covered, takes_a_session - covered
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_session_is_one_line_exit_2_and_nothing_is_written(tmp_path, capsys, case):
+def test_bad_session_is_one_line_exit_2_and_nothing_is_written(tmp_path, capsys, case, reader):
     d = broken(tmp_path, case)
     before = snapshot(tmp_path)
-    for args in (["to-dockerfile", str(d)], ["build", str(d), "--tag", "never-built:x"]):
-        check(d, case, *record_here(capsys, *args))
-        assert snapshot(tmp_path) == before
+    check(d, case, *record_here(capsys, *READERS[reader](d)))
+    assert snapshot(tmp_path) == before
 
 
 SAMPLE = ["malformed YAML", "unknown schema version", "symlinked file pointing outside", "huge session.yaml"]
