@@ -154,7 +154,8 @@ class StagingHost:
         stream, _ = self.container.get_archive(path)
         buf = io.BytesIO(b"".join(stream))
         with tarfile.open(fileobj=buf) as tar:
-            tar.extractall(destination, filter="tar")
+            # the "tar" filter where Python has it (3.11.4 on); the container is ours either way
+            tar.extractall(destination, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
         return destination / Path(path).name
 
 

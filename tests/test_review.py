@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
+
+from recorder import revision
+from recorder.errors import RecorderError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "sessions" / "web"
@@ -281,3 +287,28 @@ def test_diff_against_a_git_revision(tmp_path):
     assert bad.stderr.startswith(
         "record: error: nope:sessions/web: not a directory, and git could not read it as REV:PATH"
     )
+
+
+def _tar_with(*members: tarfile.TarInfo) -> tarfile.TarFile:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for member in members:
+            tar.addfile(member, io.BytesIO(b"x" * member.size) if member.isfile() else None)
+    buf.seek(0)
+    return tarfile.open(fileobj=buf)
+
+
+@pytest.mark.parametrize("has_data_filter", [True, False])
+def test_a_revision_whose_links_leave_the_session_is_refused(tmp_path, monkeypatch, has_data_filter):
+    """Python 3.11.2 (Debian 12's) has no tarfile "data" filter: the same rules are checked by hand."""
+    if not has_data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    good = tarfile.TarInfo("files/etc/app.conf")
+    good.size = 3
+    link = tarfile.TarInfo("files/etc/passwd")
+    link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+    revision._extract(_tar_with(good), tmp_path / "ok", "main:sessions/web")
+    assert (tmp_path / "ok" / "files/etc/app.conf").read_bytes() == b"xxx"
+    with pytest.raises(RecorderError, match="`files/etc/passwd` in that revision points outside"):
+        revision._extract(_tar_with(good, link), tmp_path / "bad", "main:sessions/web")
+    assert not (tmp_path / "bad" / "files/etc/passwd").is_symlink()
