@@ -203,6 +203,16 @@ def looks_random(value: str) -> bool:
 BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{20,}={0,2}(?![A-Za-z0-9+/_=-])")
 
 
+PATH_WORD = re.compile(r"[a-z][a-z0-9_-]{2,}")
+
+
+def _path_like(value: str) -> bool:
+    """A run of path segments (`Xk2f9Q/tmp/pytest-of-root/...`, a mktemp directory and what is under it),
+    not a base64 string: two or more segments are plain lower-case words, which random base64 almost
+    never gives (a 3-letter segment is all lower case about 1 time in 15)."""
+    return sum(1 for part in value.split("/") if PATH_WORD.fullmatch(part)) >= 2
+
+
 def find_values(text: str, entropy: bool = True, tokens_only: bool = False) -> list[Hit]:
     """Secrets detect-secrets' plugins see in a text. Entropy: quoted strings (as detect-secrets scans
     code) and long unquoted base64-like words; unquoted hex is left alone, since checksums and commit
@@ -231,7 +241,7 @@ def find_values(text: str, entropy: bool = True, tokens_only: bool = False) -> l
                     hits.append(Hit(*m.span(2), plugin.secret_type))
         for m in BASE64_TOKEN.finditer(text):
             value = m.group()
-            if "//" not in value and not value.startswith("/") and _entropy_ok(b64, value):
+            if "//" not in value and not value.startswith("/") and not _path_like(value) and _entropy_ok(b64, value):
                 hits.append(Hit(*m.span(), b64.secret_type))
     return hits
 
