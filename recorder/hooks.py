@@ -36,21 +36,41 @@ HISTIGNORE=
 shopt -s cmdhist lithist
 set -o history
 
+__rec_seq=0
+
 __rec_preexec() {
-  local HISTTIMEFORMAT=
+  # This runs in PS0's subshell. A Ctrl-C typed as the line is accepted must not cut the message in
+  # two (half a message swallows the next, and the shell waits for an answer in vain), nor be lost:
+  # it is held until the message is whole, then this subshell dies of it, so bash abandons the
+  # line as it would have without the hook.
+  local __rec_cut= HISTTIMEFORMAT=
+  trap '__rec_cut=1' INT
   # written, not substituted: a $(history 1) would fork once more for every command
   { printf 'start\0%s\0' "$$"; history 1; printf '\0'; } >"$__rec_events" 2>/dev/null
+  if [ -n "$__rec_cut" ]; then trap - INT; kill -INT "$BASHPID"; fi
 }
 
 __rec_precmd() {
-  local __rec_status="$?" __rec_pipe="${PIPESTATUS[*]}"
+  local __rec_status="$?" __rec_pipe="${PIPESTATUS[*]}" __rec_reply= __rec_trap=
+  # From here to the prompt a Ctrl-C would abandon the report half-made (no "finish", or an answer
+  # left unread for the next command to take as its own): it waits until the prompt is back. The
+  # user's own INT trap is kept (through a file: $(trap -p) would fork for every command).
+  trap -p INT >"$__rec_dir/trap.$$" 2>/dev/null
+  trap '' INT
   env -0 >"$__rec_dir/env.$$" 2>/dev/null
   alias -p >"$__rec_dir/alias.$$" 2>/dev/null
-  printf 'finish\0%s\0%s\0%s\0%s\0%s\0' "$$" "$EUID" "$__rec_status" "$__rec_pipe" "$PWD" \
+  __rec_seq=$((__rec_seq + 1))
+  printf 'finish\0%s\0%s\0%s\0%s\0%s\0%s\0' "$$" "$__rec_seq" "$EUID" "$__rec_status" "$__rec_pipe" "$PWD" \
     >"$__rec_events" 2>/dev/null
-  local __rec_reply=
-  IFS= read -r -t 60 __rec_reply <"$__rec_ack" 2>/dev/null
+  # The answer names the report it answers: one left over from a wait that timed out is passed over.
+  while IFS= read -r -t 60 __rec_reply <"$__rec_ack"; do
+    case "$__rec_reply" in "$$:$__rec_seq "*) break ;; esac
+    __rec_reply=
+  done 2>/dev/null
+  __rec_reply="${__rec_reply#"$$:$__rec_seq "}"
   [ -n "$__rec_reply" ] && printf '%b\n' "$__rec_reply" >&2
+  IFS= read -r -d '' __rec_trap <"$__rec_dir/trap.$$" 2>/dev/null
+  if [ -n "$__rec_trap" ]; then eval "$__rec_trap"; else trap - INT; fi
   return "$__rec_status"
 }
 
@@ -95,19 +115,29 @@ __rec_events=@EVENTS@
 __rec_ack=@ACK@
 __rec_dir=@DIR@
 
+__rec_seq=0
+
 __rec_preexec() {
+  setopt localoptions localtraps
+  trap '' INT  # as in bash: a Ctrl-C must not come between the hook and its message
   # $1 is the line exactly as typed; the "0" stands where bash's history number stands
   printf 'start\0%s\0  0  %s\0' "$$" "$1" >"$__rec_events" 2>/dev/null
 }
 
 __rec_precmd() {
-  local __rec_status=$? __rec_pipe="${pipestatus[*]}"
+  local __rec_status=$? __rec_pipe="${pipestatus[*]}" __rec_reply=
+  setopt localoptions localtraps
+  trap '' INT  # held off until the prompt is back; localtraps restores the user's trap
   env -0 >"$__rec_dir/env.$$" 2>/dev/null
   alias -L >"$__rec_dir/alias.$$" 2>/dev/null
-  printf 'finish\0%s\0%s\0%s\0%s\0%s\0' "$$" "$EUID" "$__rec_status" "$__rec_pipe" "$PWD" \
+  (( __rec_seq++ ))
+  printf 'finish\0%s\0%s\0%s\0%s\0%s\0%s\0' "$$" "$__rec_seq" "$EUID" "$__rec_status" "$__rec_pipe" "$PWD" \
     >"$__rec_events" 2>/dev/null
-  local __rec_reply=
-  IFS= read -r -t 60 __rec_reply <"$__rec_ack" 2>/dev/null
+  while IFS= read -r -t 60 __rec_reply <"$__rec_ack"; do
+    [[ "$__rec_reply" == "$$:$__rec_seq "* ]] && break
+    __rec_reply=
+  done 2>/dev/null
+  __rec_reply="${__rec_reply#"$$:$__rec_seq "}"
   [[ -n "$__rec_reply" ]] && print -r -- "$__rec_reply" >&2
   return $__rec_status
 }
@@ -157,12 +187,13 @@ def parse_history_line(text: str) -> str:
 
 
 class EventParser:
-    """Splits the FIFO byte stream into events: ('start', pid, cmd), ('finish', pid, euid, status, pipestatus, cwd).
+    """Splits the FIFO byte stream into events: ('start', pid, cmd), ('finish', pid, seq, euid, status,
+    pipestatus, cwd). `seq` counts a shell's reports; the answer to one names it (see `answer`).
 
     The pid tells shells apart: a nested root shell reports its own commands while the outer
     shell's `sudo -i` is still running."""
 
-    ARITY = {b"start": 2, b"finish": 5}
+    ARITY = {b"start": 2, b"finish": 6}
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -186,6 +217,12 @@ class EventParser:
             self._buffer = b"\0".join(fields[1 + arity :])
             events.append(event)
         return events
+
+
+def answer(pid: int, seq: str, reply: str) -> bytes:
+    """The line a waiting shell reads: which report it answers, then what to print (escapes for printf %b)."""
+    escaped = reply.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"{pid}:{seq} {escaped}\n".encode()
 
 
 def env_dump(channel_dir: Path, pid: int) -> Path:

@@ -322,8 +322,8 @@ class Recording:
             if event[0] == "start":
                 self._on_start(pid, hooks.parse_history_line(event[2]))
             elif event[0] == "finish":
-                pipe = [int(x) for x in event[4].split() if x.isdigit()]
-                self._on_finish(pid, int(event[2] or -1), int(event[3] or 0), pipe, event[5])
+                pipe = [int(x) for x in event[5].split() if x.isdigit()]
+                self._on_finish(pid, event[2], int(event[3] or -1), int(event[4] or 0), pipe, event[6])
 
     def _on_start(self, pid: int, command: str) -> None:
         shell = self.shells.setdefault(pid, Shell(cwd=self.cwd))
@@ -335,7 +335,7 @@ class Recording:
         self.relay.secret_typed = False
         self.relay.take_typed()
 
-    def _on_finish(self, pid: int, euid: int, status: int, pipestatus: list[int], cwd: str) -> None:
+    def _on_finish(self, pid: int, seq: str, euid: int, status: int, pipestatus: list[int], cwd: str) -> None:
         shell = self.shells.setdefault(pid, Shell(cwd=cwd))
         try:
             env = parse_env(hooks.env_dump(self.channel, pid).read_bytes())
@@ -353,8 +353,7 @@ class Recording:
         with contextlib.suppress(OSError):
             shell.aliases = hooks.parse_aliases(hooks.alias_dump(self.channel, pid).read_text(errors="replace"))
         self.cast.flush()
-        escaped = reply.replace("\\", "\\\\").replace("\n", "\\n")  # printf %b prints each line
-        os.write(self.ack_fd, escaped.encode() + b"\n")
+        os.write(self.ack_fd, hooks.answer(pid, seq, reply))
 
     def _reply(self, step: Step) -> str:
         """What the user is told at once: only what they would otherwise lose silently."""

@@ -29,15 +29,21 @@ def test_history_line_keeps_exact_command_text():
 
 def test_event_parser_handles_split_reads_and_newlines():
     parser = hooks.EventParser()
-    stream = b"start\x0012\0  1  for i in 1\ndo :; done\0finish\x0012\x000\0" + b"0\0" + b"0 1\0/root\0"
+    stream = b"start\x0012\0  1  for i in 1\ndo :; done\0finish\x0012\x003\x000\0" + b"0\0" + b"0 1\0/root\0"
     events = []
     for i in range(0, len(stream), 5):
         events += parser.feed(stream[i : i + 5])
-    assert events == [("start", "12", "  1  for i in 1\ndo :; done"), ("finish", "12", "0", "0", "0 1", "/root")]
+    assert events == [("start", "12", "  1  for i in 1\ndo :; done"), ("finish", "12", "3", "0", "0", "0 1", "/root")]
 
 
 def test_event_parser_skips_garbage():
-    assert hooks.EventParser().feed(b"junk\0finish\x007\x000\x001\0\0/\0") == [("finish", "7", "0", "1", "", "/")]
+    events = hooks.EventParser().feed(b"junk\0finish\x007\x002\x000\x001\0\0/\0")
+    assert events == [("finish", "7", "2", "0", "1", "", "/")]
+
+
+def test_an_answer_names_the_report_it_answers():
+    assert hooks.answer(7, "3", "") == b"7:3 \n"
+    assert hooks.answer(7, "4", "one\\two\nthree") == b"7:4 one\\\\two\\nthree\n"
 
 
 def test_decisions():

@@ -19,6 +19,7 @@ import pytest
 
 from recorder import session as s
 from recorder.journal import read as read_journal
+from tests.test_interrupts import user_shell, wait_until_running
 
 PROMPT = r"\[rec\] [^\r\n]*[#$] $"
 
@@ -91,8 +92,7 @@ def test_commands_are_recorded_exactly_with_status_and_effects(home, tmp_path):
         out = type_and_wait(child, line)
     assert "yes" in out  # the user's PROMPT_COMMAND still runs
     child.sendline("sleep 100")
-    child.expect("sleep 100")
-    time.sleep(0.5)  # as a person would: the command is running before Ctrl-C
+    wait_until_running(user_shell(child), "sleep")  # as a person would: the command is running before Ctrl-C
     child.sendcontrol("c")
     child.expect(PROMPT)
     child.sendline("exit")
