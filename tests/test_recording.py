@@ -283,7 +283,7 @@ def test_kill_9_loses_no_finished_command_and_the_recording_resumes(home, tmp_pa
     child = pexpect.spawn(
         sys.executable,
         ["-m", "recorder", "resume", "t", "--dir", str(tmp_path / "sessions"), "--watch", str(w)],
-        env={**os.environ, "HOME": str(home)},
+        env={**os.environ, "HOME": str(home), "TERM": "xterm"},  # with no TERM, readline redraws a long line in pieces
         cwd=str(tmp_path),
         encoding="utf-8",
         timeout=30,
