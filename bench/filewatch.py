@@ -16,8 +16,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from recorder.filewatch import FileWatcher  # noqa: E402
-from recorder.probes import FileProbe  # noqa: E402
+from recorder.capture.filewatch import FileWatcher  # noqa: E402
+from recorder.capture.probes import FileProbe  # noqa: E402
 
 
 def make_tree(root: str, files: int) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from generators import dockerfile  # noqa: E402
-from recorder import session as s  # noqa: E402
+from recorder.model import session as s  # noqa: E402
 
 
 def synthetic(steps: int) -> s.Session:

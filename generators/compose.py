@@ -3,17 +3,18 @@
 The compose file sits in the session directory, which is the image's build context, so `docker
 compose up` builds the image from the generated Dockerfile and runs it the way the Kubernetes
 manifests do: same ports, environment, config files (bind-mounted from files/, read-only) and a
-named volume for a stateful service's data (see generators.runtime).
+named volume for a stateful service's data (see recorder.model.image).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from generators import runtime, yamlout
+from generators import yamlout
 from generators.yamlout import mapping
 from recorder.errors import RecorderError
-from recorder.session import FILES_DIR, Session
+from recorder.model import image as runtime
+from recorder.model.session import FILES_DIR, Session
 
 COMPOSE_FILE = "docker-compose.yml"
 SECRETS_ENV = "secrets.env"  # written by the operator, never generated: it holds the real values

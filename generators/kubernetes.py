@@ -2,7 +2,7 @@
 
 One file per object kind, so `kubectl apply -f DIR` applies them all and a reviewer reads each as a
 diff. The workload is a Deployment, or a StatefulSet with a PersistentVolumeClaim when the image's
-service is a known stateful daemon (generators.runtime.STATEFUL_DATA_DIRS); everything the
+service is a known stateful daemon (recorder.model.image.STATEFUL_DATA_DIRS); everything the
 generator could not carry over is said in comments at the top of the workload file.
 """
 
@@ -13,10 +13,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from generators import runtime, yamlout
+from generators import yamlout
 from generators.yamlout import mapping
 from recorder.errors import RecorderError
-from recorder.session import Session
+from recorder.model import image as runtime
+from recorder.model.session import Session
 
 DEPLOYMENT = "deployment.yaml"
 STATEFULSET = "statefulset.yaml"

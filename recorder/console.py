@@ -24,3 +24,10 @@ def stderr() -> Console:
 def note(line: str) -> None:
     """A plain line on stderr, printed as it is (a path with [brackets] in it is not markup)."""
     typer.echo(line, err=True)
+
+
+def error_line(exc: Exception) -> None:
+    """One line, and never a secret: a message may quote what the user wrote."""
+    from recorder.secrets import detect as secrets
+
+    note(f"record: error: {secrets.scrub_message(str(exc))}")

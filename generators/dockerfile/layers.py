@@ -1,0 +1,88 @@
+"""The order of a Dockerfile's layers: expensive, stable steps early, files that change often late,
+without breaking an order that matters.
+
+Docker rebuilds every layer after the first one that changed. So installs, users and environment
+go first and captured config and application files last; a change to a config file then rebuilds
+only the copies after it. What must stay before an install: the package-manager configuration it
+uses (a mirror repo file, pip.conf), and any file a command replayed verbatim might read — so files
+before such a command keep their place. Consecutive installs by one manager into one place merge
+into one RUN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from recorder.capture import classify
+from recorder.managers import parse as packages
+from recorder.model.session import PackageChange, Session, Step
+
+PACKAGE_CONFIG_PREFIXES = (
+    "/etc/apt/", "/etc/yum.repos.d/", "/etc/yum.conf", "/etc/yum/", "/etc/dnf/", "/etc/apk/", "/etc/pip.conf",
+    "/etc/npmrc", "/usr/local/etc/npmrc", "/etc/gemrc", "/etc/pki/rpm-gpg/",
+)
+PACKAGE_CONFIG_NAMES = ("pip.conf", ".npmrc", ".gemrc", ".pypirc", ".condarc")
+
+
+@dataclass
+class Layer:
+    """One block of the Dockerfile: usually one step, or several installs merged."""
+
+    steps: list[Step]
+    merged: list[PackageChange] = field(default_factory=list)  # set when installs were merged
+
+
+def _configures_packages(step: Step) -> bool:
+    return any(
+        f.path.startswith(PACKAGE_CONFIG_PREFIXES) or f.path.rsplit("/", 1)[-1] in PACKAGE_CONFIG_NAMES
+        for f in step.effects.files
+    )
+
+
+def _reads_files(step: Step) -> bool:
+    """A command replayed as typed might read any file copied before it; installs pinned by
+    version, virtualenv creation and useradd do not."""
+    if step.replay != "run" or step.effects.packages:
+        return False
+    return not (packages.creates_virtualenv(step.command) or classify.manages_users(step.command))
+
+
+def _early(step: Step) -> bool:
+    return step.replay == "run" or bool(step.effects.env_set or step.effects.env_unset) or _configures_packages(step)
+
+
+def order(session: Session) -> list[Step]:
+    active = [s for s in session.steps if s.replay != "skip"]
+    last_reader = max((i for i, s in enumerate(active) if _reads_files(s)), default=-1)
+    early = [s for i, s in enumerate(active) if _early(s) or i < last_reader]
+    late = [s for i, s in enumerate(active) if not (_early(s) or i < last_reader)]
+    return early + late
+
+
+def _pure_install(step: Step) -> PackageChange | None:
+    e = step.effects
+    if step.replay != "run" or len(e.packages) != 1 or e.files or e.env_set or e.env_unset or e.packages[0].removed:
+        return None
+    return e.packages[0]
+
+
+def plan(session: Session) -> list[Layer]:
+    layers: list[Layer] = []
+    for step in order(session):
+        change = _pure_install(step)
+        previous = layers[-1] if layers else None
+        if change is not None and previous is not None and previous.merged:
+            last = previous.merged[-1]
+            if (last.manager, last.target, last.options) == (change.manager, change.target, change.options):
+                previous.steps.append(step)
+                previous.merged[-1] = PackageChange(
+                    manager=last.manager,
+                    installed={**last.installed, **change.installed},
+                    dependencies={**last.dependencies, **change.dependencies},
+                    target=last.target,
+                    options=list(last.options),
+                    site=last.site,
+                )
+                continue
+        layers.append(Layer([step], [change] if change is not None else []))
+    return layers

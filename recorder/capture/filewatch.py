@@ -1,0 +1,155 @@
+"""Which files under the watched roots changed since the last look, at a cost that follows the number
+of changes, not the size of the trees.
+
+inotify watches every directory under the roots (one walk at start); after each command only the
+paths the kernel named are looked at. Two cases fall back to a walk that trusts ctime (which no
+user command can set back): the kernel's event queue overflowed (a large package install), or
+there were not enough inotify watches for every directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+
+from inotify_simple import INotify, flags
+
+from recorder.capture.probes import Entry, FileProbe, entry_of
+
+MASK = (
+    flags.CREATE
+    | flags.DELETE
+    | flags.MODIFY
+    | flags.CLOSE_WRITE
+    | flags.MOVED_FROM
+    | flags.MOVED_TO
+    | flags.ATTRIB
+    | flags.DELETE_SELF
+    | flags.DONT_FOLLOW
+    | flags.ONLYDIR
+)
+SLACK_NS = 100_000_000  # file timestamps lag the wall clock by up to a tick; look a little further back
+
+
+class FileWatcher:
+    def __init__(self, probe: FileProbe):
+        self.probe = probe
+        self.inotify = INotify(nonblocking=True)
+        self.dirs: dict[int, str] = {}  # watch descriptor -> directory
+        self.known: set[str] = set()  # files and symlinks under the roots
+        self.complete = True  # every directory has a watch
+        self.walks = 0  # full walks done after start (overflow or missing watches): for the benchmark
+        self._since = time.time_ns()
+        self.ancestors: dict[int, str] = {}  # watches waiting for a root that does not exist yet
+        for root in probe.roots:
+            if not probe.ignored(root):
+                self._watch_root(root, set())
+
+    def _watch_root(self, root: str, found: set[str]) -> None:
+        """Watch a root's tree, or, until it exists (apt creates /var/www), its nearest existing parent."""
+        if os.path.isdir(root):
+            self._add_tree(root, found)
+            return
+        parent = os.path.dirname(root)
+        while parent != "/" and not os.path.isdir(parent):
+            parent = os.path.dirname(parent)
+        with contextlib.suppress(OSError):
+            self.ancestors[self.inotify.add_watch(parent, flags.CREATE | flags.MOVED_TO | flags.ONLYDIR)] = parent
+
+    def _on_ancestor_event(self, path: str, found: set[str]) -> None:
+        for root in self.probe.roots:
+            if root == path or root.startswith(path + "/"):
+                self._watch_root(root, found)
+
+    def close(self) -> None:
+        self.inotify.close()
+
+    def _add_tree(self, top: str, found: set[str]) -> None:
+        """Watch `top` and every directory below it; files met on the way go into `found`."""
+        stack = [top]
+        while stack:
+            directory = stack.pop()
+            if self.complete:
+                try:
+                    self.dirs[self.inotify.add_watch(directory, MASK)] = directory
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        continue  # vanished or unreadable
+                    self.complete = False  # out of watches: every look becomes a walk
+            try:
+                scan = os.scandir(directory)
+            except OSError:
+                continue
+            with scan:
+                for item in scan:
+                    if self.probe.ignored(item.path):
+                        continue
+                    if item.is_dir(follow_symlinks=False):
+                        stack.append(item.path)
+                    else:
+                        self.known.add(item.path)
+                        found.add(item.path)
+
+    def changes(self) -> tuple[dict[str, Entry], list[str]]:
+        """(changed or created path -> its state now, deleted paths) since the previous call."""
+        dirty: set[str] = set()
+        gone_dirs: list[str] = []
+        overflow = not self.complete
+        for event in self.inotify.read(timeout=0):
+            if event.mask & flags.Q_OVERFLOW:
+                overflow = True
+                continue
+            if event.mask & flags.IGNORED:
+                self.dirs.pop(event.wd, None)
+                continue
+            if event.wd in self.ancestors:
+                if event.mask & flags.ISDIR:
+                    self._on_ancestor_event(os.path.join(self.ancestors[event.wd], event.name), dirty)
+                continue
+            directory = self.dirs.get(event.wd)
+            if directory is None:
+                continue
+            path = os.path.join(directory, event.name) if event.name else directory
+            if self.probe.ignored(path):
+                continue
+            if event.mask & flags.ISDIR:
+                if event.mask & (flags.CREATE | flags.MOVED_TO):
+                    self._add_tree(path, dirty)  # files may have landed before the watch did
+                elif event.mask & (flags.DELETE | flags.MOVED_FROM):
+                    gone_dirs.append(path + "/")
+            elif not event.mask & flags.DELETE_SELF:
+                dirty.add(path)
+        if overflow:
+            dirty |= self._walk_changed()
+        elif gone_dirs:
+            dirty |= {p for p in self.known if p.startswith(tuple(gone_dirs))}
+        self._since = time.time_ns()
+
+        changed: dict[str, Entry] = {}
+        deleted: list[str] = []
+        for path in sorted(dirty):
+            entry = entry_of(path)
+            if entry is not None:
+                changed[path] = entry
+                self.known.add(path)
+            elif path in self.known:
+                self.known.discard(path)
+                deleted.append(path)
+        return changed, deleted
+
+    def _walk_changed(self) -> set[str]:
+        """The fallback: every path whose ctime is recent, plus every known path that is gone."""
+        self.walks += 1
+        since = self._since - SLACK_NS
+        now = self.probe.snapshot()
+        recent = {p for p, e in now.items() if e.kind != "dir" and e.ctime_ns >= since}
+        vanished = {p for p in self.known if p not in now}
+        if self.complete:  # re-arm watches for directories created while events were lost
+            watched = set(self.dirs.values())
+            for p, e in now.items():
+                if e.kind == "dir" and p not in watched:
+                    with contextlib.suppress(OSError):
+                        self.dirs[self.inotify.add_watch(p, MASK)] = p
+        return recent | vanished

@@ -1,0 +1,569 @@
+"""One recording: the user's shell in a pty, its hooks' events, the host's probes, the journal.
+
+For each finished command: observe what changed (packages, files, environment, ports), decide how
+it replays, copy changed files into the session, append the step to the journal and fsync, then let
+the shell show its next prompt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recorder.capture import fingerprint, hooks, journal, needs, probes, services
+from recorder.capture.classify import decide, effective_status, env_changes, parse_env
+from recorder.capture.filewatch import FileWatcher
+from recorder.capture.journal import JOURNAL_FILE, Journal
+from recorder.capture.pty import CastWriter, PtyRelay, terminal_size
+from recorder.errors import RecorderError, SaveError
+from recorder.managers import installed as langpkgs
+from recorder.managers import parse as packages
+from recorder.model.session import (
+    FILES_DIR,
+    SESSION_FILE,
+    Effects,
+    FileChange,
+    Host,
+    PackageChange,
+    Port,
+    Session,
+    Step,
+    save,
+)
+from recorder.secrets import detect as secrets
+
+CAST_FILE = "terminal.cast"
+VALUES_STORE = "secrets.local.json"  # what the recording redacted, 0600, gone when the cast is written
+GITIGNORE = ".gitignore"
+# What a recording may leave in its directory that must never be committed: the unredacted terminal
+# output and the secret values while a recording runs (or after a crash, until it is resumed), and
+# the .env a user fills in from .env.example.
+PRIVATE_FILES = (f"{CAST_FILE}.raw", f"{CAST_FILE}.timing", VALUES_STORE, f"{VALUES_STORE}.tmp", ".env")
+END_COMMANDS = frozenset({"exit", "logout"})
+
+
+@dataclass
+class Shell:
+    """What we know of one interactive shell (the user's, or a nested root shell inside it)."""
+
+    cwd: str
+    env: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    pending: str | None = None  # the command it is running now
+    expanded: str = ""
+    nested: bool = False  # the pending command opened a shell that reported its own commands
+
+
+def channel_prefix(pid: int) -> str:
+    """The hooks' channel directory of the recorder with this pid: it holds the shell's environment
+    dumps (secrets too), so whoever outlives a killed recorder can find and remove it."""
+    return f"record-{pid}-"
+
+
+def remove_channel(pid: int) -> None:
+    for directory in Path(tempfile.gettempdir()).glob(channel_prefix(pid) + "*"):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Options:
+    name: str
+    sessions_dir: Path
+    roots: tuple[str, ...] = probes.DEFAULT_ROOTS
+    force: bool = False
+    resume: bool = False
+    shell: str = "/bin/bash"
+    ignores: tuple[str, ...] = ()  # the user's own patterns (.recordignore, --ignore), gitignore syntax
+
+
+def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
+    """Refuse to lose anything: a finished session needs --force, an interrupted one is resumed."""
+    if resume:
+        if (directory / SESSION_FILE).exists():
+            raise RecorderError(f"{directory}: this recording was finished; only an interrupted one can be resumed")
+        if not (directory / JOURNAL_FILE).exists():
+            raise RecorderError(f"{directory / JOURNAL_FILE}: missing; there is no interrupted recording to resume")
+        return
+    if (directory / SESSION_FILE).exists() and not force:
+        raise RecorderError(f"{directory}: a recorded session is already there; use --force to record over it")
+    if (directory / JOURNAL_FILE).exists() and not force:
+        where = "" if directory.parent == Path("sessions") else f" --dir {directory.parent}"
+        raise RecorderError(
+            f"{directory}: holds an interrupted recording; `record resume {directory.name}{where}` "
+            "continues it, --force starts over"
+        )
+    if force:
+        for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE, *PRIVATE_FILES[:-1]):
+            (directory / name).unlink(missing_ok=True)
+        shutil.rmtree(directory / FILES_DIR, ignore_errors=True)
+    (directory / FILES_DIR).mkdir(parents=True, exist_ok=True)
+    ignore = directory / GITIGNORE
+    if not ignore.exists():
+        lines = "".join(f"/{name}\n" for name in PRIVATE_FILES)
+        ignore.write_text(f"# Written by `record start`: never commit these.\n{lines}", encoding="utf-8")
+
+
+def _copy_private(source: str, target: Path, data: bytes | None, mode: int | None) -> str:
+    """Copy a captured file (from `data` when it was read already); returns its sha256. The copy is
+    readable by others only if the original was. A failed copy leaves nothing half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600 | ((mode if mode is not None else 0o644) & 0o044))
+        with open(fd, "wb", closefd=False) as dst:
+            if data is not None:
+                digest.update(data)
+                dst.write(data)
+            else:
+                with open(source, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        dst.write(chunk)
+    except OSError:
+        os.close(fd)
+        target.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return digest.hexdigest()
+
+
+class Recording:
+    def __init__(self, options: Options):
+        self.options = options
+        self.directory = options.sessions_dir / options.name
+        self.channel = Path(tempfile.mkdtemp(prefix=channel_prefix(os.getpid())))
+        release = probes.os_release()
+        self.session = Session(
+            name=options.name,
+            host=Host(
+                os_id=release.get("ID", ""),
+                version_id=release.get("VERSION_ID", ""),
+                pretty_name=release.get("PRETTY_NAME", ""),
+                base_image=probes.base_image_for(release),
+                user=probes.user_name(os.geteuid()),
+            ),
+        )
+        self.file_probe = probes.FileProbe(
+            roots=options.roots,
+            exclude=(str(self.directory.resolve()), sys.prefix, str(self.channel)),
+            user_ignores=options.ignores,
+        )
+        self.dpkg = probes.DpkgProbe()
+        self.owners = probes.DpkgOwners()
+        self.shells: dict[int, Shell] = {}
+        self.cwd = os.getcwd()
+        self.parser = hooks.EventParser()
+        self.redactor = secrets.Redactor()
+        self.notices: list[str] = []  # told to the user at the next prompt
+        self.disk_trouble = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def run(self) -> Session:
+        try:
+            return self._run()
+        finally:
+            shutil.rmtree(self.channel, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """Before the shell starts, a session directory that refuses writes (full, read-only) ends
+        the recording with one line."""
+        try:
+            yield
+        except OSError as exc:
+            where = exc.filename or self.directory
+            raise SaveError(f"{where}: cannot be written ({exc.strerror or exc}); nothing was recorded") from None
+
+    def _run(self) -> Session:
+        with self._writing():
+            _prepare_directory(self.directory, self.options.force, self.options.resume)
+        self.redactor = secrets.Redactor(self.directory / VALUES_STORE)  # a crashed recording's values, if any
+        secrets.find_values("")  # load detect-secrets now, not at the first prompt
+        if self.options.resume:
+            self.session = journal.recover(self.directory, self.options.name)
+            self.session.warnings.append(
+                "the recording was interrupted and resumed: changes made while "
+                "nothing was recording are not in the session"
+            )
+        events = self.channel / hooks.EVENTS_FIFO
+        ack = self.channel / hooks.ACK_FIFO
+        os.mkfifo(events, 0o600)
+        os.mkfifo(ack, 0o600)
+        # Held open read-write so the shell's opens never block and a write never finds no reader.
+        self.events_fd = os.open(events, os.O_RDWR | os.O_NONBLOCK)
+        self.ack_fd = os.open(ack, os.O_RDWR | os.O_NONBLOCK)
+        rc = self.channel / hooks.RCFILE
+        rc.write_text(hooks.rcfile(self.channel, self.options.name), encoding="utf-8")
+
+        self.files = FileWatcher(self.file_probe)
+        self.snapshot_dpkg = self.dpkg.snapshot()
+        self.listeners_at_start = probes.listening()
+        self.port_probe = probes.PortProbe()
+        self.ports = self.port_probe.ports()
+        self.started_at = time.time()
+        with self._writing():
+            self.journal = Journal(self.directory)
+        if self.options.resume:
+            self.journal.append("resume", steps=len(self.session.steps))
+        else:
+            self.journal.append("begin", name=self.options.name, host=self.session.host)
+
+        env = dict(os.environ)
+        env["RECORD_SESSION"] = self.options.name
+        rows, cols = terminal_size(0)
+        with self._writing():
+            cast = CastWriter(
+                self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redact=self.redactor.spans
+            )
+        self.cast = cast
+        if os.path.basename(self.options.shell) == "zsh":
+            env["ZDOTDIR"] = str(hooks.zshrc(self.channel, self.options.name))
+            argv = [self.options.shell, "-i"]
+        else:
+            argv = [self.options.shell, "--rcfile", str(rc), "-i"]
+        self.relay = relay = PtyRelay(argv, env, cast)
+        relay.watch[self.events_fd] = self._on_events
+        try:
+            relay.spawn()
+            self.top_pid = relay.proc.pid
+            relay.run()
+            self._finish()
+        finally:
+            cast.close()
+            if cast.error and not any(w.startswith(CAST_FILE) for w in self.session.warnings):
+                self.session.warnings.append(f"{CAST_FILE} is incomplete: {cast.error}")  # shown, not saved
+            self.redactor.forget_store()
+            self.files.close()
+            self.port_probe.close()
+            self.journal.close()
+            os.close(self.events_fd)
+            os.close(self.ack_fd)
+        return self.session
+
+    def _finish(self) -> None:
+        top = self.shells.get(self.top_pid)
+        if top is not None and top.pending is not None and top.pending.strip() not in END_COMMANDS:
+            pending = self.redactor.command(top.pending)
+            self.session.warnings.append(f"the last command never finished and is not recorded: {pending}")
+        ended_by = self.relay.proc.signalstatus
+        if ended_by:
+            name = signal.Signals(ended_by).name
+            self.session.warnings.append(f"the shell ended on a signal ({name}); every finished command is recorded")
+        self.session.services, warnings = self._services()
+        for service in self.session.services:
+            self.redactor.service(service)
+        self.session.warnings.extend(warnings)
+        if self.dpkg.available:
+            path = (top.env if top else os.environ).get("PATH", os.defpath)
+            self.session.host.needed_packages = needs.needed_packages(
+                self.session, self.dpkg.snapshot(), self.owners, path
+            )
+        self.session.fingerprint = fingerprint.take(self.session)
+        if self.cast.error:
+            self.session.warnings.append(f"{CAST_FILE} is incomplete: {self.cast.error}")
+        # Warnings quote paths and commands; by now every secret of the session is known.
+        self.session.warnings = [self.redactor.text(w) for w in self.session.warnings]
+        self._save()
+        self.journal.append("end", steps=len(self.session.steps))
+
+    def _save(self) -> None:
+        """session.yaml; with the disk still full, the journal's events go to a place with room,
+        and the user is told how to bring them back."""
+        try:
+            save(self.session, self.directory)
+            return
+        except OSError as exc:
+            (self.directory / (SESSION_FILE + ".tmp")).unlink(missing_ok=True)
+            reason = exc.strerror or str(exc)
+        for place in (Path(tempfile.gettempdir()), Path.home()):
+            rescue = place / f"record-{self.options.name}-{os.getpid()}.{JOURNAL_FILE}"
+            try:
+                fd = os.open(rescue, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with open(fd, "wb") as out:
+                    for event in journal.read(self.journal.path) if self.journal.path.exists() else []:
+                        if event.get("event") != "end":
+                            out.write(journal.encode(event))
+                    out.write(b"".join(self.journal.backlog))
+            except OSError:
+                continue
+            raise SaveError(
+                f"{self.directory / SESSION_FILE}: cannot be written ({reason}); the {len(self.session.steps)} "
+                f"recorded commands are in {rescue}: free space, then `cp {rescue} "
+                f"{self.directory / JOURNAL_FILE} && record resume {self.options.name}` and exit"
+            )
+        raise SaveError(f"{self.directory / SESSION_FILE}: cannot be written ({reason}), nor anywhere else")
+
+    # ------------------------------------------------------------ events
+
+    def _on_events(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        for event in self.parser.feed(data):
+            pid = int(event[1]) if event[1].isdigit() else 0
+            if event[0] == "start":
+                self._on_start(pid, hooks.parse_history_line(event[2]))
+            elif event[0] == "finish":
+                pipe = [int(x) for x in event[5].split() if x.isdigit()]
+                self._on_finish(pid, event[2], int(event[3] or -1), int(event[4] or 0), pipe, event[6])
+
+    def _on_start(self, pid: int, command: str) -> None:
+        shell = self.shells.setdefault(pid, Shell(cwd=self.cwd))
+        for other in self.shells.values():
+            if other is not shell and other.pending is not None:
+                other.nested = True  # that command opened the shell now reporting
+        shell.pending = command
+        shell.expanded = hooks.expand_alias(command, shell.aliases) or ""
+        self.relay.secret_typed = False
+        self.relay.take_typed()
+
+    def _on_finish(self, pid: int, seq: str, euid: int, status: int, pipestatus: list[int], cwd: str) -> None:
+        shell = self.shells.setdefault(pid, Shell(cwd=cwd))
+        try:
+            env = parse_env(hooks.env_dump(self.channel, pid).read_bytes())
+        except OSError:
+            env = dict(shell.env)
+        reply = ""
+        if shell.pending is None:  # the first prompt, or Enter on an empty line
+            shell.env, shell.cwd = env, cwd
+        else:
+            step = self._record(shell, euid, effective_status(status, pipestatus), env)
+            shell.cwd = cwd
+            reply = self._reply(step)
+            for other_pid in [p for p in self.shells if p != pid and not _alive(p)]:
+                del self.shells[other_pid]  # a nested shell that has exited
+        with contextlib.suppress(OSError):
+            shell.aliases = hooks.parse_aliases(hooks.alias_dump(self.channel, pid).read_text(errors="replace"))
+        self.cast.flush()
+        os.write(self.ack_fd, hooks.answer(pid, seq, reply))
+
+    def _reply(self, step: Step) -> str:
+        """What the user is told at once: only what they would otherwise lose silently."""
+        lines = [f"{hooks.MARKER}warning: {step.why}"] if "not followed" in step.why else []
+        lines += [f"{hooks.MARKER}{n}" for n in self.notices]
+        self.notices.clear()
+        return "\n".join(lines)
+
+    def _record(self, shell: Shell, euid: int, status: int, env: dict[str, str]) -> Step:
+        command, shell.pending = shell.pending, None
+        effects = Effects()
+        effects.env_set, effects.env_unset = env_changes(shell.env, env)
+        shell.env = env
+
+        requests = packages.parse(command)
+        dpkg_after = self.dpkg.snapshot()
+        change = _package_change(self.snapshot_dpkg, dpkg_after)
+        self.snapshot_dpkg = dpkg_after
+        if change is not None:
+            effects.packages.append(change)
+
+        changed, deleted = self.files.changes()
+        language = _language_changes(command, shell.cwd, requests, changed, deleted)
+        effects.packages += language
+        if change is None:  # what an OS package install wrote comes back with the package
+            owned = tuple(f"{c.target or c.site}/" for c in language if c.target or c.site)
+            effects.files = [
+                self._file_change(p, e)
+                for p, e in changed.items()
+                if not p.startswith(owned) and not (e.kind == "file" and self.owners.unchanged_from_package(p))
+            ]
+            effects.files += [FileChange(path=p, kind="deleted") for p in deleted if not p.startswith(owned)]
+
+        ports = self.port_probe.ports()
+        effects.ports_opened = sorted(ports - self.ports)
+        self.ports = ports
+
+        typed = secrets.typed_lines(self.relay.take_typed())
+        replay, why = decide(command, status, effects, nested=shell.nested)
+        if replay == "run" and not effects.packages:
+            effects.files = []  # the command itself recreates them (a virtualenv, a user's home)
+        shell.nested = False
+        user = probes.user_name(euid) if euid >= 0 else ""
+        step = Step(
+            id=len(self.session.steps) + 1,
+            command=command,
+            cwd=shell.cwd,
+            exit=status,
+            replay=replay,
+            why=why,
+            effects=effects,
+            user="" if user == self.session.host.user else user,
+            expanded=shell.expanded,
+            needed_secret=self.relay.secret_typed,
+        )
+        if step.needed_secret:
+            step.why += "; asked for a secret at a prompt (what was typed is never recorded)"
+        self._protect(step, typed)
+        if "not followed" in why:
+            self.session.warnings.append(f"step {step.id}: {why}")
+        self.session.steps.append(step)
+        self._journal("step", step=step)
+        return step
+
+    def _protect(self, step: Step, typed: list[str]) -> None:
+        """The one point where secrets are taken out of a step, before it is journaled or shown.
+
+        The environment first, then the captured files are read and scanned (a file holding a secret
+        stays on the host, and what it holds is redacted wherever else it appears), then the text."""
+        self.redactor.environment(step, typed)
+        if step.replay != "skip":
+            self._store_files(step)
+        self.redactor.step(step)
+        for f in step.effects.files:
+            if f.secret and step.replay != "skip":
+                self.session.warnings.append(
+                    f"step {step.id}: {f.path} holds a secret ({f.secret}): not copied into the image; "
+                    "give it at run time (docker run -v)"
+                )
+
+    def _journal(self, event: str, **fields) -> None:
+        """Append to the journal; when the disk is full, say so once, keep going, and say when it is over."""
+        if self.journal.append(event, **fields):
+            if self.disk_trouble:
+                self.disk_trouble = False
+                self.notices.append(f"{self.directory} takes writes again: every finished command is on disk")
+            return
+        if not self.disk_trouble:
+            self.disk_trouble = True
+            reason = self.journal.error.strerror if self.journal.error else "write failed"
+            self.notices.append(
+                f"warning: cannot write to {self.directory} ({reason}): finished commands are kept in memory "
+                "and written when there is room; free some space"
+            )
+
+    def _file_change(self, path: str, entry: probes.Entry) -> FileChange:
+        return FileChange(
+            path=path,
+            kind=entry.kind,
+            mode=entry.mode,
+            owner=probes.user_name(entry.uid),
+            group=probes.group_name(entry.gid),
+            target=entry.target,
+        )
+
+    def _store_files(self, step: Step) -> None:
+        """Copy what the step changed into files/, unless its content is a secret."""
+        for f in step.effects.files:
+            if f.kind != "file" or self.redactor.text(f.path) != f.path:
+                continue  # a path that holds a secret is not even a file name in files/
+            data = None
+            try:
+                if os.path.getsize(f.path) <= secrets.MAX_SCAN:
+                    with open(f.path, "rb") as src:
+                        data = src.read()
+                    f.secret = self.redactor.file_content(data)
+                else:
+                    self.session.warnings.append(f"step {step.id}: {f.path} is too large to be scanned for secrets")
+                if f.secret:
+                    continue
+                f.sha256 = _copy_private(f.path, self.directory / f.stored_at, data, f.mode)
+            except OSError as exc:
+                self.session.warnings.append(f"step {step.id}: could not copy {f.path}: {exc.strerror}")
+                self.notices.append(f"warning: could not copy {f.path} into the session: {exc.strerror}")
+
+    # ------------------------------------------------------------ services
+
+    def _services(self) -> tuple[list, list[str]]:
+        """Listeners that this session brought up: a new port, or a process started while recording
+        (a restarted service). What was already serving before (sshd) is not the deployment."""
+        before = probes.ports(self.listeners_at_start)
+        listeners = {
+            e for e in probes.listening() if e.port not in before or probes.started_after(e.pid, self.started_at)
+        }
+        warnings = []
+        pids = {entry.pid for entry in listeners if entry.pid is not None}
+        by_root: dict[int, list[Port]] = {}
+        for entry in sorted(listeners, key=lambda e: (e.port, e.address)):
+            if entry.pid is None:
+                warnings.append(
+                    f"port {entry.port} is listening but its process is not visible "
+                    "(record as root; in a container, root also needs the SYS_PTRACE capability)"
+                )
+                continue
+            ports = by_root.setdefault(probes.service_root(entry.pid, pids), [])
+            if all((p.port, p.address) != (entry.port, entry.address) for p in ports):
+                ports.append(Port(entry.port, entry.address))
+        found = []
+        for pid, ports in sorted(by_root.items(), key=lambda item: min(p.port for p in item[1])):
+            info = probes.process_info(pid)
+            if info is None:
+                continue
+            if os.path.basename(info.exe) in ("python3", "python") and "recorder" in " ".join(info.cmdline):
+                continue
+            found.append(services.describe(info, ports))
+        for service in found:
+            if service.data_dir:
+                warnings.append(
+                    f"{service.name} is stateful: keep its data outside the image (VOLUME {service.data_dir}); "
+                    "state belongs in a backend service. `replay: skip` on the service leaves it out."
+                )
+        return found, warnings
+
+
+def _language_changes(
+    command: str, cwd: str, requests: list[packages.Request], changed: dict, deleted: list[str]
+) -> list[PackageChange]:
+    """pip and npm installs, from the dist-info and package.json files the command wrote."""
+    out = []
+    new_venv = packages.creates_virtualenv(command)
+    pip = next((r for r in requests if r.manager == "pip"), None)
+    asked = {langpkgs.normalize(n) for r in requests if r.manager == "pip" for n in r.names}
+    removed_pip = langpkgs.pip_installs(deleted)
+    for site, dists in sorted(langpkgs.pip_installs(changed).items()):
+        if new_venv and site.startswith(os.path.join(cwd, new_venv) + "/"):
+            continue  # the pip and setuptools a new virtualenv comes with: creating it again brings them
+        change = PackageChange(manager="pip", target=langpkgs.virtualenv_of(site), site=site,
+                               options=list(pip.options) if pip else [])
+        for name, version in sorted(dists.items()):
+            bucket = change.installed if not asked or langpkgs.normalize(name) in asked else change.dependencies
+            bucket[name] = version
+        change.removed = sorted(n for n in removed_pip.pop(site, {}) if n not in dists)
+        out.append(change)
+    for site, dists in sorted(removed_pip.items()):
+        out.append(PackageChange(manager="pip", target=langpkgs.virtualenv_of(site), site=site, removed=sorted(dists)))
+    npm = next((r for r in requests if r.manager == "npm"), None)
+    asked_npm = {n for r in requests if r.manager == "npm" for n in r.names}
+    for root, pkgs in sorted(langpkgs.npm_installs(changed).items()):
+        change = PackageChange(manager="npm", target="" if langpkgs.is_global_npm_root(root) else root,
+                               site=f"{root}/node_modules", options=list(npm.options) if npm else [])
+        for name, version in sorted(pkgs.items()):
+            bucket = change.installed if not asked_npm or name in asked_npm else change.dependencies
+            bucket[name] = version
+        out.append(change)
+    return out
+
+
+def _package_change(before: probes.DpkgState, after: probes.DpkgState) -> PackageChange | None:
+    if before.versions == after.versions:
+        return None
+    change = PackageChange(manager="apt")
+    for name, version in sorted(after.versions.items()):
+        if before.versions.get(name) == version:
+            continue
+        if name in after.auto:
+            change.dependencies[name] = version
+        else:
+            change.installed[name] = version
+    change.removed = sorted(n for n in before.versions if n not in after.versions)
+    return change

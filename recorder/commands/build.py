@@ -1,0 +1,88 @@
+"""`record build`: the session's image through the Docker engine, with progress, and `--verify` after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from recorder.commands.loading import load_session
+from recorder.console import stderr
+from recorder.errors import RecorderError
+
+if TYPE_CHECKING:
+    from recorder.engine.build import BuildFailed
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(build)
+
+
+def build(
+    session_dir: Path = typer.Argument(..., help="A session directory (e.g. sessions/web)."),
+    tag: str = typer.Option(..., "--tag", "-t", help="Name and tag of the image, e.g. web:1."),
+    base: str = typer.Option(None, "--base", help="Use this FROM image instead of the recorded host's."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the engine's build cache."),
+    relaxed: bool = typer.Option(False, "--relaxed", help="Do not pin package versions."),
+    build_arg: list[str] = typer.Option(
+        None, "--build-arg", help="KEY=VALUE for the build, e.g. http_proxy=http://proxy:3128 (repeatable)."
+    ),
+    label: list[str] = typer.Option(None, "--label", help="KEY=VALUE label on the image (repeatable)."),
+    network: str = typer.Option(None, "--network", help="Network for RUN instructions: bridge, host, none, ..."),
+    platform: str = typer.Option(None, "--platform", help="Target platform, e.g. linux/amd64 (engine permitting)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress: print the image id, or the failure."),
+    verify: bool = typer.Option(False, "--verify", help="Then check the image answers like staging (record verify)."),
+    timeout: float = typer.Option(30.0, "--timeout", help="With --verify: seconds to wait for the recorded ports."),
+) -> None:
+    """Build the session's image through the Docker engine, showing its progress."""
+    from recorder.engine import build as engine
+    from recorder.engine.progress import BuildProgress
+
+    recorded = load_session(session_dir)
+    options = engine.BuildOptions(
+        no_cache=no_cache,
+        build_args=_pairs(build_arg, "--build-arg"),
+        labels=_pairs(label, "--label"),
+        network=network,
+        platform=platform,
+        relaxed=relaxed,
+    )
+    try:
+        with BuildProgress(stderr(), quiet) as progress:
+            image_id = engine.build(recorded, session_dir, tag, base, progress, options)
+    except engine.BuildFailed as exc:
+        _explain_failure(exc, shown=progress.live is None and not quiet)
+        raise
+    if quiet:
+        typer.echo(image_id)
+    else:
+        stderr().print(f"built [bold]{tag}[/] ({image_id[:19]}) in {progress.elapsed:.1f}s")
+    if verify:
+        from recorder.commands.review import run_verify
+
+        code = run_verify(session_dir, tag, timeout, as_json=False)
+        if code:
+            raise typer.Exit(code)
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for value in values or []:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise RecorderError(f"{option} {value!r}: expected KEY=VALUE")
+        out[key] = rest
+    return out
+
+
+def _explain_failure(exc: BuildFailed, shown: bool) -> None:
+    """What a person needs before the one-line error: the command as recorded and its last output."""
+    if exc.step is not None and "\n" in exc.step.command.strip():
+        stderr().print(f"step {exc.step.id}, as recorded on staging:", markup=False)
+        for line in exc.step.command.strip().splitlines():
+            stderr().print(f"  {line}", markup=False)
+    if exc.tail and not shown:
+        stderr().print("last lines of its output:", markup=False)
+        for line in exc.tail:
+            stderr().print(f"  {line}", markup=False)

@@ -1,0 +1,26 @@
+"""The one way a command reads a session: every command that takes a session directory (the generators,
+build, verify, show, diff, check) goes through `load_session`, so what one refuses, all refuse."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from recorder.errors import RecorderError
+from recorder.model import session as session_io
+
+
+def load_session(session_dir: Path, shown_as: str | None = None) -> session_io.Session:
+    """A session well-formed and free of secrets written into it by hand (they would reach an image, a
+    manifest or a compose file). `shown_as` names the session in errors when it was read from a copy."""
+    from recorder.secrets import detect as secrets
+
+    try:
+        recorded = session_io.load(session_dir)
+        secrets.refuse_unredacted(recorded, session_dir / session_io.SESSION_FILE)
+    except RecorderError as exc:
+        if shown_as is None:
+            raise
+        raise type(exc)(str(exc).replace(str(session_dir), shown_as)) from None
+    gc.freeze()  # it lives until the command ends: the cycle collector need not walk it while generating
+    return recorded

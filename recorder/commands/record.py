@@ -1,0 +1,129 @@
+"""`record start` and `record resume`: open the user's shell and record what they do in it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from recorder.console import error_line, note, stderr
+from recorder.errors import RecorderError
+
+if TYPE_CHECKING:
+    from recorder.capture.recording import Options
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(start)
+    app.command()(resume)
+
+
+def start(
+    name: str = typer.Option(..., "--name", help="Session name; the session is written to DIR/NAME."),
+    directory: Path = typer.Option(Path("sessions"), "--dir", help="Where sessions are written."),
+    force: bool = typer.Option(False, "--force", help="Record over an existing session of that name."),
+    shell: str = typer.Option(None, "--shell", help="bash or zsh (default: your login shell if it is zsh, else bash)."),
+    watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
+    ignore: list[str] = typer.Option(
+        None,
+        "--ignore",
+        help="Never capture paths matching this .gitignore-style pattern (repeatable; "
+        "patterns in ./.recordignore are read too).",
+    ),
+) -> None:
+    """Open your shell and record the deployment you do in it; `exit` ends the recording."""
+    from recorder.capture.recording import Options
+
+    _check_can_record(name)
+    _record(
+        Options(
+            name=name,
+            sessions_dir=directory,
+            force=force,
+            roots=_roots(watch),
+            ignores=_ignores(ignore),
+            shell=_shell(shell),
+        )
+    )
+
+
+def resume(
+    name: str = typer.Argument(..., help="The interrupted session's name."),
+    directory: Path = typer.Option(Path("sessions"), "--dir", help="Where sessions are written."),
+    watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
+) -> None:
+    """Continue a recording that was interrupted (recorder killed, connection lost)."""
+    from recorder.capture.recording import Options
+
+    _check_can_record(name)
+    _record(Options(name=name, sessions_dir=directory, resume=True, roots=_roots(watch), ignores=_ignores(None)))
+
+
+def _shell(chosen: str | None) -> str:
+    """bash unless zsh is asked for or is the login shell: the hooks exist for those two."""
+    import os
+    import shutil
+
+    wanted = chosen or os.environ.get("SHELL", "")
+    if os.path.basename(wanted) == "zsh" and shutil.which(wanted):
+        return shutil.which(wanted) or wanted
+    if chosen and os.path.basename(chosen) != "bash":
+        raise RecorderError(f"--shell {chosen}: only bash and zsh can be recorded")
+    return shutil.which(chosen or "bash") or "/bin/bash"
+
+
+def _ignores(patterns: list[str] | None) -> tuple[str, ...]:
+    from recorder.capture import probes
+
+    return probes.read_ignore_file(Path(probes.IGNORE_FILE)) + tuple(patterns or ())
+
+
+def _roots(watch: list[str] | None) -> tuple[str, ...]:
+    from recorder.capture import probes
+
+    return tuple(watch) if watch else probes.DEFAULT_ROOTS
+
+
+def _check_can_record(name: str) -> None:
+    if not name or "/" in name or name.startswith("."):
+        raise RecorderError(f"session name {name!r}: use a plain name such as `web`")
+    if not sys.stdin.isatty():
+        raise RecorderError("recording needs a terminal: run it in an interactive shell (ssh -t, docker exec -it)")
+
+
+def _record(options: Options) -> None:
+    """Record in a guarded child process: the terminal is restored even if the recorder is killed."""
+    from recorder.capture import pty as terminal
+    from recorder.capture import summary
+    from recorder.capture.journal import JOURNAL_FILE, read
+    from recorder.capture.recording import Recording, remove_channel
+
+    target = options.sessions_dir / options.name
+
+    def work() -> int:
+        try:
+            verb = "Resuming" if options.resume else "Recording"
+            stderr().print(
+                f"[bold]{verb}[/] session [bold]{options.name}[/] into {target}. "
+                "Deploy as usual; type [bold]exit[/] to finish."
+            )
+            summary.show(Recording(options).run(), target, stderr())
+            return 0
+        except RecorderError as exc:
+            error_line(exc)
+            return exc.exit_code
+
+    def killed(signum: int, pid: int) -> None:
+        remove_channel(pid)  # the shell's environment dumps must not outlive the recorder
+        path = target / JOURNAL_FILE
+        steps = sum(1 for e in read(path) if e.get("event") == "step") if path.exists() else 0
+        note(
+            f"\nrecord: the recorder was killed (signal {signum}); {steps} finished commands are safe in "
+            f"{path}. `record resume {options.name}` continues the recording."
+        )
+
+    code = terminal.run_guarded(work, killed)
+    if code:
+        raise typer.Exit(code)

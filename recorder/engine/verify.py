@@ -1,0 +1,202 @@
+"""`record verify`: run the image, ask it what the staging host was asked, and compare. At the engine's edge.
+
+The container's ports are published on 127.0.0.1 only and nothing else is ever contacted. Files and
+the package database are read out of the container through the engine (`docker cp`'s API), so the
+image needs no tools of its own, and dpkg's status file is read by the same parser that read it on
+staging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import tarfile
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from recorder.capture.fingerprint import accepts, fetch
+from recorder.capture.probes import dpkg_versions
+from recorder.engine import build as engine
+from recorder.engine.expect import MISMATCH, Check, answer, expectations, fingerprint
+from recorder.errors import EngineError, RecorderError
+from recorder.model.session import FileChange, Fingerprint, HttpCheck, Session
+from recorder.review import plan
+
+LOOPBACK = "127.0.0.1"
+DPKG_STATUS = "/var/lib/dpkg/status"
+LOCAL_ENGINES = ("", "localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def require_local_engine(docker_host: str | None = None) -> None:
+    """Published ports live on the engine's machine; probing 127.0.0.1 only reaches a local one."""
+    value = os.environ.get("DOCKER_HOST", "") if docker_host is None else docker_host
+    if not value or value.startswith(("unix://", "npipe://", "fd://")):
+        return
+    host = urlsplit(value if "://" in value else f"tcp://{value}").hostname or ""
+    if host.lower() not in LOCAL_ENGINES:
+        raise RecorderError(
+            f"DOCKER_HOST={value}: verify publishes the image's ports on 127.0.0.1 of the engine's machine "
+            "and asks them from here, so it needs an engine on this machine; run verify there"
+        )
+
+
+# ---------------------------------------------------------------- reading the container
+
+
+def _archive(container, path: str) -> tarfile.TarInfo | tuple[tarfile.TarInfo, bytes] | None:
+    try:
+        stream, _ = container.get_archive(path)
+    except NotFound:
+        return None
+    data = io.BytesIO(b"".join(stream))
+    with tarfile.open(fileobj=data) as tar:
+        member = tar.next()
+        if member is None:
+            return None
+        if member.isfile():
+            extracted = tar.extractfile(member)
+            return member, extracted.read() if extracted else b""
+        return member
+
+
+def _observe_file(container, path: str, expected: FileChange) -> str:
+    found = _archive(container, path)
+    if found is None:
+        return "absent"
+    if isinstance(found, tuple):
+        member, content = found
+        mode = f" mode {member.mode & 0o7777:04o}" if expected.mode is not None else ""
+        return f"sha256:{hashlib.sha256(content).hexdigest()[:12]}{mode}"
+    if found.issym():
+        return f"symlink -> {found.linkname}"
+    return "a directory" if found.isdir() else "not a regular file"
+
+
+def _package_versions(container) -> dict[str, str] | None:
+    found = _archive(container, DPKG_STATUS)
+    if not isinstance(found, tuple):
+        return None
+    return dpkg_versions(found[1].decode("utf-8", "replace"))
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _logs(container, lines: int = 3) -> str:
+    try:
+        text = container.logs(tail=lines).decode("utf-8", "replace").strip()
+    except DockerException:
+        return ""
+    return " | ".join(text.splitlines()[-lines:])
+
+
+def _host_port(container, port: int) -> int | None:
+    container.reload()
+    bound = (container.ports or {}).get(f"{port}/tcp") or []
+    return int(bound[0]["HostPort"]) if bound else None
+
+
+def _exited(container) -> str:
+    container.reload()
+    if container.status in ("exited", "dead"):
+        code = container.attrs.get("State", {}).get("ExitCode")
+        logs = _logs(container)
+        return f"the container exited (code {code})" + (f": {logs}" if logs else "")
+    return ""
+
+
+def _wait_for_ports(container, checks: list[Check], timeout: float, emit: Callable[[str], None]) -> dict[int, int]:
+    """Wait for each port staging accepted on, up to `timeout` in all; host port of each that answers."""
+    reachable: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    for c in checks:
+        if c.kind != "port" or c.skip:
+            continue
+        port = int(c.subject)
+        emit(f"waiting for port {port} (up to {max(0.0, deadline - time.monotonic()):.0f}s)")
+        ok, why = False, ""
+        while True:
+            host_port = _host_port(container, port)
+            if host_port is not None and accepts(LOOPBACK, host_port):
+                ok = True
+                break
+            why = _exited(container)
+            if why or time.monotonic() > deadline or c.expected == "refuses TCP":
+                break
+            time.sleep(0.25)
+        c.judge("accepts TCP" if ok else "refuses TCP")
+        if not ok and c.expected == "accepts TCP":
+            c.note = why or f"nothing accepted a connection within {timeout:.0f}s"
+        if ok:
+            reachable[port] = host_port
+    return reachable
+
+
+def _ask_http(checks: list[Check], fp: Fingerprint, reachable: dict[int, int]) -> None:
+    by_subject: dict[str, HttpCheck] = {f"GET {h.url}": h for h in fp.http}
+    for c in checks:
+        if c.kind != "http" or c.skip:
+            continue
+        h = by_subject[c.subject]
+        if h.port not in reachable:
+            c.observed, c.result = "port not reachable", MISMATCH
+            continue
+        got = None
+        for _ in range(3):  # the port is open; the server may still be warming up
+            got = fetch(h.url, LOOPBACK, reachable[h.port])
+            if got is not None:
+                break
+            time.sleep(0.5)
+        c.judge("no HTTP answer" if got is None else answer(got.status, got.sha256, got.size))
+
+
+def run(session: Session, tag: str, timeout: float = 30.0, emit: Callable[[str], None] = lambda _: None) -> list[Check]:
+    """Run `tag`, make every check, remove the container; returns the checks with what the image showed."""
+    require_local_engine()
+    client = engine.connect()
+    try:
+        image = client.images.get(tag)
+    except ImageNotFound:
+        raise RecorderError(f"image {tag}: not found; build it first (`record build SESSION --tag {tag}`)") from None
+    checks = expectations(session)
+    fp = fingerprint(session)
+    ports = sorted({int(c.subject) for c in checks if c.kind == "port" and not c.skip})
+    p = plan.of(session)
+    try:
+        container = client.containers.run(
+            image.id,
+            detach=True,
+            ports={f"{port}/tcp": (LOOPBACK, None) for port in ports},
+            labels={"io.record.verify": session.name},
+        )
+    except APIError as exc:
+        raise EngineError(f"could not start {tag}: {exc.explanation}") from None
+    try:
+        emit(f"started {tag} as {container.short_id}; ports published on {LOOPBACK} only")
+        reachable = _wait_for_ports(container, checks, timeout, emit)
+        _ask_http(checks, fp, reachable)
+        versions = _package_versions(container)
+        env = dict(item.partition("=")[::2] for item in image.attrs.get("Config", {}).get("Env") or [])
+        for c in checks:
+            if c.skip:
+                continue
+            if c.kind == "file":
+                c.judge(_observe_file(container, c.subject, p.files[c.subject].change))
+            elif c.kind == "package":
+                if versions is None:
+                    c.observed, c.result, c.note = "no dpkg database", MISMATCH, DPKG_STATUS
+                else:
+                    c.judge(versions.get(c.subject, "absent"))
+            elif c.kind == "env":
+                c.judge(env.get(c.subject, "not set"))
+    except DockerException as exc:
+        raise EngineError(f"verify of {tag} lost the Docker engine: {str(exc).splitlines()[0]}") from None
+    finally:
+        with contextlib.suppress(DockerException):
+            container.remove(force=True)
+    return checks

@@ -1,0 +1,64 @@
+"""What the image of a session holds, step effects folded in order: the common ground of show, diff and verify.
+
+It follows the generator's rules (packages come from `run` steps, files from every replayed step,
+ENV from both, the last step that touched a path wins), so what a reviewer reads is what gets built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from generators.dockerfile import base_image, running_services
+from recorder.model.session import FileChange, Service, Session
+
+
+@dataclass(frozen=True)
+class PackageState:
+    version: str
+    requested: bool  # asked for by name; False for a dependency
+    step: int
+
+
+@dataclass(frozen=True)
+class FileState:
+    change: FileChange
+    step: int
+
+
+@dataclass
+class Plan:
+    base: str
+    packages: dict[str, PackageState] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)  # package -> the step that removed it
+    files: dict[str, FileState] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # an unset variable is "" (ENV cannot delete)
+    service: Service | None = None
+    exposed: list[int] = field(default_factory=list)
+
+
+def of(session: Session, base: str | None = None) -> Plan:
+    plan = Plan(base=base_image(session, base))
+    for step in session.steps:
+        if step.replay == "skip":
+            continue
+        if step.replay == "run":
+            for change in step.effects.packages:
+                for name, version in change.dependencies.items():
+                    plan.packages[name] = PackageState(version, False, step.id)
+                for name, version in change.installed.items():
+                    plan.packages[name] = PackageState(version, True, step.id)
+                for name in change.removed:
+                    plan.packages.pop(name, None)
+                    plan.removed[name] = step.id
+                for name in (*change.installed, *change.dependencies):
+                    plan.removed.pop(name, None)
+        if step.replay in ("files", "run"):
+            for f in step.effects.files:
+                plan.files[f.path] = FileState(f, step.id)
+        plan.env.update(step.effects.env_set)
+        plan.env.update({name: "" for name in step.effects.env_unset})
+    running = running_services(session)
+    if running:
+        plan.service = running[0]
+        plan.exposed = sorted({p.port for s in running for p in s.ports if p.public})
+    return plan

@@ -1,0 +1,609 @@
+"""Finds secrets and puts `<redacted:NAME>` in their place, so none is written where it could leave the host.
+
+Three ways to know a secret: its name (DB_PASSWORD=...), its value (detect-secrets' plugins: AWS keys,
+GitHub/GitLab/Slack tokens, private keys, JWTs, credentials in URLs, high-entropy strings) and how it
+was typed (at a prompt with echo off). A `Redactor` lives for one recording: every value it has seen
+gets one stable placeholder name, and it is applied at one point, to each Step as it is built, before
+anything is journaled or copied; the terminal cast is cleaned of the same values when it is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from recorder.errors import RecorderError
+from recorder.model.placeholders import PLACEHOLDER, placeholder
+from recorder.model.session import FileChange, Service, Session, Step
+
+# Words that make a variable or option name a secret's name, and words that say its value is not
+# the secret itself (a path to it, a length rule, a switch).
+SECRET_WORDS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "APIKEY", "PRIVATEKEY")
+SECRET_PARTS = frozenset({"PASS", "PWD", "PW"})
+SECRET_PAIRS = ("API_KEY", "ACCESS_KEY", "PRIVATE_KEY", "SECRET_KEY", "AUTH_KEY", "SIGNING_KEY", "ENCRYPTION_KEY")
+NOT_SECRET_PARTS = frozenset(
+    {
+        "FILE", "PATH", "DIR", "STDIN", "CMD", "COMMAND", "LENGTH", "LEN", "MIN", "MAX", "TTL", "AGE", "EXPIRY",
+        "EXPIRES", "TIMEOUT", "ENABLED", "REQUIRED", "POLICY", "PROMPT", "TYPE", "URL", "HOST", "PORT", "USER",
+        "USERNAME", "NAME", "ID", "METHOD", "MODE", "BYPASS", "COMPASS", "AUTHENTICATION", "AUTHOR", "SOCK",
+        "ENDPOINT", "URI",
+    }
+)
+NOT_SECRET_VALUES = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "nil", "required"})
+
+# How a kind of secret is named when nothing better (a variable) names it.
+KIND_NAMES = {
+    "Basic Auth Credentials": "URL_PASSWORD",
+    "Base64 High Entropy String": "SECRET",
+    "Hex High Entropy String": "SECRET",
+    "Secret Keyword": "SECRET",
+    "JSON Web Token": "JWT",
+    "Private Key": "PRIVATE_KEY",
+}
+SKIPPED_PLUGINS = frozenset(
+    {
+        "IPPublicDetector",  # an address in a deployment is configuration, not a secret
+        "KeywordDetector",  # used below with its config-file patterns, which give the value's place
+        "Base64HighEntropyString",  # used below: quoted and unquoted strings, with the plugin's own limit
+        "HexHighEntropyString",
+    }
+)
+# For long texts (the terminal's output): the plugins whose patterns are tokens nobody types by
+# chance, and that are cheap enough for megabytes (the keyword-style ones cost 10x more).
+TOKEN_PLUGINS = frozenset(
+    {
+        "AWSKeyDetector", "GitHubTokenDetector", "GitLabTokenDetector", "SlackDetector", "JwtTokenDetector",
+        "PrivateKeyDetector", "BasicAuthDetector", "StripeDetector", "SendGridDetector", "PypiTokenDetector",
+        "OpenAIDetector", "NpmDetector", "SquareOAuthDetector",
+    }
+)
+SUBSTRING_MIN = 6  # known values this long are replaced wherever they occur; shorter ones as whole words only
+WORD_MIN = 3  # shorter values are replaced only where they were found, never by search
+MAX_SCAN = 64 << 20  # captured files larger than this are copied unscanned, with a warning
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where a secret is in a text, what found it, and a name the context suggests for it."""
+
+    start: int
+    end: int
+    kind: str
+    name: str = ""
+
+
+# ---------------------------------------------------------------- names
+
+
+def _parts(name: str) -> list[str]:
+    return [p for p in re.split(r"[^A-Za-z0-9]+", name.upper()) if p]
+
+
+def is_secret_name(name: str) -> bool:
+    """DB_PASSWORD, api-key, MYSQL_PWD, requirepass, PROXY_AUTH: yes. PASSWORD_FILE, TOKEN_TTL, AUTH_PROVIDER: no."""
+    parts = _parts(name)
+    if not parts or any(p in NOT_SECRET_PARTS for p in parts):
+        return False
+    joined = "_".join(parts)
+    squashed = joined.replace("_", "")
+    if any(word in squashed for word in SECRET_WORDS) or any(pair in joined for pair in SECRET_PAIRS):
+        return True
+    return parts[-1] == "AUTH" or any(p in SECRET_PARTS or p.endswith("PASS") for p in parts)  # PROXY_AUTH
+
+
+def plausible_value(value: str) -> bool:
+    """A value that could be the secret itself, not a reference to one, a path, a switch or a length."""
+    v = value.strip()
+    if not v or v.lower() in NOT_SECRET_VALUES or PLACEHOLDER.fullmatch(v):
+        return False
+    if v[0] in "$%" or v.startswith(("{{", "/", "./", "~/", "`")):
+        return False  # $VAR, ${VAR}, %(var)s, {{ var }}, a path
+    if re.match(r"[a-z][a-z0-9+.-]*://[^/@\s]*(/|$)", v):
+        return False  # an address without credentials (those are found by their own pattern)
+    return not (v.isdigit() and len(v) < 4)
+
+
+# ---------------------------------------------------------------- values (detect-secrets)
+
+
+@cache
+def _plugins() -> tuple[list, object, object]:
+    """detect-secrets' plugins, built once: the pattern ones, and the two entropy ones."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
+
+    patterns = []
+    for cls in get_mapping_from_secret_type_to_class().values():
+        if cls.__name__ in SKIPPED_PLUGINS:
+            continue
+        plugin = cls()
+        if hasattr(plugin, "denylist"):
+            patterns.append(plugin)
+    return patterns, Base64HighEntropyString(), HexHighEntropyString()
+
+
+def _span(match: re.Match) -> tuple[int, int]:
+    """The secret's part of a plugin's match: its last group when that group ends the match (a password
+    before `@`, a key between quotes), else the whole match (a token whose group is only its prefix)."""
+    start, end = match.span()
+    text = match.string
+    for g in range(match.re.groups, 0, -1):
+        gs, ge = match.span(g)
+        if gs >= 0 and ge > gs and end - ge <= 1 and (gs, ge) != (start, end):
+            start, end = gs, ge
+            break
+    else:  # a token: take all of it (detect-secrets' JWT pattern stops before the signature)
+        while end < len(text) and (text[end].isalnum() or text[end] in TOKEN_CHARS):
+            end += 1
+    while start < end and text[start] in " \t\r\n\"'=:":
+        start += 1
+    while end > start and text[end - 1] in " \t\r\n\"'=:":
+        end -= 1
+    return start, end
+
+
+TOKEN_CHARS = "_-="
+
+
+def _is_private_key(plugin) -> bool:
+    return type(plugin).__name__ == "PrivateKeyDetector"
+
+
+KEY_END = re.compile(r"-----END [A-Z0-9 ]*-----|---- END SSH2 ENCRYPTED PRIVATE KEY ----")
+KEY_BODY = re.compile(r"[A-Za-z0-9+/=]{16,}|[A-Za-z-]+: .*")
+
+
+def _key_block(text: str, match: re.Match) -> tuple[int, int] | None:
+    """A private key from its BEGIN line through its END line, or through its last body line when it
+    was cut short; None for a bare BEGIN line (a `grep` for that line holds no key)."""
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    dashes = text.rfind("-----", line_start, match.start())
+    start = dashes if dashes >= 0 else match.start()
+    found = KEY_END.search(text, match.end(), match.end() + (64 << 10))
+    if found:
+        return start, found.end()
+    end = None
+    pos = text.find("\n", match.end())
+    while pos >= 0:
+        nxt = text.find("\n", pos + 1)
+        line = text[pos + 1 : len(text) if nxt < 0 else nxt].strip()
+        if not line or not KEY_BODY.fullmatch(line):
+            break
+        end, pos = (len(text) if nxt < 0 else nxt), nxt
+    return (start, end) if end is not None else None
+
+
+def _entropy_ok(plugin, value: str) -> bool:
+    from detect_secrets.filters import heuristic
+
+    return (
+        len(value) >= 8
+        and plugin.calculate_shannon_entropy(value) > plugin.entropy_limit
+        and not heuristic.is_sequential_string(value)
+        and not heuristic.is_potential_uuid(value)
+        and not heuristic.is_templated_secret(value)
+        and not heuristic.is_prefixed_with_dollar_sign(value)
+    )
+
+
+def looks_random(value: str) -> bool:
+    """A whole value (a variable's) that is one random-looking string, as detect-secrets judges a
+    quoted string: base64 or hex characters only, above the plugin's entropy limit."""
+    _, b64, hexa = _plugins()
+    return any(set(value) <= set(p.charset) and _entropy_ok(p, value) for p in (b64, hexa))
+
+
+BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{20,}={0,2}(?![A-Za-z0-9+/_=-])")
+
+
+PATH_WORD = re.compile(r"[a-z][a-z0-9_-]{2,}")
+
+
+def _path_like(value: str) -> bool:
+    """A run of path segments (`Xk2f9Q/tmp/pytest-of-root/...`, a mktemp directory and what is under it),
+    not a base64 string: two or more segments are plain lower-case words, which random base64 almost
+    never gives (a 3-letter segment is all lower case about 1 time in 15)."""
+    return sum(1 for part in value.split("/") if PATH_WORD.fullmatch(part)) >= 2
+
+
+def find_values(text: str, entropy: bool = True, tokens_only: bool = False) -> list[Hit]:
+    """Secrets detect-secrets' plugins see in a text. Entropy: quoted strings (as detect-secrets scans
+    code) and long unquoted base64-like words; unquoted hex is left alone, since checksums and commit
+    ids are everywhere in deployments and are not secrets."""
+    patterns, b64, hexa = _plugins()
+    hits: list[Hit] = []
+    for plugin in patterns:
+        if tokens_only and type(plugin).__name__ not in TOKEN_PLUGINS:
+            continue
+        for regex in plugin.denylist:
+            for m in regex.finditer(text):
+                if _is_private_key(plugin):
+                    block = _key_block(text, m)
+                    if block:
+                        hits.append(Hit(*block, plugin.secret_type))
+                    continue
+                start, end = _span(m)
+                value = text[start:end]
+                if end - start < 4 or (hasattr(plugin, "is_formally_valid") and not plugin.is_formally_valid(value)):
+                    continue
+                hits.append(Hit(start, end, plugin.secret_type))
+    if entropy:
+        for plugin in (b64, hexa):
+            for m in plugin.regex.finditer(text):
+                if _entropy_ok(plugin, m.group(2)):
+                    hits.append(Hit(*m.span(2), plugin.secret_type))
+        for m in BASE64_TOKEN.finditer(text):
+            value = m.group()
+            if "//" not in value and not value.startswith("/") and not _path_like(value) and _entropy_ok(b64, value):
+                hits.append(Hit(*m.span(), b64.secret_type))
+    return hits
+
+
+# ---------------------------------------------------------------- commands and files
+
+WORD = r"""("(?:[^"\\]|\\.)*"|'[^']*'|[^\s;&|<>()'"`]+)"""
+ASSIGNMENT = re.compile(r"(?<![\w$])([A-Za-z_][A-Za-z0-9_]*)=" + WORD)
+SECRET_OPTION = re.compile(r"(?<!\S)--?([A-Za-z][\w-]*)(?:=|\s+)" + WORD)
+MYSQL_P = re.compile(
+    r"\b(?:mysql|mysqladmin|mysqldump|mysqlimport|mysqlcheck|mysqlshow|mariadb(?:-\w+)?)\b[^|;&\n]*?\s-p" + WORD
+)
+LOGIN_P = re.compile(r"\b(?:docker|podman|buildah|helm|skopeo|oras)\s+(?:\S+\s+)*?login\b[^|;&\n]*?\s-p\s+" + WORD)
+SSHPASS_P = re.compile(r"\bsshpass\s+-p\s*" + WORD)
+REDIS_A = re.compile(r"\bredis-cli\b[^|;&\n]*?\s-a\s+" + WORD)
+USER_PASS = re.compile(r"\b(?:curl|wget)\b[^|;&\n]*?\s(?:-u\s*|--user[=\s]\s*)" + WORD)
+COMMENT = re.compile(r"\s*(#|;|//|--|\*)")
+NAME_VALUE_LINE = re.compile(
+    r"(?m)^[ \t]*(?:export[ \t]+|set[ \t]+)?([A-Za-z_][\w.-]*)[ \t]*(?:[:=][ \t]*|[ \t]+)(\S[^\r\n]*?)[ \t;]*$"
+)
+CONFIG_KEY = re.compile(r"""([\w.-]+)["'\]]*\s*(?:[:=]+|\s)\s*["'`]?$""")
+
+
+def _unquote(match: re.Match, group: int) -> tuple[int, int]:
+    start, end = match.span(group)
+    text = match.string
+    if end - start >= 2 and text[start] in "\"'" and text[end - 1] == text[start]:
+        return start + 1, end - 1
+    return start, end
+
+
+def _program_name(match: re.Match) -> str:
+    word = match.group().split()[0]
+    return re.sub(r"\W+", "_", word.rsplit("/", 1)[-1]).upper()
+
+
+def find_in_command(text: str) -> list[Hit]:
+    """Secrets on a command line: NAME=value, --password=x, mysql -px, curl -u user:x, docker login -p x,
+    credentials in URLs, and whatever detect-secrets' plugins see."""
+    hits = []
+    for m in ASSIGNMENT.finditer(text):
+        start, end = _unquote(m, 2)
+        if is_secret_name(m.group(1)) and plausible_value(text[start:end]):
+            hits.append(Hit(start, end, "secret variable", m.group(1)))
+    for m in SECRET_OPTION.finditer(text):
+        start, end = _unquote(m, 2)
+        if is_secret_name(m.group(1)) and plausible_value(text[start:end]) and not text[start:end].startswith("-"):
+            hits.append(Hit(start, end, "secret option", m.group(1).replace("-", "_").upper()))
+    for regex in (MYSQL_P, LOGIN_P, SSHPASS_P, REDIS_A):
+        for m in regex.finditer(text):
+            start, end = _unquote(m, 1)
+            if plausible_value(text[start:end]):
+                hits.append(Hit(start, end, "password option", f"{_program_name(m)}_PASSWORD"))
+    for m in USER_PASS.finditer(text):
+        start, end = _unquote(m, 1)
+        user, colon, _ = text[start:end].partition(":")
+        if colon and end > start + len(user) + 1:
+            hits.append(Hit(start + len(user) + 1, end, "password option", f"{_program_name(m)}_PASSWORD"))
+    values = find_values(text)
+    for m in ASSIGNMENT.finditer(text):  # a value found inside VAR=... is named after VAR
+        start, end = _unquote(m, 2)
+        for i, hit in enumerate(values):
+            if start <= hit.start and hit.end <= end and not hit.name:
+                name = m.group(1) if (hit.start, hit.end) == (start, end) else f"{m.group(1)}_{_kind_name(hit)}"
+                values[i] = Hit(hit.start, hit.end, hit.kind, name)
+    return hits + values
+
+
+def _kind_name(hit: Hit) -> str:
+    return KIND_NAMES.get(hit.kind) or _var_name(hit.kind).upper()
+
+
+def find_in_file(text: str) -> list[Hit]:
+    """Secrets in a captured config file: `password = x` lines (detect-secrets' keyword patterns for
+    config files, and our names), and the plugins' token patterns. No entropy guessing here: a page
+    with an integrity hash or an embedded image is not a secret, and a false alarm keeps it out of
+    the image."""
+    from detect_secrets.filters import heuristic
+    from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP
+
+    hits = []
+    for line in re.finditer(r"[^\n]+", text):  # detect-secrets applies these patterns line by line
+        if COMMENT.match(line.group()) or heuristic.is_indirect_reference(line.group()):
+            continue
+        for regex, group in CONFIG_DENYLIST_REGEX_TO_GROUP.items():
+            for m in regex.finditer(line.group()):
+                start, end = m.span(group)
+                key = CONFIG_KEY.search(line.group(), 0, start)
+                name = key.group(1) if key else ""
+                if plausible_value(m.group(group)) and (not name or is_secret_name(name)):
+                    hits.append(Hit(line.start() + start, line.start() + end, "secret setting", name.upper()))
+    for line in NAME_VALUE_LINE.finditer(text):
+        value = line.group(2).strip("\"'")
+        if heuristic.is_indirect_reference(line.group()):
+            continue  # token = sys.argv[2], secret = get_secret(): code that fetches one
+        if is_secret_name(line.group(1)) and plausible_value(value) and not value.startswith("="):
+            start = line.start(2) + line.group(2).find(value)
+            hits.append(Hit(start, start + len(value), "secret setting", line.group(1).upper()))
+    return hits + find_values(text, entropy=False)
+
+
+def typed_lines(data: bytes) -> list[str]:
+    """What was typed at no-echo prompts, as lines, with erase and kill applied as the terminal did."""
+    lines, buf = [], []
+    for ch in data.decode("utf-8", "replace"):
+        if ch in "\x7f\b":
+            if buf:
+                buf.pop()
+        elif ch == "\x15":
+            buf.clear()
+        elif ch in "\r\n\x03\x04":
+            if buf:
+                lines.append("".join(buf))
+            buf.clear()
+        elif ch.isprintable():
+            buf.append(ch)
+    if buf:
+        lines.append("".join(buf))
+    return lines
+
+
+# ---------------------------------------------------------------- redaction
+
+
+def _var_name(name: str) -> str:
+    name = re.sub(r"\W+", "_", name).strip("_")
+    return name if name and not name[0].isdigit() else f"SECRET_{name}".rstrip("_")
+
+
+class Redactor:
+    """One recording's secrets: value -> placeholder name. Same value, same name, everywhere.
+
+    `store` (0600, outside what is committed and built) keeps the values across a crash, so the
+    terminal output the crash left behind is cleaned when the recording is resumed.
+    """
+
+    def __init__(self, store: Path | None = None):
+        self.store = store
+        self.known: dict[str, str] = {}
+        self._pattern: re.Pattern | None = None
+        if store is not None and store.exists():
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                loaded = json.loads(store.read_text(encoding="utf-8"))
+                self.known = {str(k): str(v) for k, v in loaded.items()}
+
+    # -- learning
+
+    def learn(self, value: str, name: str) -> str:
+        """The placeholder name for a value; a new value gets a name no other value has."""
+        if value in self.known:
+            return self.known[value]
+        base = _var_name(name) or "SECRET"
+        used = set(self.known.values())
+        chosen, n = base, 2
+        while chosen in used:
+            chosen, n = f"{base}_{n}", n + 1
+        self.known[value] = chosen
+        self._pattern = None
+        self._save()
+        return chosen
+
+    def _save(self) -> None:
+        if self.store is None:
+            return
+        tmp = self.store.with_name(self.store.name + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                os.fchmod(out.fileno(), 0o600)
+                json.dump(self.known, out)
+            tmp.replace(self.store)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def forget_store(self) -> None:
+        if self.store is not None:
+            with contextlib.suppress(OSError):
+                self.store.unlink()
+
+    # -- replacing
+
+    def pattern(self) -> re.Pattern | None:
+        """One regex for every known value: long ones anywhere, short ones as whole words."""
+        if self._pattern is None:
+            values = sorted((v for v in self.known if len(v) >= WORD_MIN), key=len, reverse=True)
+            parts = [
+                re.escape(v) if len(v) >= SUBSTRING_MIN else rf"(?<![A-Za-z0-9_]){re.escape(v)}(?![A-Za-z0-9_])"
+                for v in values
+            ]
+            self._pattern = re.compile("|".join(parts)) if parts else None
+        return self._pattern
+
+    def replace_known(self, text: str) -> str:
+        pattern = self.pattern()
+        if pattern is None or not text:
+            return text
+        return pattern.sub(lambda m: placeholder(self.known[m.group()]), text)
+
+    def _apply(self, text: str, hits: Iterable[Hit], default: str) -> str:
+        """Learn what the hits found, replace those places, then every known value elsewhere."""
+        out, pos = [], 0
+        for hit in sorted(hits, key=lambda h: (h.start, -h.end)):
+            if hit.start < pos or hit.end <= hit.start:
+                continue  # inside a secret already replaced
+            value = text[hit.start : hit.end]
+            if PLACEHOLDER.fullmatch(value):
+                continue
+            name = self.learn(value, hit.name or _kind_name(hit) or default)
+            out += [text[pos : hit.start], placeholder(name)]
+            pos = hit.end
+        out.append(text[pos:])
+        return self.replace_known("".join(out))
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Where known values and unmistakable tokens (keys, JWTs, URL credentials) are in a long
+        text such as the terminal's output, with their placeholders; sorted, not overlapping."""
+        found = find_values(text, entropy=False, tokens_only=True)
+        pattern = self.pattern()
+        if pattern is not None:
+            found += [Hit(m.start(), m.end(), "known", self.known[m.group()]) for m in pattern.finditer(text)]
+        out: list[tuple[int, int, str]] = []
+        for hit in sorted(found, key=lambda h: (h.start, -h.end)):
+            if out and hit.start < out[-1][1]:
+                continue
+            value = text[hit.start : hit.end]
+            if PLACEHOLDER.fullmatch(value):
+                continue
+            name = hit.name if hit.kind == "known" else self.learn(value, _kind_name(hit))
+            out.append((hit.start, hit.end, placeholder(name)))
+        return out
+
+    def command(self, text: str) -> str:
+        return self._apply(text, find_in_command(text), "SECRET")
+
+    def text(self, text: str) -> str:
+        """Free text (a warning, a message): known values and whatever the plugins see."""
+        return self._apply(text, find_values(text), "SECRET")
+
+    # -- the model
+
+    def environment(self, step: Step, typed: Iterable[str] = ()) -> None:
+        """Redact the variables a step set. First, so a secret typed at a prompt and then exported is
+        named after its variable; what was typed and went nowhere is still known, as TYPED_SECRET."""
+        typed = [v for v in typed if v.strip()]
+        secret_vars = []
+        for name, value in list(step.effects.env_set.items()):
+            new = placeholder(self.learn(value, name)) if value in typed else self._env_value(name, value)
+            if new != value:
+                step.effects.env_set[name] = new
+                secret_vars.append(name)
+        for value in typed:
+            self.learn(value, "TYPED_SECRET")
+        if secret_vars:
+            step.why += f"; {', '.join(secret_vars)}: secret, given at run time (never in the image)"
+
+    def step(self, step: Step) -> None:
+        """Redact a step's text in place, after its environment and files were looked at."""
+        step.command = self.command(step.command)
+        step.expanded = self.command(step.expanded)
+        for f in step.effects.files:
+            self.file_metadata(f)
+
+    def _env_value(self, name: str, value: str) -> str:
+        if value in self.known or (is_secret_name(name) and plausible_value(value)):
+            return placeholder(self.learn(value, name))
+        hits = find_values(value)
+        if looks_random(value) or any(h.start == 0 and h.end == len(value) for h in hits):
+            return placeholder(self.learn(value, name))
+        partial = [Hit(h.start, h.end, h.kind, f"{name}_{_kind_name(h)}") for h in hits]
+        return self._apply(value, partial, name)
+
+    def file_metadata(self, f: FileChange) -> None:
+        """A path or link target that holds a secret is redacted, and the file is not copied."""
+        for attr in ("path", "target"):
+            value = getattr(f, attr)
+            if value:
+                new = self.text(value)
+                if new != value:
+                    setattr(f, attr, new)
+                    f.secret = f.secret or f"its {attr} holds a secret"
+                    f.sha256 = None
+
+    def file_content(self, data: bytes) -> str:
+        """Why a captured file must not be copied ('' when it may): learns the secrets it holds."""
+        text = data.decode("utf-8", "replace")
+        reasons = []
+        for hit in sorted(find_in_file(text), key=lambda h: h.start):
+            self.learn(text[hit.start : hit.end], hit.name or _kind_name(hit))
+            reasons.append(f"{hit.kind.lower()} on line {text.count(chr(10), 0, hit.start) + 1}")
+        pattern = self.pattern()
+        seen = pattern.search(text) if pattern is not None and not reasons else None
+        if seen:
+            line = text.count("\n", 0, seen.start()) + 1
+            reasons.append(f"the secret {self.known[seen.group()]} on line {line}")
+        return ", ".join(dict.fromkeys(reasons))
+
+    def service(self, service: Service) -> None:
+        service.command = self.argv(service.command)
+        service.observed = self.argv(service.observed)
+
+    def argv(self, argv: list[str]) -> list[str]:
+        if not argv:
+            return argv
+        joined = shlex.join(argv)
+        redacted = self.command(joined)
+        if redacted == joined:
+            return argv
+        try:
+            return shlex.split(redacted)
+        except ValueError:
+            return [self.command(a) for a in argv]
+
+
+# ---------------------------------------------------------------- checks and messages
+
+
+def refuse_unredacted(session: Session, file: Path) -> None:
+    """A secret written into session.yaml by hand would be baked into the image: say where, not what.
+
+    Only patterns that are secrets beyond doubt (named variables, tokens, keys, URL credentials): an
+    entropy guess must never stop a build."""
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+
+    def fail(value: str, where: str, kind: str) -> RecorderError:
+        at = text.find(value)
+        line = f":{text.count(chr(10), 0, at) + 1}" if at >= 0 else ""
+        return RecorderError(
+            f"{file}{line}: {where} holds what looks like a secret ({kind}); replace it with "
+            "<redacted:NAME> and give it at run time (docker run --env-file)"
+        )
+
+    for step in session.steps:
+        if step.replay == "skip":
+            continue
+        for name, value in step.effects.env_set.items():
+            if PLACEHOLDER.search(value):
+                continue
+            if is_secret_name(name) and plausible_value(value):
+                raise fail(value, f"step {step.id}: env_set.{name}", "a secret's name")
+            for hit in find_values(value, entropy=False):
+                raise fail(value[hit.start : hit.end], f"step {step.id}: env_set.{name}", hit.kind)
+        if step.replay == "run" and not step.effects.packages:
+            for hit in _certain(find_in_command(step.command)):
+                raise fail(step.command[hit.start : hit.end], f"step {step.id}: command", hit.kind)
+    for service in session.services[:1]:
+        joined = shlex.join(service.command)
+        for hit in _certain(find_in_command(joined)):
+            raise fail(joined[hit.start : hit.end], f"service {service.name}: command", hit.kind)
+
+
+def _certain(hits: list[Hit]) -> list[Hit]:
+    return [h for h in hits if "High Entropy" not in h.kind]
+
+
+def scrub_message(message: str) -> str:
+    """An error message as it may be shown: one line, without anything that looks like a secret."""
+    flat = " ".join(message.split("\n"))
+    try:
+        return Redactor().text(flat)
+    except Exception:  # noqa: BLE001 - a message must always be printable
+        return flat

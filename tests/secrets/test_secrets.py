@@ -1,0 +1,316 @@
+"""Secrets: each kind is found and replaced by its placeholder, ordinary deployment text is left alone,
+and the generated files ask for secrets at run time instead of baking them in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import psutil
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generators import dockerfile
+from recorder.capture.pty import redact_events
+from recorder.errors import RecorderError
+from recorder.model import session as s
+from recorder.model.placeholders import needs
+from recorder.secrets import detect as secrets
+from tests import fakes
+from tests.capture.test_recording import PROMPT
+
+HERE = Path(__file__).resolve().parents[1]
+EXAMPLE = HERE.parent / "sessions" / "web"
+GOLDEN = HERE / "golden" / "secrets"
+
+# (command template, the fake secret) — one per kind the issue names
+KINDS = {
+    "variable by name": ("export DB_PASSWORD={}", fakes.password),
+    "AWS access key": ("export AWS_ACCESS_KEY_ID={}", fakes.aws_access_key_id),
+    "GitHub token": ("git clone https://oauth2:{}@github.example/org/app.git", fakes.github_token),
+    "GitLab token": ("curl -H 'PRIVATE-TOKEN: {}' https://gitlab.example/api/v4/projects", fakes.gitlab_token),
+    "Slack token": ("export NOTIFY={}", fakes.slack_token),
+    "JWT": ("curl -H 'Authorization: Bearer {}' http://localhost/api", fakes.jwt),
+    "private key": ("cat > /etc/ssl/private/app.key <<'EOF'\n{}\nEOF", fakes.private_key),
+    "URL credentials": ("export DATABASE_URL=postgres://app:{}@db:5432/app", fakes.password),
+    "high entropy": ('export BUILD_SALT="{}"', fakes.high_entropy),
+    "mysql -p": ("mysql -uroot -p{} -e 'select 1'", fakes.password),
+    "curl -u": ("curl -fsS -u deploy:{} https://artifacts.example/app.tgz", fakes.password),
+    "docker login -p": ("docker login -u ci -p {} registry.example", fakes.password),
+    "--password=": ("app-admin reset --password={}", fakes.password),
+}
+
+# Deployment commands that hold no secret: they must come out exactly as they went in.
+ORDINARY = [
+    "apt-get install -y nginx=1.22.1-9+deb12u9 libcap2-bin=1:2.66-4+deb12u3+b1",
+    "sed -i 's/listen 80 default_server;/listen 8080 default_server;/' /etc/nginx/sites-available/default",
+    "git checkout 3f2a9c1d4e5b6a7980c1d2e3f4a5b6c7d8e9f0a1",
+    "echo '30d64929491f8ef0d30a26ebe734994b806d83fbceab8edabd56c528cfac9549  app.tgz' | sha256sum -c",
+    "curl -fsSL https://deb.nodesource.com/setup_20.x -o /tmp/nodesource_setup.sh",
+    "pip install flask==3.0.0 gunicorn==21.2.0",
+    "ls /usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+    "export APP_ENV=staging PASSWORD_MIN_LENGTH=12 TOKEN_FILE=/run/secrets/token",
+    "docker login --password-stdin registry.example < /run/secrets/registry",
+    "grep -q 'BEGIN RSA PRIVATE " + "KEY' /etc/ssl/private/app.key",  # split: no scanner takes this file for a key
+    "useradd -m -s /bin/bash deploy && passwd -l deploy",
+    "export DB_PASSWORD=$(cat /run/secrets/db)",
+    "ssh -p 2222 deploy@10.0.0.5 uptime",
+]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_of_secret_is_replaced_by_a_named_placeholder(kind):
+    template, make = KINDS[kind]
+    secret = make()
+    command = template.format(secret)
+    redacted = secrets.Redactor().command(command)
+    assert secret not in redacted
+    for line in secret.splitlines():
+        assert line not in redacted
+    assert "<redacted:" in redacted
+    before, _, after = template.partition("{}")
+    assert redacted.startswith(before) and redacted.endswith(after)  # only the secret went
+
+
+SECRET_NAMES = ["DB_PASSWORD", "MYSQL_PWD", "requirepass", "api-key", "GITHUB_TOKEN", "APP_SECRET_KEY", "PROXY_AUTH"]
+NOT_SECRET_NAMES = ["PASSWORD_FILE", "TOKEN_TTL", "PASSWORD_MIN_LENGTH", "AUTH_PROVIDER", "SSH_AUTH_SOCK", "KEY"]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES + NOT_SECRET_NAMES)
+def test_secret_names(name):
+    assert secrets.is_secret_name(name) == (name in SECRET_NAMES)
+
+
+@pytest.mark.parametrize("command", ORDINARY)
+def test_ordinary_deployment_commands_are_left_alone(command):
+    assert secrets.Redactor().command(command) == command
+
+
+def test_the_same_value_keeps_one_placeholder_everywhere_and_others_get_their_own():
+    r = secrets.Redactor()
+    pw, other = fakes.password(), fakes.password()
+    assert r.command(f"export DB_PASSWORD={pw}") == "export DB_PASSWORD=<redacted:DB_PASSWORD>"
+    assert r.command(f"mysql -p{pw} app") == "mysql -p<redacted:DB_PASSWORD> app"
+    assert r.command(f"echo {pw} | wc -c") == "echo <redacted:DB_PASSWORD> | wc -c"  # known now, found anywhere
+    assert r.command(f"export DB_PASSWORD={other}") == "export DB_PASSWORD=<redacted:DB_PASSWORD_2>"
+
+
+def test_a_step_is_redacted_in_every_field_and_says_why():
+    r = secrets.Redactor()
+    typed, token = fakes.password(), fakes.github_token()
+    step = s.Step(
+        id=1,
+        command=f"read -s X && export ADMIN_CODE=$X GH={token}",
+        cwd="/root",
+        exit=0,
+        replay="files",
+        why="sets ADMIN_CODE, GH, MODE: ENV",
+        expanded=f"echo {typed}",
+        effects=s.Effects(
+            env_set={"ADMIN_CODE": typed, "GH": token, "MODE": "prod"},
+            files=[s.FileChange(path=f"/etc/app/{token}.json", kind="file")],
+        ),
+    )
+    r.environment(step, [typed])
+    r.step(step)
+    assert step.effects.env_set == {
+        "ADMIN_CODE": "<redacted:ADMIN_CODE>",  # typed at the prompt, named after where it went
+        "GH": "<redacted:GH>",
+        "MODE": "prod",
+    }
+    assert step.command == "read -s X && export ADMIN_CODE=$X GH=<redacted:GH>"
+    assert step.expanded == "echo <redacted:ADMIN_CODE>"
+    assert step.effects.files[0].path == "/etc/app/<redacted:GH>.json" and step.effects.files[0].secret
+    assert "ADMIN_CODE, GH: secret, given at run time" in step.why
+
+
+def test_captured_files_with_secrets_are_flagged_and_plain_ones_are_not():
+    r = secrets.Redactor()
+    pw = fakes.password()
+    assert r.file_content(f"[db]\nuser = app\npassword = {pw}\n".encode()) == "secret setting on line 3"
+    assert r.file_content(f"requirepass {pw}\n".encode()) == "secret setting on line 1"
+    assert r.file_content(fakes.private_key().encode()) == "private key on line 1"
+    assert r.file_content(f"x: 1\ntoken_endpoint: https://a.example/{fakes.jwt()}\n".encode()).startswith(
+        "json web token on line 2"
+    )
+    assert r.file_content(f"notify = {pw}\n".encode()) == "the secret PASSWORD on line 1"  # seen before
+    for plain in (EXAMPLE / "files").rglob("*"):
+        if plain.is_file():
+            assert r.file_content(plain.read_bytes()) == "", plain
+    not_secrets = b"# password: set it below\npassword_file = /run/secrets/db\nPasswordAuthentication no\n"
+    assert r.file_content(not_secrets) == ""
+
+
+def test_typed_lines_apply_erase_and_kill_as_the_terminal_did():
+    assert secrets.typed_lines(b"hunx\x7fter2\r") == ["hunter2"]
+    assert secrets.typed_lines(b"wrong\x15right\rsecond\n") == ["right", "second"]
+
+
+def test_cast_events_are_redacted_even_when_a_secret_is_split_between_two_bursts():
+    r = secrets.Redactor()
+    pw = fakes.password()
+    r.learn(pw, "DB_PASSWORD")
+    texts = [f"$ mysql -p{pw[:5]}", f"{pw[5:]} app\r\n", "ok\r\n", f"again {pw}\r\n"]
+    out = redact_events(texts, r.spans("".join(texts)))
+    assert out == ["$ mysql -p<redacted:DB_PASSWORD>", " app\r\n", "ok\r\n", "again <redacted:DB_PASSWORD>\r\n"]
+    token = fakes.github_token()  # never seen in a command: found in the output by its shape
+    assert redact_events([f"token is {token}\r\n"], r.spans(f"token is {token}\r\n")) == [
+        "token is <redacted:GITHUB_TOKEN>\r\n"
+    ]
+
+
+def test_store_survives_a_crash_and_is_private(tmp_path):
+    store = tmp_path / "secrets.local.json"
+    pw = fakes.password()
+    secrets.Redactor(store).learn(pw, "DB_PASSWORD")
+    assert os.stat(store).st_mode & 0o077 == 0
+    assert secrets.Redactor(store).command(f"echo {pw}") == "echo <redacted:DB_PASSWORD>"
+
+
+def test_generated_files_never_hold_a_placeholder_as_a_value():
+    session = s.load(GOLDEN)
+    files = dockerfile.generate(session)
+    text = files["Dockerfile"]
+    instructions = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert not any(line.startswith(("ENV DB_PASSWORD", "ENV DATABASE_URL", "ARG")) for line in instructions)
+    assert 'ENV APP_ENV="prod"' in instructions
+    assert "COPY files/etc/app/app.conf /etc/app/app.conf" in instructions
+    assert not any("db.ini" in line for line in instructions)  # the secret file is mounted, not copied
+    assert not any("curl" in line for line in instructions)  # needs a secret to build: left out
+    assert not any("<redacted:" in line for line in instructions)
+    shape = "postgres://app:<redacted:DATABASE_URL_PASSWORD>@db:5432/app"
+    assert files[".env.example"].splitlines()[3:6] == [
+        "DB_PASSWORD=",
+        f"# recorded as {shape} : put the whole value, its secret part filled in",
+        "DATABASE_URL=",
+    ]
+    assert needs(session).files == {"/etc/app/db.ini": "secret setting on line 2"}
+    assert ".env" in files[".dockerignore"].splitlines()
+
+
+def test_entrypoint_reads_secrets_from_the_environment_when_the_container_starts(tmp_path):
+    pw = fakes.password()
+    show_argv = "import sys, json; print(json.dumps(sys.argv[1:]))"
+    argv = dockerfile._entrypoint_argv([sys.executable, "-c", show_argv, "--db=<redacted:DB_PASSWORD>", "it's"])
+    out = subprocess.run(argv, env={"DB_PASSWORD": pw}, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == [f"--db={pw}", "it's"]
+
+
+def test_a_secret_written_into_session_yaml_by_hand_is_refused_without_being_shown(tmp_path):
+    d = tmp_path / "s"
+    d.mkdir()
+    token = fakes.github_token()
+    text = (GOLDEN / "session.yaml").read_text().replace("APP_ENV: prod", f"APP_ENV: {token}")
+    (d / "session.yaml").write_text(text)
+    shutil.copytree(GOLDEN / "files", d / "files")
+    with pytest.raises(RecorderError) as err:
+        secrets.refuse_unredacted(s.load(d), d / "session.yaml")
+    line = text[: text.index(token)].count("\n") + 1
+    said = f"session.yaml:{line}: step 1: env_set.APP_ENV holds what looks like a secret (GitHub Token)"
+    assert said in str(err.value)
+    assert token not in str(err.value)
+    secrets.refuse_unredacted(s.load(GOLDEN), GOLDEN / "session.yaml")  # placeholders are fine
+    secrets.refuse_unredacted(s.load(EXAMPLE), EXAMPLE / "session.yaml")
+
+
+def test_error_messages_are_scrubbed():
+    token = fakes.github_token()
+    assert token not in secrets.scrub_message(f"cannot use {token}\nsecond line")
+    assert "\n" not in secrets.scrub_message("a\nb")
+
+
+PRINTABLE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=80)
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=PRINTABLE, after=PRINTABLE, kind=st.sampled_from(sorted(k for k in KINDS if k != "high entropy")))
+def test_a_secret_in_any_surrounding_text_never_survives(before, after, kind):
+    template, make = KINDS[kind]
+    secret = make()
+    redacted = secrets.Redactor().command(before + " " + template.format(secret) + " " + after)
+    assert secret not in redacted
+
+
+# ---------------------------------------------------------------- a real recording
+
+
+def _record(home: Path, tmp_path: Path, command: str) -> pexpect.spawn:
+    (tmp_path / "watched").mkdir(exist_ok=True)
+    name = ["--name", "t"] if command == "start" else ["t"]
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "recorder", command, *name, "--dir", str(tmp_path / "sessions"), "--watch", str(tmp_path / "watched")],
+        env={**os.environ, "HOME": str(home), "TERM": "xterm"},
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect(PROMPT)
+    return child
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_unredacted_output_stays_private_and_the_cast_is_cleaned_even_after_a_crash(home, tmp_path, crash):
+    pw = fakes.password()
+    d = tmp_path / "sessions" / "t"
+    child = _record(home, tmp_path, "start")
+    child.sendline(f"export DB_PASSWORD={pw}")
+    child.expect(PROMPT)
+    child.sendline("echo the password is $DB_PASSWORD")
+    child.expect(f"the password is {pw}")  # the user's own screen shows it
+    child.expect(PROMPT)
+    private = [d / "terminal.cast.raw", d / "terminal.cast.timing", d / "secrets.local.json"]
+    for path in private:
+        assert os.stat(path).st_mode & 0o077 == 0, path  # while recording: its owner's only
+        assert f"/{path.name}\n" in (d / ".gitignore").read_text()  # and never committed
+    if crash:
+        psutil.Process(child.pid).children()[0].send_signal(signal.SIGKILL)
+        child.expect(pexpect.EOF)
+        assert pw.encode() in (d / "terminal.cast.raw").read_bytes()  # left for resume, still private
+        child = _record(home, tmp_path, "resume")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    for path in private:
+        assert not path.exists(), path
+    cast = (d / "terminal.cast").read_text()
+    assert "the password is <redacted:DB_PASSWORD>" in cast
+    assert "export DB_PASSWORD=<redacted:DB_PASSWORD>" in cast  # the echo of what was typed, too
+    for path in d.rglob("*"):
+        if path.is_file():
+            assert pw.encode() not in path.read_bytes(), path
+
+
+def test_files_named_after_a_secret_or_holding_one_stay_on_the_host(home, tmp_path):
+    token, pw = fakes.github_token(), fakes.password()
+    w = tmp_path / "watched"
+    child = _record(home, tmp_path, "start")
+    for command in (f"echo hello > {w}/{token}.txt", f"printf 'user=app\\npassword={pw}\\n' > {w}/db.env"):
+        child.sendline(command)
+        child.expect(PROMPT)
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    d = tmp_path / "sessions" / "t"
+    session = s.from_yaml_text((d / "session.yaml").read_text(), d / "session.yaml")
+    named, holding = (st.effects.files[0] for st in session.steps)
+    assert (named.path, named.secret) == (f"{w}/<redacted:GITHUB_TOKEN>.txt", "its path holds a secret")
+    assert (holding.path, holding.secret, holding.sha256) == (f"{w}/db.env", "secret setting on line 2", None)
+    assert [p.name for p in (d / "files").rglob("*") if p.is_file()] == []
+    for path in d.rglob("*"):
+        assert token not in str(path)
+        if path.is_file():
+            assert token.encode() not in path.read_bytes() and pw.encode() not in path.read_bytes(), path
+
+
+def test_a_path_through_a_mktemp_directory_is_not_a_secret():
+    """mktemp's random suffix makes the run of path segments after it look like base64 to the entropy check."""
+    command = "echo during-0 > /var/tmp/record-ci.HjQNQy/tmp/pytest-of-root/pytest-0/test_a_full0/watched/during-0.txt"
+    assert secrets.find_values(command) == []
+    token = fakes.high_entropy()
+    assert secrets.find_values(f"export KEY={token}/{token[:6]}") != []  # a slash in base64 is still base64
