@@ -17,6 +17,7 @@ from generators import yamlout
 from generators.yamlout import mapping
 from recorder.errors import RecorderError
 from recorder.model import image as runtime
+from recorder.model.placeholders import PLACEHOLDER
 from recorder.model.session import Session
 
 DEPLOYMENT = "deployment.yaml"
@@ -72,6 +73,7 @@ class _Builder:
         self.image = image or f"{self.app}:latest"
         self.nodeport = nodeport
         self.service = runtime.primary(session)
+        self.services = runtime.running_services(session)
         self.out = Manifests()
 
     def labels(self) -> dict:
@@ -89,14 +91,14 @@ class _Builder:
             raise RecorderError(
                 f'session "{self.session.name}": no service was listening when it ended, so there is nothing to run'
             )
-        ports = runtime.public_ports(self.service)
+        ports = runtime.exposed_ports(self.session)
         if self.nodeport is not None:
             self._check_nodeport(ports)
         env = runtime.environment(self.session)
         secrets = [v for v in env if v.secret]
         configs = self._configs()
-        data_dir = runtime.data_dir(self.service)
-        self._other_services()
+        data_dirs = runtime.volumes(self.session)
+        self.out.notes += runtime.not_run(self.session)
 
         if secrets:
             self.out.files[SECRET] = self._secret(secrets)
@@ -105,10 +107,10 @@ class _Builder:
         if ports:
             self.out.files[SERVICE] = self._service(ports)
         else:
-            self.out.notes.append(f"{self.service.name} listens on no public port: no Service is generated")
-        pod = self._pod(ports, env, configs, data_dir)
-        if data_dir:
-            self.out.files[STATEFULSET] = self._statefulset(pod, data_dir)
+            self.out.notes.append(f"{self.running} listens on no public port: no Service is generated")
+        pod = self._pod(ports, env, configs, data_dirs)
+        if data_dirs:
+            self.out.files[STATEFULSET] = self._statefulset(pod, data_dirs)
         else:
             self.out.files[DEPLOYMENT] = self._deployment(pod)
         return self.out
@@ -121,13 +123,12 @@ class _Builder:
             span = str(self.nodeport) if len(ports) == 1 else f"{self.nodeport}-{last} (one per port)"
             raise RecorderError(f"--nodeport {span}: node ports must be within 30000-32767")
 
-    def _other_services(self) -> None:
-        for other in self.session.services[1:]:
-            note = f"{other.name} is not run: the image runs one service ({self.service.name})"
-            directory = runtime.data_dir(other)
-            if directory:
-                note += f"; it is stateful (data in {directory}): give it its own image and StatefulSet with a volume"
-            self.out.notes.append(note)
+    @property
+    def running(self) -> str:
+        """What the workload runs, in words: one service, or the image's supervisord and its programs."""
+        if len(self.services) == 1:
+            return self.service.name
+        return f"supervisord ({', '.join(s.name for s in self.services)})"
 
     # ------------------------------------------------------------ objects
 
@@ -135,7 +136,7 @@ class _Builder:
         data = mapping()
         for var in secrets:
             data[var.name] = var.value
-            data.yaml_add_eol_comment(f"step {var.step}", var.name)
+            data.yaml_add_eol_comment(var.origin, var.name)
         doc = mapping(
             apiVersion="v1",
             kind="Secret",
@@ -199,14 +200,11 @@ class _Builder:
         )
         return yamlout.dump([doc], self.header(f"the ports {self.service.name} listened on"))
 
-    def _pod(self, ports: list[int], env: list[runtime.EnvVar], configs, data_dir: str | None) -> dict:
-        container = mapping(
-            name=runtime.dns_label(self.service.name),
-            image=self.image,
-            imagePullPolicy="IfNotPresent",
-            command=[runtime.escape_dollars(word) for word in self.service.command],
-            workingDir=self.service.cwd,
-        )
+    def _pod(self, ports: list[int], env: list[runtime.EnvVar], configs, data_dirs: list[str]) -> dict:
+        container = mapping(name=runtime.dns_label(self.service.name), image=self.image, imagePullPolicy="IfNotPresent")
+        if len(self.services) == 1:  # several run under the image's own supervisord: its ENTRYPOINT, unchanged
+            container["command"] = [_from_env(word) for word in self.service.command]
+            container["workingDir"] = self.service.cwd
         if ports:
             container["ports"] = [mapping(name=_port_name(p), containerPort=p, protocol="TCP") for p in ports]
         if env:
@@ -221,13 +219,13 @@ class _Builder:
         if security:
             container["securityContext"] = security
         mounts = [mapping(name="config", mountPath=config.path, subPath=key, readOnly=True) for config, key in configs]
-        if data_dir:
-            mounts.append(mapping(name="data", mountPath=data_dir))
+        for claim, directory in _claims(data_dirs):
+            mounts.append(mapping(name=claim, mountPath=directory))
         if mounts:
             container["volumeMounts"] = mounts
         spec = mapping()
-        if data_dir:
-            spec["initContainers"] = [self._seed_container(data_dir)]
+        if data_dirs:
+            spec["initContainers"] = [self._seed_container(claim, d) for claim, d in _claims(data_dirs)]
         spec["containers"] = [container]
         if configs:
             items = []
@@ -246,10 +244,12 @@ class _Builder:
             entry = mapping(name=var.name, valueFrom=mapping(secretKeyRef=ref))
         else:
             entry = mapping(name=var.name, value=runtime.escape_dollars(var.value))
-        entry.yaml_add_eol_comment(f"step {var.step}", "name")
+        entry.yaml_add_eol_comment(var.origin, "name")
         return entry
 
     def _security_context(self) -> dict | None:
+        if len(self.services) > 1:  # supervisord starts as root and gives each program its own user
+            return None
         user = self.service.user
         if user in ("root", "0", ""):
             return None
@@ -267,21 +267,21 @@ class _Builder:
             context.yaml_add_eol_comment(f"{user}", "runAsUser")
         return context
 
-    def _seed_container(self, data_dir: str) -> dict:
+    def _seed_container(self, claim: str, data_dir: str) -> dict:
         """A new volume is empty; the package installed in the image initialised the data directory,
         so its contents are copied into the volume once, keeping owners, before the daemon starts."""
         script = f'[ -n "$(ls -A /seed)" ] || cp -a {data_dir}/. /seed/'
         return mapping(
-            name="seed-data",
+            name=f"seed-{claim}",
             image=self.image,
             imagePullPolicy="IfNotPresent",
             command=["sh", "-c", runtime.escape_dollars(script)],
             securityContext=mapping(runAsUser=0),
-            volumeMounts=[mapping(name="data", mountPath="/seed")],
+            volumeMounts=[mapping(name=claim, mountPath="/seed")],
         )
 
     def _workload_header(self, kind: str) -> str:
-        header = self.header(f"the {kind} running {self.service.name}")
+        header = self.header(f"the {kind} running {self.running}")
         header += f"\nImage: {self.image} (`record build SESSION --tag {self.image}`, then push or load it)."
         for note in self.out.notes:
             header += f"\nNote: {note}."
@@ -296,15 +296,18 @@ class _Builder:
         )
         return yamlout.dump([doc], self._workload_header("Deployment"))
 
-    def _statefulset(self, pod: dict, data_dir: str) -> str:
-        claim = mapping(
-            metadata=mapping(name="data"),
-            spec=mapping(
-                accessModes=["ReadWriteOnce"],
-                resources=mapping(requests=mapping(storage=DATA_SIZE)),
-            ),
-        )
-        claim["spec"]["resources"]["requests"].yaml_add_eol_comment(f"{data_dir}; size it for the data", "storage")
+    def _statefulset(self, pod: dict, data_dirs: list[str]) -> str:
+        claims = []
+        for name, data_dir in _claims(data_dirs):
+            claim = mapping(
+                metadata=mapping(name=name),
+                spec=mapping(
+                    accessModes=["ReadWriteOnce"],
+                    resources=mapping(requests=mapping(storage=DATA_SIZE)),
+                ),
+            )
+            claim["spec"]["resources"]["requests"].yaml_add_eol_comment(f"{data_dir}; size it for the data", "storage")
+            claims.append(claim)
         doc = mapping(
             apiVersion="apps/v1",
             kind="StatefulSet",
@@ -314,10 +317,21 @@ class _Builder:
                 replicas=1,
                 selector=mapping(matchLabels=self.labels()),
                 template=pod,
-                volumeClaimTemplates=[claim],
+                volumeClaimTemplates=claims,
             ),
         )
         return yamlout.dump([doc], self._workload_header("StatefulSet"))
+
+
+def _from_env(word: str) -> str:
+    """A command word as Kubernetes expands it: a secret's placeholder becomes `$(NAME)`, which the
+    container's environment (the Secret) fills in; every other `$` stays literal."""
+    return PLACEHOLDER.sub(lambda m: f"$({m.group(1)})", runtime.escape_dollars(word))
+
+
+def _claims(data_dirs: list[str]) -> list[tuple[str, str]]:
+    """A volume claim per data directory: `data`, then `data-2`, ... in the order of the directories."""
+    return [("data" if i == 1 else f"data-{i}", d) for i, d in enumerate(data_dirs, 1)]
 
 
 def _port_name(port: int) -> str:

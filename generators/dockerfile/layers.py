@@ -15,11 +15,20 @@ from dataclasses import dataclass, field
 
 from recorder.capture import classify
 from recorder.managers import parse as packages
-from recorder.model.session import PackageChange, Session, Step
+from recorder.model.session import PackageChange, Session, Step, active_steps
 
 PACKAGE_CONFIG_PREFIXES = (
-    "/etc/apt/", "/etc/yum.repos.d/", "/etc/yum.conf", "/etc/yum/", "/etc/dnf/", "/etc/apk/", "/etc/pip.conf",
-    "/etc/npmrc", "/usr/local/etc/npmrc", "/etc/gemrc", "/etc/pki/rpm-gpg/",
+    "/etc/apt/",
+    "/etc/yum.repos.d/",
+    "/etc/yum.conf",
+    "/etc/yum/",
+    "/etc/dnf/",
+    "/etc/apk/",
+    "/etc/pip.conf",
+    "/etc/npmrc",
+    "/usr/local/etc/npmrc",
+    "/etc/gemrc",
+    "/etc/pki/rpm-gpg/",
 )
 PACKAGE_CONFIG_NAMES = ("pip.conf", ".npmrc", ".gemrc", ".pypirc", ".condarc")
 
@@ -52,7 +61,7 @@ def _early(step: Step) -> bool:
 
 
 def order(session: Session) -> list[Step]:
-    active = [s for s in session.steps if s.replay != "skip"]
+    active = active_steps(session)
     last_reader = max((i for i, s in enumerate(active) if _reads_files(s)), default=-1)
     early = [s for i, s in enumerate(active) if _early(s) or i < last_reader]
     late = [s for i, s in enumerate(active) if not (_early(s) or i < last_reader)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from recorder.capture.probes import ProcessInfo
+from recorder.model.image import STATEFUL_DATA_DIRS
 from recorder.model.session import Port, Service
 
 NGINX_KEPT_OPTIONS = ("-c", "-p", "-e")
@@ -75,20 +76,6 @@ FOREGROUND = {
 }
 FOREGROUND_PREFIXES = {"php-fpm": _php_fpm}
 
-# Daemons whose state lives on disk: the image must not carry it (the migration guide: state belongs
-# in a backend service). Name -> the usual data directory; an explicit -D/--datadir wins.
-STATEFUL = {
-    "mysqld": "/var/lib/mysql",
-    "mariadbd": "/var/lib/mysql",
-    "postgres": "/var/lib/postgresql",
-    "redis-server": "/var/lib/redis",
-    "mongod": "/var/lib/mongodb",
-    "slapd": "/var/lib/ldap",
-    "rabbitmq-server": "/var/lib/rabbitmq",
-    "beam.smp": "/var/lib/rabbitmq",
-}
-
-
 def data_directory(name: str, cmdline: list[str]) -> str:
     """Where a stateful daemon keeps its data; "" for the stateless."""
     for i, word in enumerate(cmdline):
@@ -96,7 +83,7 @@ def data_directory(name: str, cmdline: list[str]) -> str:
             return cmdline[i + 1]
         if word.startswith(("--datadir=", "--dbpath=")):
             return word.split("=", 1)[1]
-    return STATEFUL.get(name, "")
+    return STATEFUL_DATA_DIRS.get(name, "")
 
 
 def service_name(info: ProcessInfo) -> str:

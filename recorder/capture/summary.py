@@ -10,13 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from recorder.model.placeholders import ENV_FILE_EXAMPLE, needs
-from recorder.model.session import Session
+from recorder.model.session import Session, active_steps
 
 PLAIN = {"markup": False}
 
 
 def show(session: Session, directory: Path, console: Console) -> None:
-    kept = [s for s in session.steps if s.replay != "skip"]
+    kept = active_steps(session)
     dropped = [s for s in session.steps if s.replay == "skip"]
     console.print(
         f"\n[bold]Recorded[/] {len(session.steps)} commands into {directory}: "

@@ -22,7 +22,8 @@ from docker.errors import APIError, DockerException, InvalidVersion
 
 from generators import dockerfile
 from recorder.errors import EngineError, RecorderError
-from recorder.model.session import Session, Step
+from recorder.model import image as runtime
+from recorder.model.session import Session, Step, active_steps
 
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 # The classic builder's own bookkeeping between instructions; not output of the instruction.
@@ -57,9 +58,7 @@ def context(session: Session, directory: Path, generated: dict[str, str]) -> io.
         for name, text in sorted(generated.items()):
             _add(tar, name, text.encode("utf-8"), 0o755 if name.endswith(".sh") else 0o644)
         added: set[str] = set()
-        for step in session.steps:
-            if step.replay == "skip":
-                continue
+        for step in active_steps(session):
             for f in step.effects.files:
                 if f.kind == "file" and not f.secret and f.stored_at not in added:
                     added.add(f.stored_at)
@@ -223,9 +222,9 @@ def build(
             elif "error" in chunk:
                 error = " ".join(str(chunk["error"]).split())
                 if lines.number <= 1 and PULL_FAILED.search(error):
-                    image = dockerfile.base_image(session, base)
+                    missing = runtime.base_image(session, base)
                     error += (
-                        f"; the base image {image} is not in the engine and cannot be pulled (no registry "
+                        f"; the base image {missing} is not in the engine and cannot be pulled (no registry "
                         "reachable?): import one (`docker import`, as scripts/testbench does) or pass --base IMAGE"
                     )
                 raise lines.failed(session, directory, error)

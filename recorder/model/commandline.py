@@ -111,7 +111,24 @@ def kept_options(args: list[str], keep: set[str], keep_prefixes: tuple[str, ...]
 
 # Options (among all managers') that take the following word as their value.
 _VALUED = {
-    "-i", "--index-url", "--extra-index-url", "--trusted-host", "-f", "--find-links", "-t", "--target-release",
-    "--enablerepo", "--disablerepo", "--repository", "-X", "-r", "--requirement", "-c", "--constraint",
-    "--registry", "-v", "--version", "--source",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "--trusted-host",
+    "-f",
+    "--find-links",
+    "-t",
+    "--target-release",
+    "--enablerepo",
+    "--disablerepo",
+    "--repository",
+    "-X",
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "--registry",
+    "-v",
+    "--version",
+    "--source",
 }

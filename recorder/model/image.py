@@ -1,14 +1,14 @@
-"""What a running container of a session needs, derived once for every runtime generator.
+"""What a session's image is and runs, derived once: the steps it replays, the services it runs,
+their public ports and data volumes, its base image, its environment and config files.
 
-Kubernetes manifests and compose files describe the same thing (the service, its ports, its
-environment, its config files, its data), so both read it from here and cannot disagree. Pure:
-only the Session is read.
+The Dockerfile, the Kubernetes manifests, the compose file and the review read these facts from here
+and nowhere else, so no two outputs can disagree about the same session. Pure: only the Session is read.
 
 Some facts are not in the Session model yet, so they are derived here from what it has:
 - secrets: an environment value holding a `<redacted:NAME>` placeholder (written by the recorder's
   redaction) is a secret; the whole value is handed to the runtime's secret store, never inlined;
-- stateful services: a known daemon name maps to the directory that holds its data
-  (STATEFUL_DATA_DIRS); anything else is treated as stateless;
+- stateful services: the recorded `data_dir` wins; a session without one (written by hand) falls back
+  on the directory where a known daemon keeps its data (STATEFUL_DATA_DIRS, which capture uses too);
 - config files: captured files under /etc, or with a config-file suffix, that are owned by root.
 """
 
@@ -18,17 +18,20 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from recorder.model.session import Service, Session
+from recorder.model.placeholders import PLACEHOLDER, names_in, placeholder
+from recorder.model.session import Service, Session, active_steps, running_services
 
-REDACTED = re.compile(r"<redacted:[^<>\s]+>")
-
-# Daemons whose state lives on disk, and where Debian-family and RHEL-family packages keep it.
+# Daemons whose state lives on disk, and where Debian-family and RHEL-family packages keep it: the
+# image must not carry it (state belongs in a volume or a backend service).
 STATEFUL_DATA_DIRS = {
     "mysqld": "/var/lib/mysql",
     "mariadbd": "/var/lib/mysql",
     "postgres": "/var/lib/postgresql",
     "redis-server": "/var/lib/redis",
     "mongod": "/var/lib/mongodb",
+    "slapd": "/var/lib/ldap",
+    "rabbitmq-server": "/var/lib/rabbitmq",
+    "beam.smp": "/var/lib/rabbitmq",
 }
 
 CONFIG_SUFFIXES = (".conf", ".cnf", ".cfg", ".ini", ".yaml", ".yml", ".json", ".toml", ".properties", ".xml")
@@ -38,11 +41,11 @@ CONFIG_SUFFIXES = (".conf", ".cnf", ".cfg", ".ini", ".yaml", ".yml", ".json", ".
 class EnvVar:
     name: str
     value: str
-    step: int  # the step that last set it
+    origin: str  # where it comes from: "step 4", or a service's command line that needs the secret
 
     @property
     def secret(self) -> bool:
-        return bool(REDACTED.search(self.value))
+        return bool(PLACEHOLDER.search(self.value))
 
 
 @dataclass(frozen=True)
@@ -52,16 +55,31 @@ class ConfigFile:
     step: int  # the step whose copy is the final content
 
 
+def last_writers(session: Session) -> dict[str, int]:
+    """path -> the last replayed step that wrote it: only that step's copy goes into the image."""
+    last: dict[str, int] = {}
+    for step in active_steps(session):
+        for f in step.effects.files:
+            last[f.path] = step.id
+    return last
+
+
+def base_image(session: Session, base: str | None = None) -> str:
+    """The FROM: what the user asked for, else what the host was recorded on."""
+    return base or session.host.base_image or "debian:12"
+
+
 def environment(session: Session) -> list[EnvVar]:
     """The variables the image's replayed steps leave set, by name; later steps override earlier ones."""
     current: dict[str, EnvVar] = {}
-    for step in session.steps:
-        if step.replay == "skip":
-            continue
+    for step in active_steps(session):
         for name, value in step.effects.env_set.items():
-            current[name] = EnvVar(name, value, step.id)
+            current[name] = EnvVar(name, value, f"step {step.id}")
         for name in step.effects.env_unset:
             current.pop(name, None)
+    for service in running_services(session):  # a secret typed on a command line arrives as a variable
+        for name in (n for arg in service.command for n in names_in(arg)):
+            current.setdefault(name, EnvVar(name, placeholder(name), f"{service.name}'s command line"))
     return [current[name] for name in sorted(current)]
 
 
@@ -80,16 +98,17 @@ def config_files(session: Session) -> list[ConfigFile]:
         if step.replay != "files":
             continue
         for f in step.effects.files:
-            if f.kind == "file" and is_config_path(f.path) and (f.owner, f.group) == ("root", "root"):
+            if f.kind == "file" and not f.secret and is_config_path(f.path) and (f.owner, f.group) == ("root", "root"):
                 final[f.path] = ConfigFile(f.path, f.mode, step.id)
             else:
-                final[f.path] = None  # deleted, replaced by a symlink, or handed to another owner
+                final[f.path] = None  # deleted, a secret (never captured), a symlink, or another owner's
     return [c for _, c in sorted(final.items()) if c is not None]
 
 
 def primary(session: Session) -> Service | None:
-    """The service the image runs (the Dockerfile's ENTRYPOINT): the first one recorded."""
-    return session.services[0] if session.services else None
+    """The service a single-container runtime runs first: the first one the image runs."""
+    services = running_services(session)
+    return services[0] if services else None
 
 
 def public_ports(service: Service) -> list[int]:
@@ -97,12 +116,38 @@ def public_ports(service: Service) -> list[int]:
     return sorted({p.port for p in service.ports if p.public})
 
 
+def exposed_ports(session: Session) -> list[int]:
+    """Every public port of every service the image runs."""
+    return sorted({port for service in running_services(session) for port in public_ports(service)})
+
+
 def data_dir(service: Service) -> str | None:
-    """Where a known stateful daemon keeps its data, or None for a stateless service."""
+    """Where a stateful service keeps its data (recorded, else known by name), or None if stateless."""
+    if service.data_dir:
+        return service.data_dir
     for name in (service.name, PurePosixPath(service.command[0]).name if service.command else ""):
         if name in STATEFUL_DATA_DIRS:
             return STATEFUL_DATA_DIRS[name]
     return None
+
+
+def not_run(session: Session) -> list[str]:
+    """Why each recorded service the image leaves out is left out, as a note for the reviewer."""
+    notes = []
+    for service in session.services:
+        if service.replay == "run":
+            continue
+        note = f"{service.name} is not run (replay: skip in session.yaml)"
+        directory = data_dir(service)
+        if directory:
+            note += f"; it is stateful (data in {directory}): give it its own service and volume"
+        notes.append(note)
+    return notes
+
+
+def volumes(session: Session) -> list[str]:
+    """The data directories of the services the image runs: volumes, never baked into the image."""
+    return sorted({directory for service in running_services(session) if (directory := data_dir(service))})
 
 
 def dns_label(text: str, limit: int = 63, fallback: str = "app") -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from recorder.model.session import Session
+from recorder.model.session import Session, active_steps, running_services
 
 PLACEHOLDER = re.compile(r"<redacted:([A-Za-z_][A-Za-z0-9_]*)>")
 ENV_FILE_EXAMPLE = ".env.example"
@@ -45,9 +45,7 @@ class Needs:
 def needs(session: Session) -> Needs:
     """What a session asks for at run time: secret variables, secret files, steps left out for a secret."""
     out = Needs()
-    for step in session.steps:
-        if step.replay == "skip":
-            continue
+    for step in active_steps(session):
         for name, value in step.effects.env_set.items():
             if PLACEHOLDER.search(value):
                 out.env[name] = "" if whole(value) else value
@@ -57,8 +55,8 @@ def needs(session: Session) -> Needs:
                     out.files[f.path] = f.secret
         elif not step.effects.packages and PLACEHOLDER.search(step.command):
             out.left_out[step.id] = names_in(step.command)
-    if session.services:
-        for arg in session.services[0].command:
+    for service in running_services(session):
+        for arg in service.command:
             for name in names_in(arg):
                 out.env.setdefault(name, "")
     return out

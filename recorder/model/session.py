@@ -769,6 +769,16 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def running_services(session: Session) -> list[Service]:
+    """The services the image runs: those recorded, less any a reviewer set to `replay: skip`."""
+    return [service for service in session.services if service.replay == "run"]
+
+
+def active_steps(session: Session) -> list[Step]:
+    """The steps the image replays (run or copied); a reviewer's `replay: skip` leaves one out."""
+    return [step for step in session.steps if step.replay != "skip"]
+
+
 def inside(directory: Path, path: Path, what: str) -> None:
     """Refuse a path that leads out of the session directory (through `..` or a symlink)."""
     try:
@@ -782,9 +792,7 @@ def inside(directory: Path, path: Path, what: str) -> None:
 
 def check_files(session: Session, directory: Path) -> None:
     plain = _plain_files(directory / FILES_DIR)
-    for step in session.steps:
-        if step.replay == "skip":
-            continue
+    for step in active_steps(session):
         for f in step.effects.files:
             if f.kind != "file" or f.secret:
                 continue

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from generators.dockerfile import base_image, running_services
-from recorder.model.session import FileChange, Service, Session
+from recorder.model.image import base_image, running_services
+from recorder.model.session import FileChange, Service, Session, active_steps
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,7 @@ class Plan:
 
 def of(session: Session, base: str | None = None) -> Plan:
     plan = Plan(base=base_image(session, base))
-    for step in session.steps:
-        if step.replay == "skip":
-            continue
+    for step in active_steps(session):
         if step.replay == "run":
             for change in step.effects.packages:
                 for name, version in change.dependencies.items():

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from recorder.engine.expect import expectations
 from recorder.managers import replay as install
-from recorder.model.session import Session, Step
+from recorder.model.session import Session, Step, active_steps
 from recorder.review import check, plan
 
 SHOWN_PACKAGES = 4
@@ -116,7 +116,7 @@ def describe(session: Session, directory: Path, base: str | None = None) -> dict
             "workdir": p.service.cwd,
             "exposed": p.exposed,
         }
-    kept = [s for s in session.steps if s.replay != "skip"]
+    kept = active_steps(session)
     return {
         "name": session.name,
         "host": session.host.pretty_name or f"{session.host.os_id} {session.host.version_id}".strip(),

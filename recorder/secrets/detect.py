@@ -21,7 +21,7 @@ from pathlib import Path
 
 from recorder.errors import RecorderError
 from recorder.model.placeholders import PLACEHOLDER, placeholder
-from recorder.model.session import FileChange, Service, Session, Step
+from recorder.model.session import FileChange, Service, Session, Step, active_steps
 
 # Words that make a variable or option name a secret's name, and words that say its value is not
 # the secret itself (a path to it, a length rule, a switch).
@@ -577,9 +577,7 @@ def refuse_unredacted(session: Session, file: Path) -> None:
             "<redacted:NAME> and give it at run time (docker run --env-file)"
         )
 
-    for step in session.steps:
-        if step.replay == "skip":
-            continue
+    for step in active_steps(session):
         for name, value in step.effects.env_set.items():
             if PLACEHOLDER.search(value):
                 continue

@@ -128,11 +128,22 @@ def _unpacked_app(files: int) -> s.Session:
     unpack = [s.FileChange(path=f"/opt/app/lib/m{i}.py", kind="file", mode=0o644) for i in range(files)]
     unpack.append(s.FileChange(path="/opt/app/app.conf", kind="file", mode=0o600))
     edit = [s.FileChange(path="/opt/app/app.conf", kind="file", mode=0o600)]
-    return s.Session(name="big", steps=[
-        s.Step(id=1, command="tar xzf /tmp/app.tgz -C /opt", cwd="/", exit=0, replay="files",
-               effects=s.Effects(files=unpack)),
-        s.Step(id=2, command="vi /opt/app/app.conf", cwd="/", exit=0, replay="files", effects=s.Effects(files=edit)),
-    ])
+    return s.Session(
+        name="big",
+        steps=[
+            s.Step(
+                id=1,
+                command="tar xzf /tmp/app.tgz -C /opt",
+                cwd="/",
+                exit=0,
+                replay="files",
+                effects=s.Effects(files=unpack),
+            ),
+            s.Step(
+                id=2, command="vi /opt/app/app.conf", cwd="/", exit=0, replay="files", effects=s.Effects(files=edit)
+            ),
+        ],
+    )
 
 
 def test_a_large_unpacked_tree_is_one_copy_of_its_directory():
