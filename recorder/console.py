@@ -5,10 +5,9 @@ lines only, and importing rich is a tenth of its start-up."""
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from typing import TYPE_CHECKING
-
-import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,7 +22,8 @@ def stderr() -> Console:
 
 def note(line: str) -> None:
     """A plain line on stderr, printed as it is (a path with [brackets] in it is not markup)."""
-    typer.echo(line, err=True)
+    sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
 
 
 def error_line(exc: Exception) -> None:

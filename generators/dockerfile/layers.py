@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recorder.capture import classify
 from recorder.managers import parse as packages
+from recorder.managers import users
 from recorder.model.session import PackageChange, Session, Step, active_steps
 
 PACKAGE_CONFIG_PREFIXES = (
@@ -53,7 +53,7 @@ def _reads_files(step: Step) -> bool:
     version, virtualenv creation and useradd do not."""
     if step.replay != "run" or step.effects.packages:
         return False
-    return not (packages.creates_virtualenv(step.command) or classify.manages_users(step.command))
+    return not (packages.creates_virtualenv(step.command) or users.manages_users(step.command))
 
 
 def _early(step: Step) -> bool:

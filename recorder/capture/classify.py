@@ -7,6 +7,7 @@ only helps to explain (e.g. `apt-get update` changed nothing the image keeps).
 from __future__ import annotations
 
 from recorder.managers import parse as packages
+from recorder.managers.users import manages_users
 from recorder.model import commandline
 from recorder.model.session import Effects
 
@@ -43,15 +44,6 @@ def env_changes(before: dict[str, str], after: dict[str, str]) -> tuple[dict[str
 def command_words(command: str) -> list[list[str]]:
     """The simple commands of a line as typed (wrappers such as sudo kept)."""
     return commandline.simple_commands(command)
-
-
-USER_MANAGEMENT = frozenset({"useradd", "adduser", "groupadd", "addgroup", "usermod", "groupmod", "userdel",
-                             "deluser", "groupdel", "delgroup", "gpasswd", "chage"})
-
-
-def manages_users(command: str) -> bool:
-    """useradd and friends: replayed by running them, never by copying /etc/passwd over the image's."""
-    return any(commandline.basename(w[0]) in USER_MANAGEMENT for w in commandline.commands(command))
 
 
 NAVIGATION = frozenset({"cd", "pushd", "popd"})
