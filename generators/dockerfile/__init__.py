@@ -11,7 +11,7 @@ import re
 import shlex
 
 from generators.dockerfile import layers, supervisord
-from recorder.managers import replay as install
+from recorder.managers import registry
 from recorder.model import image
 from recorder.model.placeholders import ENV_FILE_EXAMPLE, PLACEHOLDER, Needs, names_in, needs
 from recorder.model.session import FILES_DIR, FileChange, PackageChange, Session, Step
@@ -218,7 +218,7 @@ def _run(step: Step, w: _Writer, last: dict[str, int], relaxed: bool, trees: _Tr
     out: list[str] = []
     if step.effects.packages:
         for change in step.effects.packages:
-            out += _chdir_for(change, w) + install.install(change, relaxed)
+            out += _chdir_for(change, w) + registry.install(change, relaxed)
     elif not step.command.strip():
         return ["# an empty command: nothing to run"]
     elif PLACEHOLDER.search(step.command):
@@ -267,7 +267,7 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
         if len(layer.steps) > 1:
             body = []
             for change in layer.merged:
-                body += _chdir_for(change, w) + install.install(change, relaxed)
+                body += _chdir_for(change, w) + registry.install(change, relaxed)
         elif step.replay == "run":
             body = _run(step, w, last, relaxed, trees)
         else:
@@ -285,18 +285,7 @@ def _supervisor_install(session: Session) -> list[str]:
     installed = {n for st in session.steps for p in st.effects.packages for n in (*p.installed, *p.dependencies)}
     if "supervisor" in installed:
         return []
-    family = session.host.os_id
-    if family in ("centos", "rhel", "rocky", "almalinux", "fedora", "ol"):
-        tool = "dnf" if family == "fedora" else "yum"
-        return [NO_PIN, "# hadolint ignore=DL3033,DL3041", f"RUN {tool} install -y supervisor && {tool} clean all"]
-    if family == "alpine":
-        return [NO_PIN, "# hadolint ignore=DL3018", "RUN apk add --no-cache supervisor"]
-    return [
-        NO_PIN,
-        "# hadolint ignore=DL3008",
-        "RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
-        "supervisor \\\n && rm -rf /var/lib/apt/lists/*",
-    ]
+    return [NO_PIN, *registry.install_unpinned(session.host.os_id, ["supervisor"])]
 
 
 def _secrets_note(wanted: Needs, w: _Writer) -> None:
@@ -357,5 +346,5 @@ def _needed(session: Session, w: _Writer, relaxed: bool) -> None:
         change = PackageChange(manager="apt", installed=dict(session.host.needed_packages))
         w.block(
             "# packages the staging host already had, which the commands and services below need",
-            install.install(change, relaxed),
+            registry.install(change, relaxed),
         )

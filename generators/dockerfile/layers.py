@@ -13,24 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recorder.managers import parse as packages
-from recorder.managers import users
+from recorder.managers import pip, registry, users
 from recorder.model.session import PackageChange, Session, Step, active_steps
-
-PACKAGE_CONFIG_PREFIXES = (
-    "/etc/apt/",
-    "/etc/yum.repos.d/",
-    "/etc/yum.conf",
-    "/etc/yum/",
-    "/etc/dnf/",
-    "/etc/apk/",
-    "/etc/pip.conf",
-    "/etc/npmrc",
-    "/usr/local/etc/npmrc",
-    "/etc/gemrc",
-    "/etc/pki/rpm-gpg/",
-)
-PACKAGE_CONFIG_NAMES = ("pip.conf", ".npmrc", ".gemrc", ".pypirc", ".condarc")
 
 
 @dataclass
@@ -43,8 +27,7 @@ class Layer:
 
 def _configures_packages(step: Step) -> bool:
     return any(
-        f.path.startswith(PACKAGE_CONFIG_PREFIXES) or f.path.rsplit("/", 1)[-1] in PACKAGE_CONFIG_NAMES
-        for f in step.effects.files
+registry.configures(f.path) for f in step.effects.files
     )
 
 
@@ -53,7 +36,7 @@ def _reads_files(step: Step) -> bool:
     version, virtualenv creation and useradd do not."""
     if step.replay != "run" or step.effects.packages:
         return False
-    return not (packages.creates_virtualenv(step.command) or users.manages_users(step.command))
+    return not (pip.creates_virtualenv(step.command) or users.manages_users(step.command))
 
 
 def _early(step: Step) -> bool:

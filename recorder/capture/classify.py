@@ -6,7 +6,7 @@ only helps to explain (e.g. `apt-get update` changed nothing the image keeps).
 
 from __future__ import annotations
 
-from recorder.managers import parse as packages
+from recorder.managers import pip
 from recorder.managers.users import manages_users
 from recorder.model import commandline
 from recorder.model.session import Effects
@@ -109,7 +109,7 @@ def decide(command: str, status: int, effects: Effects, nested: bool = False) ->
         what = f"installs {shown}" if names else f"removes {', '.join(removed)}"
         managers = ", ".join(sorted({p.manager for p in effects.packages}))
         return "run", f"{what} ({managers}); versions pinned to what the host installed"
-    venv = packages.creates_virtualenv(command)
+    venv = pip.creates_virtualenv(command)
     if venv:
         return "run", f"creates the virtualenv {venv}: replayed by running the command"
     if manages_users(command):

@@ -11,7 +11,7 @@ import os
 import shutil
 
 from recorder.capture.probes import DpkgOwners, DpkgState
-from recorder.managers import parse as packages
+from recorder.managers import pip
 from recorder.model import commandline
 from recorder.model.session import Session
 
@@ -44,7 +44,7 @@ def needed_packages(session: Session, state: DpkgState, owners: DpkgOwners, path
             if owner:
                 wanted.add(owner)
     for step in session.steps:
-        if step.replay == "run" and packages.creates_virtualenv(step.command):
+        if step.replay == "run" and pip.creates_virtualenv(step.command):
             wanted.add(EXTRA_FOR_COMMAND["venv"])
     return {
         name: state.versions[name]

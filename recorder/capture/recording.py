@@ -24,15 +24,13 @@ from recorder.capture.filewatch import FileWatcher
 from recorder.capture.journal import JOURNAL_FILE, Journal
 from recorder.capture.pty import CastWriter, PtyRelay, terminal_size
 from recorder.errors import RecorderError, SaveError
-from recorder.managers import installed as langpkgs
-from recorder.managers import parse as packages
+from recorder.managers import apt, npm, pip, registry
 from recorder.model.session import (
     FILES_DIR,
     SESSION_FILE,
     Effects,
     FileChange,
     Host,
-    PackageChange,
     Port,
     Session,
     Step,
@@ -371,15 +369,15 @@ class Recording:
         effects.env_set, effects.env_unset = env_changes(shell.env, env)
         shell.env = env
 
-        requests = packages.parse(command)
+        requests = registry.parse(command)
         dpkg_after = self.dpkg.snapshot()
-        change = _package_change(self.snapshot_dpkg, dpkg_after)
+        change = apt.change_between(self.snapshot_dpkg.versions, dpkg_after.versions, set(dpkg_after.auto))
         self.snapshot_dpkg = dpkg_after
         if change is not None:
             effects.packages.append(change)
 
         changed, deleted = self.files.changes()
-        language = _language_changes(command, shell.cwd, requests, changed, deleted)
+        language = pip.changes(command, shell.cwd, requests, changed, deleted) + npm.changes(requests, changed)
         effects.packages += language
         if change is None:  # what an OS package install wrote comes back with the package
             owned = tuple(f"{c.target or c.site}/" for c in language if c.target or c.site)
@@ -519,51 +517,3 @@ class Recording:
                     "state belongs in a backend service. `replay: skip` on the service leaves it out."
                 )
         return found, warnings
-
-
-def _language_changes(
-    command: str, cwd: str, requests: list[packages.Request], changed: dict, deleted: list[str]
-) -> list[PackageChange]:
-    """pip and npm installs, from the dist-info and package.json files the command wrote."""
-    out = []
-    new_venv = packages.creates_virtualenv(command)
-    pip = next((r for r in requests if r.manager == "pip"), None)
-    asked = {langpkgs.normalize(n) for r in requests if r.manager == "pip" for n in r.names}
-    removed_pip = langpkgs.pip_installs(deleted)
-    for site, dists in sorted(langpkgs.pip_installs(changed).items()):
-        if new_venv and site.startswith(os.path.join(cwd, new_venv) + "/"):
-            continue  # the pip and setuptools a new virtualenv comes with: creating it again brings them
-        change = PackageChange(manager="pip", target=langpkgs.virtualenv_of(site), site=site,
-                               options=list(pip.options) if pip else [])
-        for name, version in sorted(dists.items()):
-            bucket = change.installed if not asked or langpkgs.normalize(name) in asked else change.dependencies
-            bucket[name] = version
-        change.removed = sorted(n for n in removed_pip.pop(site, {}) if n not in dists)
-        out.append(change)
-    for site, dists in sorted(removed_pip.items()):
-        out.append(PackageChange(manager="pip", target=langpkgs.virtualenv_of(site), site=site, removed=sorted(dists)))
-    npm = next((r for r in requests if r.manager == "npm"), None)
-    asked_npm = {n for r in requests if r.manager == "npm" for n in r.names}
-    for root, pkgs in sorted(langpkgs.npm_installs(changed).items()):
-        change = PackageChange(manager="npm", target="" if langpkgs.is_global_npm_root(root) else root,
-                               site=f"{root}/node_modules", options=list(npm.options) if npm else [])
-        for name, version in sorted(pkgs.items()):
-            bucket = change.installed if not asked_npm or name in asked_npm else change.dependencies
-            bucket[name] = version
-        out.append(change)
-    return out
-
-
-def _package_change(before: probes.DpkgState, after: probes.DpkgState) -> PackageChange | None:
-    if before.versions == after.versions:
-        return None
-    change = PackageChange(manager="apt")
-    for name, version in sorted(after.versions.items()):
-        if before.versions.get(name) == version:
-            continue
-        if name in after.auto:
-            change.dependencies[name] = version
-        else:
-            change.installed[name] = version
-    change.removed = sorted(n for n in before.versions if n not in after.versions)
-    return change

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from recorder.engine.expect import expectations
-from recorder.managers import replay as install
+from recorder.managers import registry
 from recorder.model.session import Session, Step, active_steps
 from recorder.review import check, plan
 
@@ -41,7 +41,7 @@ def how(step: Step) -> str:
                 pins = [f"{n}={v}" for n, v in sorted(change.installed.items())]
                 deps = len(change.dependencies)
                 tool = TOOLS.get(change.manager, change.manager)
-                if change.manager not in install.RUNNERS:
+                if not registry.replayable(change.manager):
                     parts.append(f"{change.manager} packages are not replayed yet")
                     continue
                 if pins:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.managers.parse import INSTALL, REFRESH, REMOVE, Request, creates_virtualenv, parse
+from recorder.managers.base import INSTALL, REFRESH, REMOVE, Request
+from recorder.managers.pip import creates_virtualenv
+from recorder.managers.registry import parse
 
 CASES = [
     ("yum install -y nginx", [Request("yum", INSTALL, ("nginx",), (), "yum")]),
@@ -68,7 +70,9 @@ def test_virtualenv_creation_is_recognised():
 
 
 def test_pip_and_npm_installs_are_read_from_the_paths_they_wrote(tmp_path):
-    from recorder.managers.installed import npm_installs, pip_installs, virtualenv_of
+    from recorder.managers.npm import installs as npm_installs
+    from recorder.managers.pip import installs as pip_installs
+    from recorder.managers.pip import virtualenv_of
 
     venv = tmp_path / "venv"
     site = venv / "lib" / "python3.11" / "site-packages"
@@ -87,3 +91,48 @@ def test_pip_and_npm_installs_are_read_from_the_paths_they_wrote(tmp_path):
         (pkg / "package.json").write_text(f'{{"name": "{name}", "version": "{version}"}}')
     paths = [str(p) for p in project.rglob("package.json")]
     assert npm_installs(paths) == {str(project): {"express": "4.19.2", "@types/node": "20.1.0"}}
+
+
+# One typed install per manager, the change it would record, and what its replay must say.
+TYPED = [
+    ("apt-get install -y nginx", "apt", {"nginx": "1.22.1-9"}, "apt-get install -y", "nginx=1.22.1-9"),
+    ("yum install -y --enablerepo=epel nginx", "yum", {"nginx": "1.20.1"}, "yum install -y", "nginx-1.20.1"),
+    ("dnf install -y nginx", "dnf", {"nginx": "1.20.1"}, "dnf install -y", "nginx-1.20.1"),
+    ("apk add redis", "apk", {"redis": "7.2.4-r0"}, "apk add --no-cache", "redis=7.2.4-r0"),
+    ("/opt/venv/bin/pip install flask", "pip", {"flask": "3.0.3"}, "/opt/venv/bin/pip install", "flask==3.0.3"),
+    ("npm install express", "npm", {"express": "4.19.2"}, "npm install", "express@4.19.2"),
+    ("gem install rack", "gem", {"rack": "3.0.9"}, "gem install --no-document", "rack:3.0.9"),
+]
+
+
+@pytest.mark.parametrize("typed, manager, installed, command, pin", TYPED, ids=[t[1] for t in TYPED])
+def test_each_manager_reads_its_command_line_and_replays_what_it_installed(typed, manager, installed, command, pin):
+    from recorder.managers import registry
+    from recorder.model.session import PackageChange
+
+    (request,) = parse(typed)
+    assert request.manager == manager and request.action == INSTALL
+    target = "/opt/venv" if manager == "pip" else "/srv/app" if manager == "npm" else ""
+    change = PackageChange(manager=manager, installed=installed, options=list(request.options), target=target)
+    text = "\n".join(registry.install(change))
+    assert command in text and pin in text
+    assert all(o in text for o in request.options)  # e.g. yum's --enablerepo=epel
+    assert pin not in "\n".join(registry.install(change, relaxed=True))
+
+
+def test_every_manager_is_in_the_registry_with_what_the_rest_of_the_code_asks_of_it():
+    from recorder.managers import registry
+
+    assert {m for _, m, *_ in TYPED} <= set(registry.REPLAYS)
+    for manager in registry.MANAGERS:
+        assert manager.replays and manager.config_paths, manager
+        for path in manager.config_paths:
+            assert registry.configures(path + ("x.conf" if path.endswith("/") else ""))
+    assert not registry.configures("/etc/nginx/nginx.conf")
+    assert "apt-get install" in "\n".join(registry.install_unpinned("debian", ["supervisor"]))
+    assert "yum install -y supervisor" in "\n".join(registry.install_unpinned("centos", ["supervisor"]))
+    assert "apk add --no-cache supervisor" in "\n".join(registry.install_unpinned("alpine", ["supervisor"]))
+    from recorder.model.session import PackageChange
+
+    unknown = registry.install(PackageChange(manager="conda", installed={"numpy": "1.26"}))
+    assert unknown == ["# packages from `conda` are not replayed: numpy"]

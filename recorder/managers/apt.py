@@ -1,0 +1,81 @@
+"""apt and dpkg (Debian, Ubuntu): install requests as typed, replayed pinned with the lists removed in
+the same layer (hadolint DL3008/9/14/15), its sources and preferences as configuration."""
+
+from __future__ import annotations
+
+import re
+
+from recorder.managers.base import INSTALL, REFRESH, REMOVE, Manager, Request, options, words
+from recorder.model.commandline import kept_options, positional
+from recorder.model.session import PackageChange
+
+ACTIONS = {"install": INSTALL, "reinstall": INSTALL, "remove": REMOVE, "purge": REMOVE, "update": REFRESH}
+VALUED = {"-t", "--target-release", "-o", "-c"}
+CLEAN = "rm -rf /var/lib/apt/lists/*"
+
+
+def parse_apt(program: str, args: list[str]) -> Request | None:
+    found = positional(args, VALUED)
+    if not found or found[0] not in ACTIONS:
+        return None
+    names = tuple(re.split(r"[=/]", w, maxsplit=1)[0] for w in found[1:])
+    keep = kept_options(args, {"--no-install-recommends", "-t", "--target-release"})
+    return Request("apt", ACTIONS[found[0]], names, tuple(keep), program)
+
+
+def parse_dpkg(program: str, args: list[str]) -> Request | None:
+    if any(a in ("-i", "--install") or (a.startswith("-") and not a.startswith("--") and "i" in a) for a in args):
+        return Request("dpkg", INSTALL, tuple(positional(args, set())), (), program)
+    return None
+
+
+def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
+    wanted = change.installed or change.dependencies
+    lines = []
+    if wanted:
+        pins = [name if relaxed else f"{name}={version}" for name, version in sorted(wanted.items())]
+        ignore = "DL3015" + (",DL3008" if relaxed else "")
+        lines.append(f"# hadolint ignore={ignore}")  # the host installed recommended packages; so does the image
+        lines.append(
+            "RUN apt-get update \\\n"
+            f" && DEBIAN_FRONTEND=noninteractive apt-get install -y {options(change)}\\\n      {words(pins)} \\\n"
+            f" && {CLEAN}"
+        )
+    if change.removed:
+        lines.append("RUN apt-get purge -y " + " ".join(sorted(change.removed)))
+    return lines
+
+
+def install_unpinned(names: list[str]) -> list[str]:
+    return [
+        "# hadolint ignore=DL3008",
+        "RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        f"{' '.join(names)} \\\n && {CLEAN}",
+    ]
+
+
+MANAGER = Manager(
+    replays=("apt", "dpkg"),
+    parsers={"apt-get": parse_apt, "apt": parse_apt, "aptitude": parse_apt, "dpkg": parse_dpkg},
+    replay=replay,
+    config_paths=("/etc/apt/",),
+    families=("debian", "ubuntu"),
+    install_unpinned=install_unpinned,
+)
+
+
+def change_between(before: dict[str, str], after: dict[str, str], automatic: set[str]) -> PackageChange | None:
+    """What dpkg's database says a step did: packages added or upgraded (those apt marked automatic are
+    dependencies), and those removed; None when nothing changed."""
+    if before == after:
+        return None
+    change = PackageChange(manager="apt")
+    for name, version in sorted(after.items()):
+        if before.get(name) == version:
+            continue
+        if name in automatic:
+            change.dependencies[name] = version
+        else:
+            change.installed[name] = version
+    change.removed = sorted(n for n in before if n not in after)
+    return change

@@ -1,0 +1,55 @@
+"""What every package manager module provides, and the pieces their Dockerfile lines share.
+
+A package manager lives in one module of this package (apt.py, yum.py, apk.py, pip.py, npm.py,
+gem.py): how its command line is read, how its installs are replayed in a Dockerfile, which files
+configure it, and how the system's own manager installs a program. Each fills in one `Manager`;
+`registry.py` holds them all and answers for the rest of the code, which names no manager itself.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from recorder.model.session import PackageChange
+
+INSTALL, REMOVE, REFRESH = "install", "remove", "refresh"
+INDENT = " \\\n      "
+
+
+@dataclass(frozen=True)
+class Request:
+    """One package-manager request as typed: which manager, what was asked for, what the replay keeps."""
+
+    manager: str  # apt | dpkg | yum | dnf | rpm | apk | pip | npm | gem
+    action: str  # install | remove | refresh (package lists only)
+    names: tuple[str, ...] = ()  # as asked for, without versions or extras
+    options: tuple[str, ...] = ()  # options the replay must keep
+    program: str = ""  # the word that ran it: pip3, /opt/app/venv/bin/pip, npm ...
+    scope: str = ""  # npm: "global" or "project"; pip: "user" with --user
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+Parser = Callable[[str, list[str]], "Request | None"]  # (program as typed, its arguments)
+Replay = Callable[[PackageChange, bool], list[str]]  # (the change, relaxed: no version pins) -> lines
+
+
+@dataclass(frozen=True)
+class Manager:
+    replays: tuple[str, ...]  # the PackageChange.manager values whose installs it writes
+    parsers: Mapping[str, Parser]  # program name -> the reader of its command line
+    replay: Replay
+    config_paths: tuple[str, ...] = ()  # its configuration: directories (ending in /) or files
+    config_names: tuple[str, ...] = ()  # configuration file names wherever they are (a project's .npmrc)
+    families: tuple[str, ...] = ()  # os ids (os-release ID) whose system package manager it is
+    install_unpinned: Callable[[list[str]], list[str]] | None = None  # lines that install names, no pins
+
+
+def words(items: list[str]) -> str:
+    """Package words one to a line: a reviewer's diff shows the one that changed."""
+    return INDENT.join(items)
+
+
+def options(change: PackageChange) -> str:
+    return "".join(f"{shlex.quote(o)} " for o in change.options)

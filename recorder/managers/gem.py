@@ -1,0 +1,34 @@
+"""gem (Ruby): `gem install` pinned, without documentation (DL3028)."""
+
+from __future__ import annotations
+
+from recorder.managers.base import INSTALL, REMOVE, Manager, Request, options, words
+from recorder.model.commandline import kept_options, positional
+from recorder.model.session import PackageChange
+
+VALUED = {"-v", "--version", "--source", "-s", "-i", "--install-dir"}
+ACTIONS = {"install": INSTALL, "uninstall": REMOVE}
+
+
+def parse(program: str, args: list[str]) -> Request | None:
+    found = positional(args, VALUED)
+    if not found or found[0] not in ACTIONS:
+        return None
+    keep = kept_options(args, {"--source"})
+    return Request("gem", ACTIONS[found[0]], tuple(found[1:]), tuple(keep), program)
+
+
+def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
+    wanted = change.installed or change.dependencies
+    lines = []
+    if wanted:
+        ordered = sorted(wanted.items(), key=lambda item: item[0].lower())
+        pins = [n if relaxed else f"{n}:{v}" for n, v in ordered]
+        lines.append(f"RUN gem install --no-document {options(change)}\\\n      {words(pins)}")
+    if change.removed:
+        lines.append(f"RUN gem uninstall -x {' '.join(sorted(change.removed))}")
+    return lines
+
+
+MANAGER = Manager(replays=("gem",), parsers={"gem": parse}, replay=replay, config_paths=("/etc/gemrc",),
+                  config_names=(".gemrc",))
