@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from generators import dockerfile  # noqa: E402
+from recorder.model import read, write
 from recorder.model import session as s  # noqa: E402
 
 
@@ -57,7 +58,7 @@ def measure(steps: int, rounds: int) -> list[tuple[float, float, float]]:
     with tempfile.TemporaryDirectory(prefix="bench-gen-") as tmp:
         directory = Path(tmp)
         session = synthetic(steps)
-        s.save(session, directory)
+        write.save(session, directory)
         for st in session.steps:
             for f in st.effects.files:
                 target = directory / f.stored_at
@@ -66,7 +67,7 @@ def measure(steps: int, rounds: int) -> list[tuple[float, float, float]]:
         command = [sys.executable, "-m", "recorder", "to-dockerfile", str(directory)]
         out = []
         for _ in range(rounds):
-            load, loaded = timed(lambda: s.load(directory))
+            load, loaded = timed(lambda: read.load(directory))
             generate, _ = timed(lambda loaded=loaded: dockerfile.generate(loaded))
             whole, _ = timed(lambda: subprocess.run(command, check=True, capture_output=True))
             out.append((load, generate, whole))

@@ -10,7 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from recorder.model.session import Host, Session, Step, step_from_data, step_to_data
+from recorder.model.read import step_from_data
+from recorder.model.session import Host, Session, Step
+from recorder.model.write import step_to_data
 
 JOURNAL_FILE = "journal.ndjson"
 

@@ -34,8 +34,8 @@ from recorder.model.session import (
     Port,
     Session,
     Step,
-    save,
 )
+from recorder.model.write import save
 from recorder.secrets import detect as secrets
 
 CAST_FILE = "terminal.cast"

@@ -12,7 +12,7 @@ import typer
 from recorder.commands.loading import load_session
 from recorder.console import note
 from recorder.errors import RecorderError
-from recorder.model import session as session_io
+from recorder.model import paths
 from recorder.model.session import FILES_DIR, Session
 
 # The generators are imported by the commands that use them: every `record` command pays for what this
@@ -89,7 +89,7 @@ def _write(directory: Path, files: dict[str, str]) -> None:
         if target.is_symlink():
             raise RecorderError(f"{target}: is a symlink; remove it, the generated file is written in its place")
         if directory.exists():
-            session_io.inside(directory, target, "generated files are written inside their directory")
+            paths.inside(directory, target, "generated files are written inside their directory")
     for name, text in files.items():
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import gc
 from pathlib import Path
 
 from recorder.errors import RecorderError
+from recorder.model import read
 from recorder.model import session as session_io
 
 
@@ -16,7 +17,7 @@ def load_session(session_dir: Path, shown_as: str | None = None) -> session_io.S
     from recorder.secrets import detect as secrets
 
     try:
-        recorded = session_io.load(session_dir)
+        recorded = read.load(session_dir)
         secrets.refuse_unredacted(recorded, session_dir / session_io.SESSION_FILE)
     except RecorderError as exc:
         if shown_as is None:

@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from recorder.capture.journal import read as read_journal
-from recorder.model import session as s
+from recorder.model import read
 from tests import staging
 from tests.capture.test_recording import PROMPT, finish, type_and_wait
 
@@ -105,7 +105,7 @@ def test_a_full_disk_warns_once_the_shell_keeps_working_and_nothing_is_lost(home
         commands += [f"rm {disk}/filler", "echo after"]
         assert steps_in_journal(directory) == commands  # in order, each once
         # the files those steps changed could not be copied: the session says so (and load() names them)
-        session = s.from_yaml_text((directory / "session.yaml").read_text(), directory / "session.yaml")
+        session = read.from_yaml_text((directory / "session.yaml").read_text(), directory / "session.yaml")
         assert [st.command for st in session.steps] == commands
         assert sum(f"could not copy {w}/refused" in warning for warning in session.warnings) == len(refused)
         assert any(warning.startswith("terminal.cast is incomplete: No space left") for warning in session.warnings)
@@ -147,7 +147,7 @@ def test_a_disk_still_full_at_exit_leaves_the_commands_where_there_is_room_and_r
             finish(child)
         finally:
             rescue.unlink()
-        session = s.from_yaml_text((disk / "t" / "session.yaml").read_text(), disk / "t" / "session.yaml")
+        session = read.from_yaml_text((disk / "t" / "session.yaml").read_text(), disk / "t" / "session.yaml")
         assert [st.command for st in session.steps] == [*commands, "echo resumed"]
 
 
@@ -158,7 +158,7 @@ def test_the_shell_crashing_keeps_every_finished_command(home, tmp_path):
     child.sendline("kill -9 $$")
     child.expect(r"Recorded\S* 2 commands")
     child.expect(pexpect.EOF)
-    session = s.load(tmp_path / "sessions" / "t")
+    session = read.load(tmp_path / "sessions" / "t")
     assert [st.command for st in session.steps] == ["echo one", "echo two"]
     assert any("the shell ended on a signal (SIGKILL)" in w for w in session.warnings)
     assert any("never finished and is not recorded: kill -9 $$" in w for w in session.warnings)
@@ -203,7 +203,7 @@ def test_kill_9_at_20_random_points_loses_no_finished_command(home, tmp_path):
         assert not list(Path(tempfile.gettempdir()).glob(f"record-{worker.pid}-*"))
     child = start(home, tmp_path, sessions, command="resume")
     finish(child)
-    recorded = [st.command for st in s.load(sessions / "t").steps]
+    recorded = [st.command for st in read.load(sessions / "t").steps]
     assert len(recorded) == len(set(recorded)), f"seed {seed}: a command was recorded twice"
     assert [c for c in recorded if c in finished] == finished, f"seed {seed}: a finished command was lost"
     assert [c for c in sent if c in recorded] == recorded, f"seed {seed}: out of order"

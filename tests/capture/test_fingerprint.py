@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from recorder.capture import fingerprint as fp
+from recorder.model import read, write
 from recorder.model import session as s
 
 
@@ -152,10 +153,10 @@ def test_fingerprint_round_trips_in_a_stable_order(tmp_path):
             ],
         ),
     )
-    text = s.to_yaml_text(session)
+    text = write.to_yaml_text(session)
     assert text.index("port: 80") < text.index("port: 81")
     assert text.index("url: http://localhost:81/\n") < text.index("url: http://localhost:81/b")
-    loaded = s.from_yaml_text(text, Path("session.yaml"))
+    loaded = read.from_yaml_text(text, Path("session.yaml"))
     assert loaded.fingerprint == s.Fingerprint(
         ports=[s.PortCheck(80, accepts=False), s.PortCheck(81)],
         http=[
@@ -163,5 +164,5 @@ def test_fingerprint_round_trips_in_a_stable_order(tmp_path):
             s.HttpCheck("http://localhost:81/b", 200, digest, 1, 1),
         ],
     )
-    assert s.to_yaml_text(loaded) == text
-    assert s.from_yaml_text(text.replace("fingerprint:", "old:"), Path("x")).fingerprint is None
+    assert write.to_yaml_text(loaded) == text
+    assert read.from_yaml_text(text.replace("fingerprint:", "old:"), Path("x")).fingerprint is None

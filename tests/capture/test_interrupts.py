@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from recorder.capture.journal import read as read_journal
-from recorder.model import session as s
+from recorder.model import read
 
 PROMPT = r"\[rec\] [^\r\n]*[#$] $"
 ROUNDS = 100
@@ -141,7 +141,7 @@ def test_ctrl_c_at_any_moment_brings_the_prompt_back_every_time(home, tmp_path):
     assert child.exitstatus == 0
     assert pressed_twice < ROUNDS // 3, f"bash dropped {pressed_twice} of {ROUNDS} Ctrl-C"
     directory = tmp_path / "sessions" / "t"
-    steps = s.load(directory).steps
+    steps = read.load(directory).steps
     recorded = [st.command for st in steps]
     assert recorded == kept(typed, recorded)  # each once, in order: no report was cut or lost
     accepted = recorded.count("sleep 101")  # the rest were discarded by the terminal, unread
@@ -186,7 +186,7 @@ def test_ctrl_c_inside_the_hooks_is_one_press_and_no_report_is_lost(tmp_path, wi
     child.sendline("exit")
     child.expect(pexpect.EOF)
     child.close()
-    steps = s.load(tmp_path / "sessions" / "t").steps
+    steps = read.load(tmp_path / "sessions" / "t").steps
     assert [st.command for st in steps] == typed
     interrupted = [st.exit for st in steps if not st.command.startswith("echo")]
     assert interrupted == ([130] * 8 if window == "as the line is reported" else [0] * 8)

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from recorder.capture.journal import read as read_journal
-from recorder.model import session as s
+from recorder.model import read
 from tests.capture.test_interrupts import user_shell, wait_until_running
 
 PROMPT = r"\[rec\] [^\r\n]*[#$] $"
@@ -101,7 +101,7 @@ def test_commands_are_recorded_exactly_with_status_and_effects(home, tmp_path):
     assert child.exitstatus == 0
 
     directory = tmp_path / "sessions" / "t"
-    session = s.load(directory)
+    session = read.load(directory)
     steps = {st.command: st for st in session.steps}
     assert list(steps) == [*commands, "sleep 100"]
     assert steps[heredoc].replay == "files" and steps[heredoc].exit == 0
@@ -191,7 +191,7 @@ def test_commands_in_a_nested_root_shell_are_recorded(home, tmp_path):
     child.expect(PROMPT)
     type_and_wait(child, "echo back")
     finish(child)
-    session = s.load(tmp_path / "sessions" / "t")
+    session = read.load(tmp_path / "sessions" / "t")
     # steps are numbered as they finish: the nested shell's commands come before the `su -` that opened it
     assert [st.command for st in session.steps] == [f"echo nested > {w}/nested.txt", "su -", "echo back"]
     inside, opened, _ = session.steps
@@ -211,7 +211,7 @@ def test_a_secret_typed_at_a_prompt_is_never_recorded(home, tmp_path):
     child.expect(PROMPT)
     finish(child)
     directory = tmp_path / "sessions" / "t"
-    step = s.load(directory).steps[0]
+    step = read.load(directory).steps[0]
     assert step.needed_secret and "secret" in step.why
     for path in directory.rglob("*"):
         if path.is_file():
@@ -231,7 +231,7 @@ def test_a_vi_edit_is_recorded_and_its_result_captured(home, tmp_path):
     child.expect(PROMPT)
     finish(child)
     directory = tmp_path / "sessions" / "t"
-    step = s.load(directory).steps[0]
+    step = read.load(directory).steps[0]
     assert step.replay == "files" and [f.path for f in step.effects.files] == [str(w / "app.conf")]
     assert (directory / "files" / str(w / "app.conf").lstrip("/")).read_text() == "port = 8080\n"
 
@@ -244,7 +244,7 @@ def test_a_large_paste_does_not_deadlock_and_arrives_whole(home, tmp_path):
     child.expect(PROMPT, timeout=120)
     finish(child)
     assert (w / "paste.txt").read_text() == "\n".join(lines) + "\n"
-    step = s.load(tmp_path / "sessions" / "t").steps[0]
+    step = read.load(tmp_path / "sessions" / "t").steps[0]
     assert step.command.splitlines()[1:-1] == lines
 
 
@@ -291,7 +291,7 @@ def test_kill_9_loses_no_finished_command_and_the_recording_resumes(home, tmp_pa
     child.expect(PROMPT)
     type_and_wait(child, f"echo more > {w}/more.txt")
     finish(child)
-    session = s.load(directory)
+    session = read.load(directory)
     assert [st.id for st in session.steps] == list(range(1, finished + 2))
     assert session.steps[-1].command == f"echo more > {w}/more.txt"
     assert any("interrupted and resumed" in warning for warning in session.warnings)
@@ -312,7 +312,7 @@ def test_a_background_process_holding_the_pty_does_not_keep_the_recording_open(h
         finish(child)
         assert time.monotonic() - started < 15
         assert holder.is_running()  # it did hold the pty for the whole wait
-        session = s.load(tmp_path / "sessions" / "t")
+        session = read.load(tmp_path / "sessions" / "t")
         assert [st.command for st in session.steps] == [f"(sleep 120 & echo $! > {pid_file})"]
     finally:
         holder.kill()
@@ -324,7 +324,7 @@ def test_hangup_saves_the_session(home, tmp_path):
     worker, _ = _worker_and_shell(child)
     worker.send_signal(signal.SIGHUP)  # as when the ssh connection drops
     child.expect(pexpect.EOF, timeout=20)
-    session = s.load(tmp_path / "sessions" / "t")
+    session = read.load(tmp_path / "sessions" / "t")
     assert [st.command for st in session.steps] == ["echo before-hangup"]
 
 
@@ -360,7 +360,7 @@ def test_tab_completion_and_job_control_work_as_in_a_plain_shell(home, tmp_path)
     child.expect(PROMPT)
     type_and_wait(child, "kill %1")
     finish(child)
-    steps = s.load(tmp_path / "sessions" / "t").steps
+    steps = read.load(tmp_path / "sessions" / "t").steps
     assert [(st.command, st.exit) for st in steps][:2] == [("echo completed", 0), ("sleep 100", 148)]
 
 
@@ -374,7 +374,7 @@ def test_a_shell_that_cannot_be_followed_is_flagged_on_screen_and_in_the_session
     child.expect("not followed")  # said at once, not only in the summary
     child.expect(PROMPT)
     finish(child)
-    session = s.load(tmp_path / "sessions" / "t")
+    session = read.load(tmp_path / "sessions" / "t")
     assert [st.command for st in session.steps] == ["bash --norc"]
     assert "not followed" in session.steps[0].why
     assert any("step 1: opened a shell that was not followed" in w for w in session.warnings)
@@ -402,7 +402,7 @@ def test_zsh_as_the_login_shell_is_recorded_too(tmp_path):
         child.expect(prompt)
     child.sendline("exit")
     child.expect(pexpect.EOF)
-    steps = s.load(tmp_path / "sessions" / "z").steps
+    steps = read.load(tmp_path / "sessions" / "z").steps
     assert [st.command for st in steps] == [loop, "false | true", "export ZVAR=1", "ll >/dev/null"]
     assert steps[0].effects.files[0].path == str(watched / "z.txt")
     assert steps[1].exit == 1

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from recorder.model import read
 from recorder.model import session as s
 from tests import staging
 
@@ -29,7 +30,7 @@ def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(sta
     assert status == 200 and staging.NGINX_PAGE.encode() in staged_body
 
     session_dir = staging_host.copy_out("/root/sessions/web", tmp_path)
-    session = s.load(session_dir)
+    session = read.load(session_dir)
     assert [st.exit != 0 for st in session.steps] == [False, False, False, False, True, False, False, False]
     assert session.services[0].name == "nginx"
     # what staging served, fingerprinted when the recording ended: the page it was given, at / and at the
@@ -99,7 +100,7 @@ def test_commands_typed_in_sudo_i_are_recorded_as_root(staging_host, tmp_path):
     child.expect(staging.PROMPT)
     child.sendline("exit")
     child.expect(staging.pexpect.EOF)
-    session = s.load(staging_host.copy_out("/home/deploy/sessions/ops", tmp_path))
+    session = read.load(staging_host.copy_out("/home/deploy/sessions/ops", tmp_path))
     inside = next(st for st in session.steps if st.command.startswith("echo 'max_conn"))
     assert inside.user == "root" and inside.cwd == "/root" and inside.replay == "files"
     assert [f.path for f in inside.effects.files] == ["/etc/app.conf"]

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from recorder.model import session as s
+from recorder.model import read
 from tests import staging
 
 pytestmark = pytest.mark.docker
@@ -71,7 +71,7 @@ def test_a_full_deployment_replays_and_the_image_answers_like_staging(docker_cli
     finally:
         host.close()
 
-    session = s.load(session_dir)
+    session = read.load(session_dir)
     by_command = {st.command: st for st in session.steps}
     pip_step = by_command["/opt/app/venv/bin/pip install waitress==3.0.0"]
     assert pip_step.effects.packages[0].installed == {"waitress": "3.0.0"}

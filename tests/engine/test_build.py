@@ -17,6 +17,7 @@ import pexpect
 import pytest
 
 from recorder.model import session as s
+from recorder.model import write
 from tests import staging
 
 pytestmark = pytest.mark.docker
@@ -41,7 +42,7 @@ def small_session(directory: Path, extra: list[s.Step] = ()) -> Path:
         ),
         *extra,
     ]
-    s.save(s.Session(name="small", host=s.Host(base_image=staging.BASE_IMAGE), steps=steps), directory)
+    write.save(s.Session(name="small", host=s.Host(base_image=staging.BASE_IMAGE), steps=steps), directory)
     return directory
 
 

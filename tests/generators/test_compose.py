@@ -13,7 +13,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from generators import compose
-from recorder.model import session as s
+from recorder.model import read
 from tests.tools import test_tool
 
 HERE = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ CHECK_JSONSCHEMA = test_tool("check-jsonschema")
 
 
 def generated(case: str) -> dict[str, str]:
-    return compose.generate(s.load(CASES[case])).files
+    return compose.generate(read.load(CASES[case])).files
 
 
 def service(case: str) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from generators import dockerfile
+from recorder.model import read
 from recorder.model import session as s
 from tests.tools import test_tool
 
@@ -27,7 +28,7 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_generated_files_match_golden(case):
     directory = CASES[case]
-    generated = dockerfile.generate(s.load(directory))
+    generated = dockerfile.generate(read.load(directory))
     for name, text in generated.items():
         target = directory / name
         if UPDATE:
@@ -38,9 +39,9 @@ def test_generated_files_match_golden(case):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_generation_is_deterministic(case):
-    session = s.load(CASES[case])
+    session = read.load(CASES[case])
     first = dockerfile.generate(session)
-    again = dockerfile.generate(s.load(CASES[case]))
+    again = dockerfile.generate(read.load(CASES[case]))
     assert first == again
 
 
@@ -48,7 +49,7 @@ def test_generation_is_deterministic(case):
 def test_hadolint_passes_at_warning_threshold(case):
     result = subprocess.run(
         [test_tool("hadolint"), "--failure-threshold", "warning", "-"],
-        input=dockerfile.render(s.load(CASES[case])),
+        input=dockerfile.render(read.load(CASES[case])),
         capture_output=True,
         text=True,
     )
@@ -56,17 +57,17 @@ def test_hadolint_passes_at_warning_threshold(case):
 
 
 def test_failed_and_skipped_commands_never_reach_the_dockerfile():
-    session = s.load(CASES["app"])
+    session = read.load(CASES["app"])
     text = dockerfile.render(session)
     assert "curl http://localhost" not in text
     assert "mkdir -p /opt/app && cd /opt/app" not in text
-    web = dockerfile.render(s.load(CASES["web"]))
-    failed = [st for st in s.load(CASES["web"]).steps if st.exit != 0]
+    web = dockerfile.render(read.load(CASES["web"]))
+    failed = [st for st in read.load(CASES["web"]).steps if st.exit != 0]
     assert failed and all(st.command not in web for st in failed)
 
 
 def test_base_override_and_instructions():
-    text = dockerfile.render(s.load(CASES["app"]), base="record-base:bookworm")
+    text = dockerfile.render(read.load(CASES["app"]), base="record-base:bookworm")
     lines = text.splitlines()
     assert "FROM record-base:bookworm" in lines
     assert "      curl=7.88.1-10+deb12u8 \\" in lines
@@ -85,7 +86,7 @@ def test_base_override_and_instructions():
 
 
 def test_last_copy_wins_when_a_file_changes_twice():
-    session = s.load(CASES["app"])
+    session = read.load(CASES["app"])
     conf = session.steps[5].effects.files[0]
     session.steps[2].effects.files.append(conf)  # step 3 also touched app.conf; step 6 has the final copy
     text = dockerfile.render(session)
@@ -94,7 +95,7 @@ def test_last_copy_wins_when_a_file_changes_twice():
 
 
 def test_several_services_run_under_supervisord_in_the_foreground():
-    session = s.load(CASES["centos7-nginx"])
+    session = read.load(CASES["centos7-nginx"])
     files = dockerfile.generate(session)
     text = files["Dockerfile"]
     assert text.rstrip().endswith('ENTRYPOINT ["/usr/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"]')
@@ -110,15 +111,15 @@ def test_several_services_run_under_supervisord_in_the_foreground():
 
 
 def test_relaxed_drops_version_pins():
-    text = dockerfile.render(s.load(CASES["langs"]), relaxed=True)
+    text = dockerfile.render(read.load(CASES["langs"]), relaxed=True)
     assert "Flask==" not in text and "      Flask" in text
     assert "express@" not in text
-    web = dockerfile.render(s.load(CASES["web"]), relaxed=True)
+    web = dockerfile.render(read.load(CASES["web"]), relaxed=True)
     assert "nginx=" not in web and "# hadolint ignore=DL3015,DL3008" in web
 
 
 def test_stateful_service_gets_a_volume_not_its_data():
-    text = dockerfile.render(s.load(CASES["alpine-redis"]))
+    text = dockerfile.render(read.load(CASES["alpine-redis"]))
     assert 'VOLUME ["/data"]' in text and "USER redis" in text
     assert "apk add --no-cache" in text and "redis=7.2.4-r0" in text
 

@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from generators import kubernetes
 from recorder.commands.generate import K8S_DIR, captured_configs
 from recorder.errors import RecorderError
-from recorder.model import session as s
+from recorder.model import read
 
 HERE = Path(__file__).resolve().parents[1]
 CASES = {
@@ -30,7 +30,7 @@ KUBERNETES_VERSION = "1.30.0"  # the schemas the manifests must satisfy (kuberne
 
 def manifests(case: str, **options) -> kubernetes.Manifests:
     directory = CASES[case]
-    session = s.load(directory)
+    session = read.load(directory)
     return kubernetes.generate(session, captured_configs(session, directory), **options)
 
 
@@ -196,7 +196,7 @@ def test_nodeport_outside_the_range_is_refused(port):
 
 
 def test_session_without_a_service_is_refused():
-    session = s.load(CASES["web"])
+    session = read.load(CASES["web"])
     session.services = []
     with pytest.raises(RecorderError, match="no service was listening"):
         kubernetes.generate(session, {})
@@ -211,7 +211,7 @@ def test_config_keys_are_valid_and_unique():
 
 def test_values_yaml_1_1_would_misread_stay_strings():
     """`no`, `on`, `0644`, `1:30` are strings to ruamel (YAML 1.2) but a boolean and numbers to kubectl (1.1)."""
-    session = s.load(CASES["web"])
+    session = read.load(CASES["web"])
     tricky = {"A": "no", "B": "on", "C": "0644", "D": "1:30", "E": "a\r\nb", "F": "  lead\nnext", "G": "~", "H": "1e3"}
     session.steps[5].effects.env_set = dict(tricky)
     session.services[0].command = ["/usr/sbin/nginx", "-x", "no", "on"]

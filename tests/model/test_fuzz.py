@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 
 from generators import dockerfile
 from recorder.errors import RecorderError
+from recorder.model import read, write
 from recorder.model import session as s
 from recorder.secrets import detect as secrets
 
@@ -139,14 +140,14 @@ def generate_all(session: s.Session) -> None:
                 assert f"RUN {command}" in lines, command
     for line in first.get(".env.example", "").splitlines():
         assert line.startswith("#") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=", line), line
-    assert s.from_yaml_text(s.to_yaml_text(session), FILE) == session  # what loads, saves and loads the same
+    assert read.from_yaml_text(write.to_yaml_text(session), FILE) == session  # what loads, saves and loads the same
 
 
 @FUZZ
 @given(st.text(max_size=400))
 def test_any_text_loads_or_is_refused_with_the_tools_error(raw):
     try:
-        session = s.from_yaml_text(raw, FILE)
+        session = read.from_yaml_text(raw, FILE)
     except RecorderError as exc:
         assert "\n" not in str(exc) and str(exc).startswith(str(FILE))
         return
@@ -157,14 +158,14 @@ def test_any_text_loads_or_is_refused_with_the_tools_error(raw):
 @given(st.text(alphabet="{}[]:-,&*!|>'\"#%@` \n\tabc01", max_size=200))
 def test_yaml_punctuation_soup_loads_or_is_refused(raw):
     with contextlib.suppress(RecorderError):
-        s.from_yaml_text("schema: 1\nname: x\n" + raw, FILE)
+        read.from_yaml_text("schema: 1\nname: x\n" + raw, FILE)
 
 
 @FUZZ
 @given(documents(noise=False))
 def test_any_well_shaped_session_generates_well_formed_output(doc):
     try:
-        session = s.from_yaml_text(dump(doc), FILE)
+        session = read.from_yaml_text(dump(doc), FILE)
     except RecorderError as exc:
         assert "\n" not in str(exc)
         event("refused")
@@ -179,7 +180,7 @@ def test_any_well_shaped_session_generates_well_formed_output(doc):
 @given(documents(noise=True))
 def test_any_session_shaped_document_loads_and_generates_or_is_refused(doc):
     try:
-        session = s.from_yaml_text(dump(doc), FILE)
+        session = read.from_yaml_text(dump(doc), FILE)
     except RecorderError as exc:
         assert "\n" not in str(exc)
         return
@@ -192,7 +193,7 @@ def test_the_example_with_any_line_damaged_loads_or_is_refused(line, junk):
     lines = EXAMPLE.read_text().splitlines()
     lines[line % len(lines)] = junk
     try:
-        session = s.from_yaml_text("\n".join(lines), FILE)
+        session = read.from_yaml_text("\n".join(lines), FILE)
     except RecorderError:
         return
     generate_all(session)
@@ -202,7 +203,7 @@ def test_the_example_with_any_line_damaged_loads_or_is_refused(line, junk):
 @given(wild)
 def test_journal_steps_of_any_shape_load_or_are_refused(data):
     with contextlib.suppress(RecorderError):
-        s.step_from_data(json.loads(json.dumps(data)), Path("journal.ndjson"))
+        read.step_from_data(json.loads(json.dumps(data)), Path("journal.ndjson"))
 
 
 @FUZZ

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from recorder.errors import RecorderError
+from recorder.model import read, write
 from recorder.model import session as s
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "sessions" / "web"
@@ -15,12 +16,12 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "sessions" / "web"
 
 def test_example_round_trips_byte_for_byte():
     text = (EXAMPLE / "session.yaml").read_text()
-    loaded = s.from_yaml_text(text, Path("session.yaml"))
-    assert s.to_yaml_text(loaded) == text
+    loaded = read.from_yaml_text(text, Path("session.yaml"))
+    assert write.to_yaml_text(loaded) == text
 
 
 def test_loaded_example_has_typed_steps():
-    loaded = s.load(EXAMPLE)
+    loaded = read.load(EXAMPLE)
     assert loaded.name == "web"
     assert [st.id for st in loaded.steps] == list(range(1, len(loaded.steps) + 1))
     install = next(st for st in loaded.steps if st.effects.packages)
@@ -97,7 +98,7 @@ GOOD_STEP = "  - id: 1\n    command: echo hi\n    cwd: /\n    exit: 0\n    repla
 def test_bad_session_gives_one_line_error_naming_the_file(tmp_path, text, expected):
     d = _session_with(tmp_path, text)
     with pytest.raises(RecorderError) as err:
-        s.load(d)
+        read.load(d)
     message = str(err.value)
     assert expected in message
     assert str(d / "session.yaml") in message
@@ -106,10 +107,10 @@ def test_bad_session_gives_one_line_error_naming_the_file(tmp_path, text, expect
 
 def test_missing_directory_and_missing_file(tmp_path):
     with pytest.raises(RecorderError, match="no such session directory"):
-        s.load(tmp_path / "nope")
+        read.load(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(RecorderError, match="session.yaml: missing"):
-        s.load(tmp_path / "empty")
+        read.load(tmp_path / "empty")
 
 
 def test_captured_file_that_is_missing_is_named(tmp_path):
@@ -117,7 +118,7 @@ def test_captured_file_that_is_missing_is_named(tmp_path):
     shutil.copytree(EXAMPLE, d)
     shutil.rmtree(d / "files" / "var")
     with pytest.raises(RecorderError, match=r"files/var/www/html/index.html: missing; step 3 copies it"):
-        s.load(d)
+        read.load(d)
 
 
 def test_non_utf8_session_file(tmp_path):
@@ -125,13 +126,13 @@ def test_non_utf8_session_file(tmp_path):
     d.mkdir()
     (d / "session.yaml").write_bytes(b"schema: 1\nname: \xff\xfe\n")
     with pytest.raises(RecorderError, match="not UTF-8"):
-        s.load(d)
+        read.load(d)
 
 
 def test_save_is_atomic_and_keeps_multiline_commands_readable(tmp_path):
     session = s.Session(name="t", steps=[s.Step(id=1, command="for i in 1 2; do\n  echo $i\ndone", cwd="/", exit=0)])
-    path = s.save(session, tmp_path)
+    path = write.save(session, tmp_path)
     text = path.read_text()
     assert "command: |-\n      for i in 1 2; do\n        echo $i\n      done\n" in text
     assert not list(tmp_path.glob("*.tmp"))
-    assert s.from_yaml_text(text, path).steps[0].command == session.steps[0].command
+    assert read.from_yaml_text(text, path).steps[0].command == session.steps[0].command

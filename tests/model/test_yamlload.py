@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from recorder.model import session as s
-from recorder.model import yamlload
+from recorder.model import read, yamlload
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = sorted(ROOT.glob("sessions/*/session.yaml")) + sorted(ROOT.glob("tests/golden/*/session.yaml"))
@@ -95,7 +94,7 @@ def test_shipped_sessions_load_as_ruamel_loads_them(path):
         return
     # the fast loader stepped aside (libyaml refuses what ruamel's own parser takes): the session
     # still loads, through ruamel
-    assert s.from_yaml_text(text, path).steps
+    assert read.from_yaml_text(text, path).steps
 
 
 @pytest.mark.parametrize(
@@ -131,7 +130,7 @@ def test_a_session_with_a_tag_and_an_anchor_still_loads_through_ruamel(tmp_path)
     )
     with pytest.raises(yamlload.Unsupported):
         yamlload.load(text)
-    session = s.from_yaml_text(text, tmp_path / "session.yaml")
+    session = read.from_yaml_text(text, tmp_path / "session.yaml")
     assert session.host.version_id == "12"
     assert [st.command for st in session.steps] == ["true"]
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from generators import dockerfile
 from recorder.capture.pty import redact_events
 from recorder.errors import RecorderError
+from recorder.model import read
 from recorder.model import session as s
 from recorder.model.placeholders import needs
 from recorder.secrets import detect as secrets
@@ -175,7 +176,7 @@ def test_store_survives_a_crash_and_is_private(tmp_path):
 
 
 def test_generated_files_never_hold_a_placeholder_as_a_value():
-    session = s.load(GOLDEN)
+    session = read.load(GOLDEN)
     files = dockerfile.generate(session)
     text = files["Dockerfile"]
     instructions = [line for line in text.splitlines() if line and not line.startswith("#")]
@@ -211,13 +212,13 @@ def test_a_secret_written_into_session_yaml_by_hand_is_refused_without_being_sho
     (d / "session.yaml").write_text(text)
     shutil.copytree(GOLDEN / "files", d / "files")
     with pytest.raises(RecorderError) as err:
-        secrets.refuse_unredacted(s.load(d), d / "session.yaml")
+        secrets.refuse_unredacted(read.load(d), d / "session.yaml")
     line = text[: text.index(token)].count("\n") + 1
     said = f"session.yaml:{line}: step 1: env_set.APP_ENV holds what looks like a secret (GitHub Token)"
     assert said in str(err.value)
     assert token not in str(err.value)
-    secrets.refuse_unredacted(s.load(GOLDEN), GOLDEN / "session.yaml")  # placeholders are fine
-    secrets.refuse_unredacted(s.load(EXAMPLE), EXAMPLE / "session.yaml")
+    secrets.refuse_unredacted(read.load(GOLDEN), GOLDEN / "session.yaml")  # placeholders are fine
+    secrets.refuse_unredacted(read.load(EXAMPLE), EXAMPLE / "session.yaml")
 
 
 def test_error_messages_are_scrubbed():
@@ -297,7 +298,7 @@ def test_files_named_after_a_secret_or_holding_one_stay_on_the_host(home, tmp_pa
     child.sendline("exit")
     child.expect(pexpect.EOF)
     d = tmp_path / "sessions" / "t"
-    session = s.from_yaml_text((d / "session.yaml").read_text(), d / "session.yaml")
+    session = read.from_yaml_text((d / "session.yaml").read_text(), d / "session.yaml")
     named, holding = (st.effects.files[0] for st in session.steps)
     assert (named.path, named.secret) == (f"{w}/<redacted:GITHUB_TOKEN>.txt", "its path holds a secret")
     assert (holding.path, holding.secret, holding.sha256) == (f"{w}/db.env", "secret setting on line 2", None)
