@@ -23,6 +23,8 @@ from pathlib import Path
 import docker
 import pexpect
 
+from tests.cli import PROMPT
+
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = os.environ.get("RECORD_BASE_IMAGE", "record-base:bookworm")
 # Tags are per checkout, so two clones can run their suites against one engine at the same time.
@@ -33,7 +35,6 @@ STAGING_IMAGE = f"record-staging:{CHECKOUT}"
 def tag(name: str) -> str:
     """An image tag owned by this checkout's tests."""
     return f"record-test-{name}:{CHECKOUT}"
-PROMPT = r"\[rec\] [^\r\n]*[#$] $"
 PROJECT_FILES = ("pyproject.toml", "README.md", "recorder", "generators")
 
 # The deployment the spine's acceptance test types, and the shipped example was recorded from.

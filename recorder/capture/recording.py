@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder.capture import fingerprint, hooks, journal, needs, probes, services
+from recorder.capture.cast import CastWriter
 from recorder.capture.classify import decide, effective_status, env_changes, parse_env
 from recorder.capture.filewatch import FileWatcher
 from recorder.capture.journal import JOURNAL_FILE, Journal
-from recorder.capture.pty import CastWriter, PtyRelay, terminal_size
+from recorder.capture.pty import PtyRelay, terminal_size
 from recorder.errors import RecorderError, SaveError
 from recorder.managers import apt, npm, pip, registry
 from recorder.model.session import (

@@ -25,27 +25,13 @@ import pytest
 from recorder.capture.journal import read as read_journal
 from recorder.model import read
 from tests import staging
-from tests.capture.test_recording import PROMPT, finish, type_and_wait
+from tests.cli import PROMPT, finish, record_in_pty, type_and_wait
 
 WORKER_FOUND = 10  # seconds to wait for the recorder's processes to appear
 
 
 def start(home: Path, tmp_path: Path, sessions: Path, *args: str, command: str = "start") -> pexpect.spawn:
-    watched = tmp_path / "watched"
-    watched.mkdir(exist_ok=True)
-    name = ["--name", "t"] if command == "start" else ["t"]
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "recorder", command, *name, "--dir", str(sessions), "--watch", str(watched), *args],
-        env={**os.environ, "HOME": str(home), "TERM": "xterm"},
-        cwd=str(tmp_path),
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=30,
-        dimensions=(24, 200),
-    )
-    child.expect(PROMPT)
-    return child
+    return record_in_pty(home, tmp_path, *args, command=command, sessions=sessions, width=200)
 
 
 @contextlib.contextmanager

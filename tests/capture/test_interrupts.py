@@ -22,60 +22,13 @@ import pytest
 
 from recorder.capture.journal import read as read_journal
 from recorder.model import read
+from tests.cli import PROMPT, foreground_command, record_in_pty, user_shell, wait_until_running
 
-PROMPT = r"\[rec\] [^\r\n]*[#$] $"
 ROUNDS = 100
 
 
 def spawn(home: Path, tmp_path: Path) -> pexpect.spawn:
-    (tmp_path / "watched").mkdir(exist_ok=True)
-    child = pexpect.spawn(
-        sys.executable,
-        [
-            "-m",
-            "recorder",
-            "start",
-            "--name",
-            "t",
-            "--dir",
-            str(tmp_path / "sessions"),
-            "--watch",
-            str(tmp_path / "watched"),
-        ],
-        env={**os.environ, "HOME": str(home), "TERM": "xterm"},
-        cwd=str(tmp_path),
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=30,
-        dimensions=(24, 100),
-    )
-    child.expect(PROMPT)
-    return child
-
-
-def user_shell(child: pexpect.spawn) -> psutil.Process:
-    return next(p for p in psutil.Process(child.pid).children(recursive=True) if p.name() in ("bash", "zsh"))
-
-
-def foreground_command(shell: psutil.Process, name: str) -> psutil.Process | None:
-    """The shell's child `name` when it holds the terminal (the foreground process group)."""
-    with open(f"/proc/{shell.pid}/stat") as f:
-        foreground = int(f.read().rsplit(")", 1)[1].split()[5])
-    for process in shell.children():
-        try:
-            if process.name() == name and os.getpgid(process.pid) == foreground:
-                return process
-        except (psutil.Error, ProcessLookupError):
-            continue
-    return None
-
-
-def wait_until_running(shell: psutil.Process, name: str, timeout: float = 30) -> None:
-    """As a person sees it: the command has started and owns the terminal."""
-    deadline = time.monotonic() + timeout
-    while foreground_command(shell, name) is None:
-        assert time.monotonic() < deadline, f"{name} never started"
-        time.sleep(0.002)
+    return record_in_pty(home, tmp_path)
 
 
 def what_runs(shell: psutil.Process) -> str:

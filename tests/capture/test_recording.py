@@ -19,9 +19,7 @@ import pytest
 
 from recorder.capture.journal import read as read_journal
 from recorder.model import read
-from tests.capture.test_interrupts import user_shell, wait_until_running
-
-PROMPT = r"\[rec\] [^\r\n]*[#$] $"
+from tests.cli import PROMPT, finish, record_in_pty, type_and_wait, user_shell, wait_until_running
 
 
 @pytest.fixture
@@ -36,38 +34,7 @@ def home(tmp_path):
 
 
 def spawn(home: Path, tmp_path: Path, name: str = "t", extra: str = "") -> pexpect.spawn:
-    watched = tmp_path / "watched"
-    watched.mkdir(exist_ok=True)
-    env = {**os.environ, "HOME": str(home), "GONE": "bye", "TERM": "xterm"}
-    child = pexpect.spawn(
-        sys.executable,
-        [
-            "-m",
-            "recorder",
-            "start",
-            "--name",
-            name,
-            "--dir",
-            str(tmp_path / "sessions"),
-            "--watch",
-            str(watched),
-            *extra.split(),
-        ],
-        env=env,
-        cwd=str(tmp_path),
-        encoding="utf-8",
-        codec_errors="replace",
-        timeout=30,
-        dimensions=(24, 100),
-    )
-    child.expect(PROMPT)
-    return child
-
-
-def type_and_wait(child: pexpect.spawn, line: str) -> str:
-    child.sendline(line)
-    child.expect(PROMPT)
-    return child.before
+    return record_in_pty(home, tmp_path, *extra.split(), name=name, env={"GONE": "bye"})
 
 
 def test_commands_are_recorded_exactly_with_status_and_effects(home, tmp_path):
@@ -173,12 +140,6 @@ def test_large_output_arrives_byte_exact_when_the_shell_exits_right_after(home, 
     body = bytes(received[: len(raw) + raw.count(b"\n")])  # the pty turns each \n into \r\n
     assert hashlib.sha256(body).hexdigest() == expected, f"received {len(received)} bytes"
     assert b"Recorded" in received[len(body) :]  # the summary follows the output, after the shell exited
-
-
-def finish(child: pexpect.spawn) -> None:
-    child.sendline("exit")
-    child.expect(pexpect.EOF)
-    child.close()
 
 
 def test_commands_in_a_nested_root_shell_are_recorded(home, tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from recorder import cli
 from tests import fakes
+from tests.cli import record as run_record
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "sessions" / "web"
 INDEX = "files/var/www/html/index.html"
@@ -24,7 +24,7 @@ INDEX = "files/var/www/html/index.html"
 
 def record(*args: str) -> tuple[int, str, str]:
     env = {**os.environ, "COLUMNS": "300"}
-    done = subprocess.run([sys.executable, "-m", "recorder", *args], capture_output=True, text=True, env=env)
+    done = run_record(*args, env=env)
     return done.returncode, done.stdout, done.stderr
 
 

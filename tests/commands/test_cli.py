@@ -8,11 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli import record
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "sessions" / "web"
-
-
-def record(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "recorder", *args], capture_output=True, text=True, env=env)
 
 
 def test_help_lists_every_command_with_a_description():

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli import record
+
 HERE = Path(__file__).resolve().parents[1]
 EXAMPLE = HERE.parent / "sessions" / "web"
 DB = HERE / "golden" / "db"
-
-
-def record(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "recorder", *args], capture_output=True, text=True, env=env)
 
 
 @pytest.fixture

@@ -4,20 +4,15 @@ container, generate the Dockerfile, build the image, and check it answers like s
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 
 import pytest
 
 from recorder.model import read
 from recorder.model import session as s
 from tests import staging
+from tests.cli import record as record_cli
 
 pytestmark = pytest.mark.docker
-
-
-def record_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "recorder", *args], capture_output=True, text=True, timeout=900)
 
 
 def test_recorded_nginx_deployment_builds_an_image_that_answers_like_staging(staging_host, docker_client, tmp_path):

@@ -10,14 +10,13 @@ import gzip
 import hashlib
 import io
 import json
-import subprocess
-import sys
 import tarfile
 import time
 
 import pytest
 
 from tests import fakes, staging
+from tests.cli import record as record_cli
 
 pytestmark = pytest.mark.docker
 
@@ -29,10 +28,6 @@ class Answer(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(hashlib.sha256(token.encode()).hexdigest().encode())
 http.server.HTTPServer(("0.0.0.0", 8080), Answer).serve_forever()"""
-
-
-def record_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "recorder", *args], capture_output=True, text=True, timeout=900)
 
 
 def image_bytes(client, tag: str) -> bytes:

@@ -7,7 +7,6 @@ import hashlib
 import io
 import os
 import socket
-import subprocess
 import sys
 import tarfile
 import threading
@@ -19,6 +18,7 @@ import pytest
 from recorder.model import session as s
 from recorder.model import write
 from tests import staging
+from tests.cli import record
 
 pytestmark = pytest.mark.docker
 
@@ -44,12 +44,6 @@ def small_session(directory: Path, extra: list[s.Step] = ()) -> Path:
     ]
     write.save(s.Session(name="small", host=s.Host(base_image=staging.BASE_IMAGE), steps=steps), directory)
     return directory
-
-
-def record(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "recorder", *args], capture_output=True, text=True, timeout=600, env=env
-    )
 
 
 def read_from_image(client, tag: str, path: str) -> bytes:

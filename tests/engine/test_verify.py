@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests import staging
+from tests.cli import record
 
 EXAMPLE = staging.ROOT / "sessions" / "web"
 SITE = "files/etc/nginx/sites-available/default"
-
-
-def record(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "recorder", *args], capture_output=True, text=True, timeout=600, env=env
-    )
 
 
 def example_copy(tmp_path: Path) -> Path:

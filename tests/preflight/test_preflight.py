@@ -17,15 +17,12 @@ import pytest
 
 from recorder.errors import RecorderError
 from recorder.preflight import checks as preflight
+from tests.cli import record
 
 MIB = 1024 * 1024
 CENTOS_7 = 'NAME="CentOS Linux"\nVERSION="7 (Core)"\nID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n'
 DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
 TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-
-
-def record(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "recorder", *args], capture_output=True, text=True)
 
 
 def fake_host(

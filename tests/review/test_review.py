@@ -9,7 +9,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -18,14 +17,11 @@ from ruamel.yaml import YAML
 
 from recorder.errors import RecorderError
 from recorder.review import revision
+from tests.cli import RECORD as MODULE
+from tests.cli import record
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "sessions" / "web"
-MODULE = [sys.executable, "-m", "recorder"]
-
-
-def record(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*MODULE, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 def example_copy(tmp_path: Path, name: str = "web") -> Path:

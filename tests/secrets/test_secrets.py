@@ -18,14 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generators import dockerfile
-from recorder.capture.pty import redact_events
+from recorder.capture.cast import redact_events
 from recorder.errors import RecorderError
 from recorder.model import read
 from recorder.model import session as s
 from recorder.model.placeholders import needs
 from recorder.secrets import detect as secrets
 from tests import fakes
-from tests.capture.test_recording import PROMPT
+from tests.cli import PROMPT, record_in_pty
 
 HERE = Path(__file__).resolve().parents[1]
 EXAMPLE = HERE.parent / "sessions" / "web"
@@ -243,18 +243,7 @@ def test_a_secret_in_any_surrounding_text_never_survives(before, after, kind):
 
 
 def _record(home: Path, tmp_path: Path, command: str) -> pexpect.spawn:
-    (tmp_path / "watched").mkdir(exist_ok=True)
-    name = ["--name", "t"] if command == "start" else ["t"]
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "recorder", command, *name, "--dir", str(tmp_path / "sessions"), "--watch", str(tmp_path / "watched")],
-        env={**os.environ, "HOME": str(home), "TERM": "xterm"},
-        cwd=str(tmp_path),
-        encoding="utf-8",
-        timeout=30,
-    )
-    child.expect(PROMPT)
-    return child
+    return record_in_pty(home, tmp_path, command=command)
 
 
 @pytest.mark.parametrize("crash", [False, True])
