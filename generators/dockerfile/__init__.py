@@ -262,7 +262,7 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
     _secrets_note(needs(session), w)
     last = image.last_writers(session)
     trees = _Trees(session, last)
-    for layer in layers.plan(session):
+    for layer in layers.group(session):
         step = layer.steps[0]
         if len(layer.steps) > 1:
             body = []

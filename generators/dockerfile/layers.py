@@ -58,7 +58,7 @@ def _pure_install(step: Step) -> PackageChange | None:
     return e.packages[0]
 
 
-def plan(session: Session) -> list[Layer]:
+def group(session: Session) -> list[Layer]:
     layers: list[Layer] = []
     for step in order(session):
         change = _pure_install(step)

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder.capture import fingerprint, hooks, journal, needs, probes, services
+from recorder.capture import fingerprint, hooks, host_packages, journal, probes, services
 from recorder.capture.cast import CastWriter
 from recorder.capture.classify import decide, effective_status, env_changes, parse_env
 from recorder.capture.filewatch import FileWatcher
@@ -274,7 +274,7 @@ class Recording:
         self.session.warnings.extend(warnings)
         if self.dpkg.available:
             path = (top.env if top else os.environ).get("PATH", os.defpath)
-            self.session.host.needed_packages = needs.needed_packages(
+            self.session.host.needed_packages = host_packages.needed_packages(
                 self.session, self.dpkg.snapshot(), self.owners, path
             )
         self.session.fingerprint = fingerprint.take(self.session)

@@ -15,7 +15,7 @@ from recorder.model.session import Session, active_steps
 PLAIN = {"markup": False}
 
 
-def show(session: Session, directory: Path, console: Console) -> None:
+def report(session: Session, directory: Path, console: Console) -> None:
     kept = active_steps(session)
     dropped = [s for s in session.steps if s.replay == "skip"]
     console.print(

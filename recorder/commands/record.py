@@ -109,7 +109,7 @@ def _record(options: Options) -> None:
                 f"[bold]{verb}[/] session [bold]{options.name}[/] into {target}. "
                 "Deploy as usual; type [bold]exit[/] to finish."
             )
-            summary.show(Recording(options).run(), target, stderr())
+            summary.report(Recording(options).run(), target, stderr())
             return 0
         except RecorderError as exc:
             error_line(exc)

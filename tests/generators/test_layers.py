@@ -32,7 +32,7 @@ def test_installs_move_before_config_files_and_consecutive_installs_merge():
             step(5, "export MODE=prod", env_set={"MODE": "prod"}),
         ],
     )
-    plan = layers.plan(session)
+    plan = layers.group(session)
     assert [[st.id for st in layer.steps] for layer in plan] == [[1], [2, 4], [5], [3]]
     assert plan[1].merged[0].installed == {"nginx": "1.0", "curl": "1.0"}
     text = dockerfile.render(session)
@@ -63,5 +63,5 @@ def test_different_targets_do_not_merge():
             packages=[s.PackageChange(manager="pip", installed={f"p{i}": "1"}, target=target)],
         )
 
-    plan = layers.plan(s.Session(name="t", steps=[pip(1, "/opt/a"), pip(2, "/opt/b"), pip(3, "/opt/b")]))
+    plan = layers.group(s.Session(name="t", steps=[pip(1, "/opt/a"), pip(2, "/opt/b"), pip(3, "/opt/b")]))
     assert [[st.id for st in layer.steps] for layer in plan] == [[1], [2, 3]]
