@@ -28,6 +28,6 @@ def note(line: str) -> None:
 
 def error_line(exc: Exception) -> None:
     """One line, and never a secret: a message may quote what the user wrote."""
-    from recorder.secrets import detect as secrets
+    from recorder.secrets import guard
 
-    note(f"record: error: {secrets.scrub_message(str(exc))}")
+    note(f"record: error: {guard.scrub_message(str(exc))}")

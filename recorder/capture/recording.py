@@ -38,6 +38,7 @@ from recorder.model.session import (
 )
 from recorder.model.write import save
 from recorder.secrets import detect as secrets
+from recorder.secrets import redact
 
 CAST_FILE = "terminal.cast"
 VALUES_STORE = "secrets.local.json"  # what the recording redacted, 0600, gone when the cast is written
@@ -171,7 +172,7 @@ class Recording:
         self.shells: dict[int, Shell] = {}
         self.cwd = os.getcwd()
         self.parser = hooks.EventParser()
-        self.redactor = secrets.Redactor()
+        self.redactor = redact.Redactor()
         self.notices: list[str] = []  # told to the user at the next prompt
         self.disk_trouble = False
 
@@ -196,7 +197,7 @@ class Recording:
     def _run(self) -> Session:
         with self._writing():
             _prepare_directory(self.directory, self.options.force, self.options.resume)
-        self.redactor = secrets.Redactor(self.directory / VALUES_STORE)  # a crashed recording's values, if any
+        self.redactor = redact.Redactor(self.directory / VALUES_STORE)  # a crashed recording's values, if any
         secrets.find_values("")  # load detect-secrets now, not at the first prompt
         if self.options.resume:
             self.session = journal.recover(self.directory, self.options.name)

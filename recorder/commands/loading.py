@@ -14,11 +14,11 @@ from recorder.model import session as session_io
 def load_session(session_dir: Path, shown_as: str | None = None) -> session_io.Session:
     """A session well-formed and free of secrets written into it by hand (they would reach an image, a
     manifest or a compose file). `shown_as` names the session in errors when it was read from a copy."""
-    from recorder.secrets import detect as secrets
+    from recorder.secrets import guard
 
     try:
         recorded = read.load(session_dir)
-        secrets.refuse_unredacted(recorded, session_dir / session_io.SESSION_FILE)
+        guard.refuse_unredacted(recorded, session_dir / session_io.SESSION_FILE)
     except RecorderError as exc:
         if shown_as is None:
             raise

@@ -17,7 +17,7 @@ from generators import dockerfile
 from recorder.errors import RecorderError
 from recorder.model import read, write
 from recorder.model import session as s
-from recorder.secrets import detect as secrets
+from recorder.secrets import guard, redact
 
 FILE = Path("session.yaml")
 EXAMPLE = Path(__file__).resolve().parents[2] / "sessions" / "web" / "session.yaml"
@@ -173,7 +173,7 @@ def test_any_well_shaped_session_generates_well_formed_output(doc):
     event(f"loaded with {len(session.steps)} steps")
     generate_all(session)
     with contextlib.suppress(RecorderError):
-        secrets.refuse_unredacted(session, FILE)
+        guard.refuse_unredacted(session, FILE)
 
 
 @FUZZ
@@ -209,6 +209,6 @@ def test_journal_steps_of_any_shape_load_or_are_refused(data):
 @FUZZ
 @given(st.text(max_size=200))
 def test_the_redactor_takes_any_text(raw):
-    r = secrets.Redactor()
+    r = redact.Redactor()
     out = r.command(raw)
     assert r.command(out) == out  # redacting twice changes nothing more

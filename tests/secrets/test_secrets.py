@@ -24,6 +24,7 @@ from recorder.model import read
 from recorder.model import session as s
 from recorder.model.placeholders import needs
 from recorder.secrets import detect as secrets
+from recorder.secrets import guard, redact
 from tests import fakes
 from tests.cli import PROMPT, record_in_pty
 
@@ -71,7 +72,7 @@ def test_each_kind_of_secret_is_replaced_by_a_named_placeholder(kind):
     template, make = KINDS[kind]
     secret = make()
     command = template.format(secret)
-    redacted = secrets.Redactor().command(command)
+    redacted = redact.Redactor().command(command)
     assert secret not in redacted
     for line in secret.splitlines():
         assert line not in redacted
@@ -91,11 +92,11 @@ def test_secret_names(name):
 
 @pytest.mark.parametrize("command", ORDINARY)
 def test_ordinary_deployment_commands_are_left_alone(command):
-    assert secrets.Redactor().command(command) == command
+    assert redact.Redactor().command(command) == command
 
 
 def test_the_same_value_keeps_one_placeholder_everywhere_and_others_get_their_own():
-    r = secrets.Redactor()
+    r = redact.Redactor()
     pw, other = fakes.password(), fakes.password()
     assert r.command(f"export DB_PASSWORD={pw}") == "export DB_PASSWORD=<redacted:DB_PASSWORD>"
     assert r.command(f"mysql -p{pw} app") == "mysql -p<redacted:DB_PASSWORD> app"
@@ -104,7 +105,7 @@ def test_the_same_value_keeps_one_placeholder_everywhere_and_others_get_their_ow
 
 
 def test_a_step_is_redacted_in_every_field_and_says_why():
-    r = secrets.Redactor()
+    r = redact.Redactor()
     typed, token = fakes.password(), fakes.github_token()
     step = s.Step(
         id=1,
@@ -133,7 +134,7 @@ def test_a_step_is_redacted_in_every_field_and_says_why():
 
 
 def test_captured_files_with_secrets_are_flagged_and_plain_ones_are_not():
-    r = secrets.Redactor()
+    r = redact.Redactor()
     pw = fakes.password()
     assert r.file_content(f"[db]\nuser = app\npassword = {pw}\n".encode()) == "secret setting on line 3"
     assert r.file_content(f"requirepass {pw}\n".encode()) == "secret setting on line 1"
@@ -155,7 +156,7 @@ def test_typed_lines_apply_erase_and_kill_as_the_terminal_did():
 
 
 def test_cast_events_are_redacted_even_when_a_secret_is_split_between_two_bursts():
-    r = secrets.Redactor()
+    r = redact.Redactor()
     pw = fakes.password()
     r.learn(pw, "DB_PASSWORD")
     texts = [f"$ mysql -p{pw[:5]}", f"{pw[5:]} app\r\n", "ok\r\n", f"again {pw}\r\n"]
@@ -170,9 +171,9 @@ def test_cast_events_are_redacted_even_when_a_secret_is_split_between_two_bursts
 def test_store_survives_a_crash_and_is_private(tmp_path):
     store = tmp_path / "secrets.local.json"
     pw = fakes.password()
-    secrets.Redactor(store).learn(pw, "DB_PASSWORD")
+    redact.Redactor(store).learn(pw, "DB_PASSWORD")
     assert os.stat(store).st_mode & 0o077 == 0
-    assert secrets.Redactor(store).command(f"echo {pw}") == "echo <redacted:DB_PASSWORD>"
+    assert redact.Redactor(store).command(f"echo {pw}") == "echo <redacted:DB_PASSWORD>"
 
 
 def test_generated_files_never_hold_a_placeholder_as_a_value():
@@ -212,19 +213,35 @@ def test_a_secret_written_into_session_yaml_by_hand_is_refused_without_being_sho
     (d / "session.yaml").write_text(text)
     shutil.copytree(GOLDEN / "files", d / "files")
     with pytest.raises(RecorderError) as err:
-        secrets.refuse_unredacted(read.load(d), d / "session.yaml")
+        guard.refuse_unredacted(read.load(d), d / "session.yaml")
     line = text[: text.index(token)].count("\n") + 1
     said = f"session.yaml:{line}: step 1: env_set.APP_ENV holds what looks like a secret (GitHub Token)"
     assert said in str(err.value)
     assert token not in str(err.value)
-    secrets.refuse_unredacted(read.load(GOLDEN), GOLDEN / "session.yaml")  # placeholders are fine
-    secrets.refuse_unredacted(read.load(EXAMPLE), EXAMPLE / "session.yaml")
+    guard.refuse_unredacted(read.load(GOLDEN), GOLDEN / "session.yaml")  # placeholders are fine
+    guard.refuse_unredacted(read.load(EXAMPLE), EXAMPLE / "session.yaml")
+
+
+def test_a_secret_on_any_running_services_command_line_is_refused():
+    """Every service the image runs is checked, not only the first: a second one under supervisord
+    would carry its token into the image just the same."""
+    session = read.load(HERE / "golden" / "app")
+    token = fakes.github_token()
+    second = session.services[1]
+    second.replay = "run"
+    second.command = [*second.command, "--token", token]
+    with pytest.raises(RecorderError) as err:
+        guard.refuse_unredacted(session, HERE / "golden" / "app" / "session.yaml")
+    assert f"service {second.name}: command holds what looks like a secret" in str(err.value)
+    assert token not in str(err.value)
+    second.replay = "skip"  # a service left out of the image takes nothing into it
+    guard.refuse_unredacted(session, HERE / "golden" / "app" / "session.yaml")
 
 
 def test_error_messages_are_scrubbed():
     token = fakes.github_token()
-    assert token not in secrets.scrub_message(f"cannot use {token}\nsecond line")
-    assert "\n" not in secrets.scrub_message("a\nb")
+    assert token not in guard.scrub_message(f"cannot use {token}\nsecond line")
+    assert "\n" not in guard.scrub_message("a\nb")
 
 
 PRINTABLE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=80)
@@ -235,7 +252,7 @@ PRINTABLE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_charac
 def test_a_secret_in_any_surrounding_text_never_survives(before, after, kind):
     template, make = KINDS[kind]
     secret = make()
-    redacted = secrets.Redactor().command(before + " " + template.format(secret) + " " + after)
+    redacted = redact.Redactor().command(before + " " + template.format(secret) + " " + after)
     assert secret not in redacted
 
 
