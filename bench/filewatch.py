@@ -68,8 +68,10 @@ def main() -> None:
     for label, (watch, walk, setup) in (("1,000", small), ("100,000", large)):
         print(f"  {label:>8} {watch:11.3f} {walk:13.1f} {setup:11.2f}")
     ratio = large[0] / small[0]
-    print(f"  ratio 100k/1k: watcher {ratio:.2f}x (target <= 2x -> {'met' if ratio <= 2 else 'NOT met'}), "
-          f"stat walk {large[1] / small[1]:.0f}x")
+    print(
+        f"  ratio 100k/1k: watcher {ratio:.2f}x (target <= 2x -> {'met' if ratio <= 2 else 'NOT met'}), "
+        f"stat walk {large[1] / small[1]:.0f}x"
+    )
 
 
 if __name__ == "__main__":

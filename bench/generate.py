@@ -29,21 +29,47 @@ def synthetic(steps: int) -> s.Session:
         kind = i % 5
         if kind == 0:
             effects = s.Effects(packages=[s.PackageChange(manager="apt", installed={f"pkg{i}": f"1.{i}-1"})])
-            out.append(s.Step(id=i, command=f"apt-get install -y pkg{i}", cwd="/root", exit=0, replay="run",
-                              why="installs", effects=effects))
+            out.append(
+                s.Step(
+                    id=i,
+                    command=f"apt-get install -y pkg{i}",
+                    cwd="/root",
+                    exit=0,
+                    replay="run",
+                    why="installs",
+                    effects=effects,
+                )
+            )
         elif kind == 1:
             effects = s.Effects(files=[s.FileChange(path=f"/etc/app/conf.d/{i}.conf", kind="file", mode=0o644)])
-            out.append(s.Step(id=i, command=f"vi /etc/app/conf.d/{i}.conf", cwd="/root", exit=0, replay="files",
-                              why="changed 1 file", effects=effects))
+            out.append(
+                s.Step(
+                    id=i,
+                    command=f"vi /etc/app/conf.d/{i}.conf",
+                    cwd="/root",
+                    exit=0,
+                    replay="files",
+                    why="changed 1 file",
+                    effects=effects,
+                )
+            )
         elif kind == 2:
-            out.append(s.Step(id=i, command=f"export VAR{i}=value{i}", cwd="/root", exit=0, replay="files",
-                              why="sets", effects=s.Effects(env_set={f"VAR{i}": f"value{i}"})))
+            out.append(
+                s.Step(
+                    id=i,
+                    command=f"export VAR{i}=value{i}",
+                    cwd="/root",
+                    exit=0,
+                    replay="files",
+                    why="sets",
+                    effects=s.Effects(env_set={f"VAR{i}": f"value{i}"}),
+                )
+            )
         elif kind == 3:
             out.append(s.Step(id=i, command=f"false {i}", cwd="/root", exit=1, replay="skip", why="failed"))
         else:
             out.append(s.Step(id=i, command="ls -la", cwd="/root", exit=0, replay="skip", why="nothing"))
-    return s.Session(name="synthetic", host=s.Host(os_id="debian", version_id="12", base_image="debian:12"),
-                     steps=out)
+    return s.Session(name="synthetic", host=s.Host(os_id="debian", version_id="12", base_image="debian:12"), steps=out)
 
 
 def timed(action):

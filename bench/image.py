@@ -41,8 +41,12 @@ CMD ["nginx", "-g", "daemon off;"]
 def record_build(session: Path, tag: str, *extra: str) -> tuple[float, float]:
     """(seconds for the whole `record build` command, seconds the engine took, as the command reports)."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "recorder", "build", str(session), "--tag", tag, "--base",
-                           staging.BASE_IMAGE, *extra], check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "recorder", "build", str(session), "--tag", tag, "--base", staging.BASE_IMAGE, *extra],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     whole = time.perf_counter() - start
     engine = re.search(r"built \S+ \(\S+\) in ([0-9.]+)s", done.stderr)
     return whole, float(engine.group(1)) if engine else whole
@@ -51,9 +55,11 @@ def record_build(session: Path, tag: str, *extra: str) -> tuple[float, float]:
 def expert_build(client, tag: str) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (("Dockerfile", EXPERT.format(base=staging.BASE_IMAGE).encode()),
-                           ("index.html", (EXAMPLE / "files/var/www/html/index.html").read_bytes()),
-                           ("default", (EXAMPLE / "files/etc/nginx/sites-available/default").read_bytes())):
+        for name, data in (
+            ("Dockerfile", EXPERT.format(base=staging.BASE_IMAGE).encode()),
+            ("index.html", (EXAMPLE / "files/var/www/html/index.html").read_bytes()),
+            ("default", (EXAMPLE / "files/etc/nginx/sites-available/default").read_bytes()),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -101,8 +107,10 @@ def main() -> None:
         print("rebuild after one captured config file changed")
         for label, i in (("whole command", 0), ("engine build", 1)):
             ratio = warm[i] / cold[i]
-            print(f"  {label:13}: cold {cold[i]:6.1f} s   rebuild {warm[i]:6.1f} s   ratio {ratio:.2f}x "
-                  f"(target <= 0.15x -> {'met' if ratio <= 0.15 else 'NOT met'})")
+            print(
+                f"  {label:13}: cold {cold[i]:6.1f} s   rebuild {warm[i]:6.1f} s   ratio {ratio:.2f}x "
+                f"(target <= 0.15x -> {'met' if ratio <= 0.15 else 'NOT met'})"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
         for tag in tags.values():

@@ -36,8 +36,14 @@ def gitlab_token() -> str:
 
 
 def slack_token() -> str:
-    return "xo" + "xb-" + _pick(string.digits, 12) + "-" + _pick(string.digits, 13) + "-" + _pick(
-        string.ascii_lowercase + string.digits, 24
+    return (
+        "xo"
+        + "xb-"
+        + _pick(string.digits, 12)
+        + "-"
+        + _pick(string.digits, 13)
+        + "-"
+        + _pick(string.ascii_lowercase + string.digits, 24)
     )
 
 
@@ -45,8 +51,12 @@ def jwt() -> str:
     def part(data: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-    return part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": "fake-" + _pick(ALNUM, 8)}) + "." + _pick(
-        ALNUM + "-_", 43
+    return (
+        part({"alg": "HS256", "typ": "JWT"})
+        + "."
+        + part({"sub": "fake-" + _pick(ALNUM, 8)})
+        + "."
+        + _pick(ALNUM + "-_", 43)
     )
 
 

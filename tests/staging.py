@@ -35,6 +35,8 @@ STAGING_IMAGE = f"record-staging:{CHECKOUT}"
 def tag(name: str) -> str:
     """An image tag owned by this checkout's tests."""
     return f"record-test-{name}:{CHECKOUT}"
+
+
 PROJECT_FILES = ("pyproject.toml", "README.md", "recorder", "generators")
 
 # The deployment the spine's acceptance test types, and the shipped example was recorded from.

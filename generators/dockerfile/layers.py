@@ -26,9 +26,7 @@ class Layer:
 
 
 def _configures_packages(step: Step) -> bool:
-    return any(
-registry.configures(f.path) for f in step.effects.files
-    )
+    return any(registry.configures(f.path) for f in step.effects.files)
 
 
 def _reads_files(step: Step) -> bool:

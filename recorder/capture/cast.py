@@ -118,11 +118,13 @@ class CastWriter:
             self.raw_path.unlink(missing_ok=True)
             self.timing_path.unlink(missing_ok=True)
 
+
 def _private(path: Path) -> int:
     """Open for writing, readable by its owner only, whatever mode an older file had."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     return fd
+
 
 def redact_events(texts: list[str], spans: list[tuple[int, int, str]]) -> list[str]:
     """Replace spans of the joined texts, keeping event boundaries: a secret split across two
@@ -144,6 +146,7 @@ def redact_events(texts: list[str], spans: list[tuple[int, int, str]]) -> list[s
         pieces.append(joined[pos:ce])
         out.append("".join(pieces))
     return out
+
 
 def _cast_end(path: Path) -> float:
     """The time of the last event in an existing cast (a resumed recording continues after it)."""

@@ -229,6 +229,8 @@ class DpkgOwners:
         except OSError:
             return False
         return digest.hexdigest() == shipped
+
+
 def dpkg_versions(status_text: str) -> dict[str, str]:
     """Installed package -> version, from the text of dpkg's status file (here, or from an image)."""
     return dpkg_status(status_text)[0]

@@ -76,6 +76,7 @@ FOREGROUND = {
 }
 FOREGROUND_PREFIXES = {"php-fpm": _php_fpm}
 
+
 def data_directory(name: str, cmdline: list[str]) -> str:
     """Where a stateful daemon keeps its data; "" for the stateless."""
     for i, word in enumerate(cmdline):

@@ -181,6 +181,7 @@ class _Stream:
             self.tail = (self.tail + [line])[-TAIL_LINES:]
             self.on_event(Output(line))
 
+
 PULL_FAILED = re.compile(
     r"pull access denied|manifest unknown|no such host|not found|dial tcp|TLS handshake|i/o timeout|repository"
 )

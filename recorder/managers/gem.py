@@ -30,5 +30,6 @@ def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
     return lines
 
 
-MANAGER = Manager(replays=("gem",), parsers={"gem": parse}, replay=replay, config_paths=("/etc/gemrc",),
-                  config_names=(".gemrc",))
+MANAGER = Manager(
+    replays=("gem",), parsers={"gem": parse}, replay=replay, config_paths=("/etc/gemrc",), config_names=(".gemrc",)
+)

@@ -68,8 +68,13 @@ def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
     return lines
 
 
-MANAGER = Manager(replays=("npm",), parsers={"npm": parse}, replay=replay,
-                  config_paths=("/etc/npmrc", "/usr/local/etc/npmrc"), config_names=(".npmrc",))
+MANAGER = Manager(
+    replays=("npm",),
+    parsers={"npm": parse},
+    replay=replay,
+    config_paths=("/etc/npmrc", "/usr/local/etc/npmrc"),
+    config_names=(".npmrc",),
+)
 
 
 def changes(requests: list[Request], changed: Iterable[str]) -> list[PackageChange]:
@@ -79,8 +84,12 @@ def changes(requests: list[Request], changed: Iterable[str]) -> list[PackageChan
     typed = next((r for r in requests if r.manager == "npm"), None)
     asked = {n for r in requests if r.manager == "npm" for n in r.names}
     for root, pkgs in sorted(installs(changed).items()):
-        change = PackageChange(manager="npm", target="" if is_global_root(root) else root,
-                               site=f"{root}/node_modules", options=list(typed.options) if typed else [])
+        change = PackageChange(
+            manager="npm",
+            target="" if is_global_root(root) else root,
+            site=f"{root}/node_modules",
+            options=list(typed.options) if typed else [],
+        )
         for name, version in sorted(pkgs.items()):
             bucket = change.installed if not asked or name in asked else change.dependencies
             bucket[name] = version

@@ -13,10 +13,33 @@ from recorder.managers.base import INSTALL, REMOVE, Manager, Request, options, w
 from recorder.model.commandline import basename, commands, kept_options, positional
 from recorder.model.session import PackageChange
 
-VALUED = {"-i", "--index-url", "--extra-index-url", "--trusted-host", "-f", "--find-links", "-r",
-          "--requirement", "-c", "--constraint", "-t", "--target", "--prefix", "--root"}
-KEEP = {"-i", "--index-url", "--extra-index-url", "--trusted-host", "-f", "--find-links", "--user",
-        "--break-system-packages", "--pre"}
+VALUED = {
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "--trusted-host",
+    "-f",
+    "--find-links",
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+}
+KEEP = {
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "--trusted-host",
+    "-f",
+    "--find-links",
+    "--user",
+    "--break-system-packages",
+    "--pre",
+}
 PROGRAM = re.compile(r"pip[0-9.]*")
 PYTHON = re.compile(r"python[0-9.]*")
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -93,8 +116,9 @@ def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
     return lines
 
 
-MANAGER = Manager(replays=("pip",), parsers={}, replay=replay, config_paths=("/etc/pip.conf",),
-                  config_names=("pip.conf", ".pypirc"))
+MANAGER = Manager(
+    replays=("pip",), parsers={}, replay=replay, config_paths=("/etc/pip.conf",), config_names=("pip.conf", ".pypirc")
+)
 
 
 def changes(command: str, cwd: str, requests: list[Request], changed: Iterable[str], deleted: Iterable[str]):
@@ -108,8 +132,9 @@ def changes(command: str, cwd: str, requests: list[Request], changed: Iterable[s
     for site, dists in sorted(installs(changed).items()):
         if new_venv and site.startswith(os.path.join(cwd, new_venv) + "/"):
             continue  # the pip and setuptools a new virtualenv comes with: creating it again brings them
-        change = PackageChange(manager="pip", target=virtualenv_of(site), site=site,
-                               options=list(typed.options) if typed else [])
+        change = PackageChange(
+            manager="pip", target=virtualenv_of(site), site=site, options=list(typed.options) if typed else []
+        )
         for name, version in sorted(dists.items()):
             bucket = change.installed if not asked or normalize(name) in asked else change.dependencies
             bucket[name] = version

@@ -6,8 +6,22 @@ from __future__ import annotations
 
 from recorder.model import commandline
 
-USER_MANAGEMENT = frozenset({"useradd", "adduser", "groupadd", "addgroup", "usermod", "groupmod", "userdel",
-                             "deluser", "groupdel", "delgroup", "gpasswd", "chage"})
+USER_MANAGEMENT = frozenset(
+    {
+        "useradd",
+        "adduser",
+        "groupadd",
+        "addgroup",
+        "usermod",
+        "groupmod",
+        "userdel",
+        "deluser",
+        "groupdel",
+        "delgroup",
+        "gpasswd",
+        "chage",
+    }
+)
 
 
 def manages_users(command: str) -> bool:

@@ -10,8 +10,14 @@ from recorder.model.commandline import basename, positional
 from recorder.model.session import PackageChange
 
 ACTIONS = {
-    "install": INSTALL, "localinstall": INSTALL, "reinstall": INSTALL, "groupinstall": INSTALL,
-    "remove": REMOVE, "erase": REMOVE, "groupremove": REMOVE, "makecache": REFRESH,
+    "install": INSTALL,
+    "localinstall": INSTALL,
+    "reinstall": INSTALL,
+    "groupinstall": INSTALL,
+    "remove": REMOVE,
+    "erase": REMOVE,
+    "groupremove": REMOVE,
+    "makecache": REFRESH,
 }
 KEEP_PREFIXES = ("--enablerepo", "--disablerepo", "--setopt", "--nogpgcheck", "--releasever")
 FAMILIES = ("centos", "rhel", "rocky", "almalinux", "fedora", "ol")

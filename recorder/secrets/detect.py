@@ -21,10 +21,42 @@ SECRET_PARTS = frozenset({"PASS", "PWD", "PW"})
 SECRET_PAIRS = ("API_KEY", "ACCESS_KEY", "PRIVATE_KEY", "SECRET_KEY", "AUTH_KEY", "SIGNING_KEY", "ENCRYPTION_KEY")
 NOT_SECRET_PARTS = frozenset(
     {
-        "FILE", "PATH", "DIR", "STDIN", "CMD", "COMMAND", "LENGTH", "LEN", "MIN", "MAX", "TTL", "AGE", "EXPIRY",
-        "EXPIRES", "TIMEOUT", "ENABLED", "REQUIRED", "POLICY", "PROMPT", "TYPE", "URL", "HOST", "PORT", "USER",
-        "USERNAME", "NAME", "ID", "METHOD", "MODE", "BYPASS", "COMPASS", "AUTHENTICATION", "AUTHOR", "SOCK",
-        "ENDPOINT", "URI",
+        "FILE",
+        "PATH",
+        "DIR",
+        "STDIN",
+        "CMD",
+        "COMMAND",
+        "LENGTH",
+        "LEN",
+        "MIN",
+        "MAX",
+        "TTL",
+        "AGE",
+        "EXPIRY",
+        "EXPIRES",
+        "TIMEOUT",
+        "ENABLED",
+        "REQUIRED",
+        "POLICY",
+        "PROMPT",
+        "TYPE",
+        "URL",
+        "HOST",
+        "PORT",
+        "USER",
+        "USERNAME",
+        "NAME",
+        "ID",
+        "METHOD",
+        "MODE",
+        "BYPASS",
+        "COMPASS",
+        "AUTHENTICATION",
+        "AUTHOR",
+        "SOCK",
+        "ENDPOINT",
+        "URI",
     }
 )
 NOT_SECRET_VALUES = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "nil", "required"})
@@ -50,9 +82,19 @@ SKIPPED_PLUGINS = frozenset(
 # chance, and that are cheap enough for megabytes (the keyword-style ones cost 10x more).
 TOKEN_PLUGINS = frozenset(
     {
-        "AWSKeyDetector", "GitHubTokenDetector", "GitLabTokenDetector", "SlackDetector", "JwtTokenDetector",
-        "PrivateKeyDetector", "BasicAuthDetector", "StripeDetector", "SendGridDetector", "PypiTokenDetector",
-        "OpenAIDetector", "NpmDetector", "SquareOAuthDetector",
+        "AWSKeyDetector",
+        "GitHubTokenDetector",
+        "GitLabTokenDetector",
+        "SlackDetector",
+        "JwtTokenDetector",
+        "PrivateKeyDetector",
+        "BasicAuthDetector",
+        "StripeDetector",
+        "SendGridDetector",
+        "PypiTokenDetector",
+        "OpenAIDetector",
+        "NpmDetector",
+        "SquareOAuthDetector",
     }
 )
 SUBSTRING_MIN = 6  # known values this long are replaced wherever they occur; shorter ones as whole words only

@@ -353,7 +353,10 @@ def test_zsh_as_the_login_shell_is_recorded_too(tmp_path):
         sys.executable,
         ["-m", "recorder", "start", "--name", "z", "--dir", str(tmp_path / "sessions"), "--watch", str(watched)],
         env={**os.environ, "HOME": str(home), "SHELL": zsh, "TERM": "xterm"},
-        cwd=str(tmp_path), encoding="utf-8", timeout=30, dimensions=(24, 100),
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(24, 100),
     )
     prompt = r"\[rec\] zsh[#%] "  # zsh writes terminal modes after its prompt
     child.expect(prompt)

@@ -84,7 +84,9 @@ def test_commands_typed_in_sudo_i_are_recorded_as_root(staging_host, tmp_path):
     staging_host.sh("useradd -m -s /bin/bash deploy && echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deploy")
     child = staging.pexpect.spawn(
         f"docker exec -it -u deploy -w /home/deploy {staging_host.container.id} record start --name ops",
-        encoding="utf-8", timeout=60, dimensions=(40, 160),
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 160),
     )
     child.expect(staging.PROMPT)
     child.sendline("sudo -i")

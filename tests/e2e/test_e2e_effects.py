@@ -87,8 +87,12 @@ def test_a_full_deployment_replays_and_the_image_answers_like_staging(docker_cli
     assert python.user == "app" and python.cwd == "/opt/app"
 
     tag = staging.tag("e2e-multi")
-    result = subprocess.run([sys.executable, "-m", "recorder", "build", str(session_dir), "--tag", tag,
-                             "--base", staging.BASE_IMAGE], capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, "-m", "recorder", "build", str(session_dir), "--tag", tag, "--base", staging.BASE_IMAGE],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     text = (session_dir / "Dockerfile").read_text() if (session_dir / "Dockerfile").exists() else ""
     assert "/etc/passwd" not in text

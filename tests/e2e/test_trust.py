@@ -85,7 +85,7 @@ def test_no_seeded_secret_reaches_the_session_the_generated_files_or_the_image(s
     for command in commands:
         child.sendline(command)
         child.expect(staging.PROMPT, timeout=120)
-    child.sendline("read -s -p 'Password: ' P && export ADMIN_CODE=\"$P\" && echo \"code is $P\"")
+    child.sendline('read -s -p \'Password: \' P && export ADMIN_CODE="$P" && echo "code is $P"')
     child.expect("Password: ")
     time.sleep(0.3)
     child.sendline(s["typed at a no-echo prompt"])
@@ -139,7 +139,10 @@ def test_no_seeded_secret_reaches_the_session_the_generated_files_or_the_image(s
 
         # given at run time, the secret reaches the service, which answers with its digest
         container = docker_client.containers.run(
-            tag, detach=True, remove=True, environment={"TOKEN": s["service token"]},
+            tag,
+            detach=True,
+            remove=True,
+            environment={"TOKEN": s["service token"]},
             ports={"8080/tcp": ("127.0.0.1", None)},
         )
         try:

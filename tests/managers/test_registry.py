@@ -12,41 +12,68 @@ from recorder.managers.registry import parse
 
 CASES = [
     ("yum install -y nginx", [Request("yum", INSTALL, ("nginx",), (), "yum")]),
-    ("sudo yum --enablerepo=epel install -y nginx php-fpm",
-     [Request("yum", INSTALL, ("nginx", "php-fpm"), ("--enablerepo=epel",), "yum")]),
-    ("yum -y install epel-release && yum -y install redis",
-     [Request("yum", INSTALL, ("epel-release",), (), "yum"), Request("yum", INSTALL, ("redis",), (), "yum")]),
-    ("yum groupinstall -y 'Development Tools'",
-     [Request("yum", INSTALL, ("@Development Tools",), (), "yum")]),
+    (
+        "sudo yum --enablerepo=epel install -y nginx php-fpm",
+        [Request("yum", INSTALL, ("nginx", "php-fpm"), ("--enablerepo=epel",), "yum")],
+    ),
+    (
+        "yum -y install epel-release && yum -y install redis",
+        [Request("yum", INSTALL, ("epel-release",), (), "yum"), Request("yum", INSTALL, ("redis",), (), "yum")],
+    ),
+    ("yum groupinstall -y 'Development Tools'", [Request("yum", INSTALL, ("@Development Tools",), (), "yum")]),
     ("dnf -y module install nodejs:18", []),
-    ("dnf install -y --setopt=install_weak_deps=False httpd mod_ssl",
-     [Request("dnf", INSTALL, ("httpd", "mod_ssl"), ("--setopt=install_weak_deps=False",), "dnf")]),
+    (
+        "dnf install -y --setopt=install_weak_deps=False httpd mod_ssl",
+        [Request("dnf", INSTALL, ("httpd", "mod_ssl"), ("--setopt=install_weak_deps=False",), "dnf")],
+    ),
     ("yum clean all", []),
     ("yum makecache fast", [Request("yum", REFRESH, ("fast",), (), "yum")]),
-    ("rpm -ivh https://dl.fedoraproject.org/pub/epel/epel-release-latest-7.noarch.rpm",
-     [Request("rpm", INSTALL, ("https://dl.fedoraproject.org/pub/epel/epel-release-latest-7.noarch.rpm",), (), "rpm")]),
+    (
+        "rpm -ivh https://dl.fedoraproject.org/pub/epel/epel-release-latest-7.noarch.rpm",
+        [
+            Request(
+                "rpm", INSTALL, ("https://dl.fedoraproject.org/pub/epel/epel-release-latest-7.noarch.rpm",), (), "rpm"
+            )
+        ],
+    ),
     ("rpm -e --nodeps postfix", [Request("rpm", REMOVE, ("postfix",), (), "rpm")]),
     ("apk add --no-cache nginx=1.24.0-r7 curl", [Request("apk", INSTALL, ("nginx", "curl"), (), "apk")]),
-    ("apk add -X http://dl-cdn.alpinelinux.org/alpine/edge/testing gosu",
-     [Request("apk", INSTALL, ("gosu",), ("-X", "http://dl-cdn.alpinelinux.org/alpine/edge/testing"), "apk")]),
+    (
+        "apk add -X http://dl-cdn.alpinelinux.org/alpine/edge/testing gosu",
+        [Request("apk", INSTALL, ("gosu",), ("-X", "http://dl-cdn.alpinelinux.org/alpine/edge/testing"), "apk")],
+    ),
     ("apk del .build-deps", [Request("apk", REMOVE, (".build-deps",), (), "apk")]),
-    ("DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx=1.22.1-9 curl",
-     [Request("apt", INSTALL, ("nginx", "curl"), ("--no-install-recommends",), "apt-get")]),
-    ("sudo -E apt -y install -t bookworm-backports golang",
-     [Request("apt", INSTALL, ("golang",), ("-t", "bookworm-backports"), "apt")]),
-    ("apt-get update && apt-get purge -y exim4",
-     [Request("apt", REFRESH, (), (), "apt-get"), Request("apt", REMOVE, ("exim4",), (), "apt-get")]),
+    (
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx=1.22.1-9 curl",
+        [Request("apt", INSTALL, ("nginx", "curl"), ("--no-install-recommends",), "apt-get")],
+    ),
+    (
+        "sudo -E apt -y install -t bookworm-backports golang",
+        [Request("apt", INSTALL, ("golang",), ("-t", "bookworm-backports"), "apt")],
+    ),
+    (
+        "apt-get update && apt-get purge -y exim4",
+        [Request("apt", REFRESH, (), (), "apt-get"), Request("apt", REMOVE, ("exim4",), (), "apt-get")],
+    ),
     ("dpkg -i /tmp/app_1.0_amd64.deb", [Request("dpkg", INSTALL, ("/tmp/app_1.0_amd64.deb",), (), "dpkg")]),
-    ("pip install flask==3.0.3 'gunicorn>=21' requests[socks]",
-     [Request("pip", INSTALL, ("flask", "gunicorn", "requests"), (), "pip")]),
-    ("/opt/app/venv/bin/pip install --no-cache-dir -i https://pypi.example.org/simple Django",
-     [Request("pip", INSTALL, ("Django",), ("-i", "https://pypi.example.org/simple"), "/opt/app/venv/bin/pip")]),
-    ("python3 -m pip install --user --break-system-packages httpie",
-     [Request("pip", INSTALL, ("httpie",), ("--user", "--break-system-packages"), "python3 -m pip", "user")]),
+    (
+        "pip install flask==3.0.3 'gunicorn>=21' requests[socks]",
+        [Request("pip", INSTALL, ("flask", "gunicorn", "requests"), (), "pip")],
+    ),
+    (
+        "/opt/app/venv/bin/pip install --no-cache-dir -i https://pypi.example.org/simple Django",
+        [Request("pip", INSTALL, ("Django",), ("-i", "https://pypi.example.org/simple"), "/opt/app/venv/bin/pip")],
+    ),
+    (
+        "python3 -m pip install --user --break-system-packages httpie",
+        [Request("pip", INSTALL, ("httpie",), ("--user", "--break-system-packages"), "python3 -m pip", "user")],
+    ),
     ("pip3 install -r requirements.txt", [Request("pip", INSTALL, (), (), "pip3")]),
     ("npm install -g pm2@5.3.0 @vue/cli", [Request("npm", INSTALL, ("pm2", "@vue/cli"), (), "npm", "global")]),
-    ("cd /srv/app && npm i express --registry=https://registry.example.org",
-     [Request("npm", INSTALL, ("express",), ("--registry=https://registry.example.org",), "npm", "project")]),
+    (
+        "cd /srv/app && npm i express --registry=https://registry.example.org",
+        [Request("npm", INSTALL, ("express",), ("--registry=https://registry.example.org",), "npm", "project")],
+    ),
     ("gem install bundler -v 2.4.22 --no-document", [Request("gem", INSTALL, ("bundler",), (), "gem")]),
     ("ls -la /etc && echo 'apt-get install -y nginx'", []),
     ("echo 'unclosed", []),
@@ -78,8 +105,11 @@ def test_pip_and_npm_installs_are_read_from_the_paths_they_wrote(tmp_path):
     site = venv / "lib" / "python3.11" / "site-packages"
     (site / "Flask-3.0.3.dist-info").mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
-    paths = [f"{site}/Flask-3.0.3.dist-info/RECORD", f"{site}/flask/app.py",
-             f"{site}/typing_extensions-4.12.2.dist-info/METADATA"]
+    paths = [
+        f"{site}/Flask-3.0.3.dist-info/RECORD",
+        f"{site}/flask/app.py",
+        f"{site}/typing_extensions-4.12.2.dist-info/METADATA",
+    ]
     assert pip_installs(paths) == {str(site): {"Flask": "3.0.3", "typing_extensions": "4.12.2"}}
     assert virtualenv_of(str(site)) == str(venv)
     assert virtualenv_of("/usr/local/lib/python3.11/dist-packages") == ""

@@ -130,8 +130,8 @@ def test_check_finds_sessions_from_paths_and_flags_stale_scripts(tmp_path):
     result = record("check", str(tmp_path))
     assert (
         result.returncode == 2
-        and result.stderr == f"record: error: {tmp_path}/session.yaml: missing; is {tmp_path} a session recorded by "
-        "`record start`?\n"
+        and result.stderr
+        == f"record: error: {tmp_path}/session.yaml: missing; is {tmp_path} a session recorded by `record start`?\n"
     )
 
 
