@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from recorder.managers.base import INSTALL, REFRESH, REMOVE, Manager, Request, options, words
+from recorder.managers.base import INSTALL, REFRESH, REMOVE, Manager, Request, pinned_install
 from recorder.model.commandline import kept_options, positional
 from recorder.model.session import PackageChange
 
@@ -22,14 +22,7 @@ def parse(program: str, args: list[str]) -> Request | None:
 
 
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
-    lines = []
-    wanted = change.installed or change.dependencies
-    if wanted:
-        pins = [n if relaxed else f"{n}={v}" for n, v in sorted(wanted.items(), key=lambda item: item[0].lower())]
-        lines.append(f"RUN apk add --no-cache {options(change)}\\\n      {words(pins)}")
-    if change.removed:
-        lines.append(f"RUN apk del {' '.join(sorted(change.removed))}")
-    return lines
+    return pinned_install(change, relaxed, "apk add --no-cache", "apk del", "{n}={v}")
 
 
 def install_unpinned(names: list[str]) -> list[str]:

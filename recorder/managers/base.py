@@ -53,3 +53,25 @@ def words(items: list[str]) -> str:
 
 def options(change: PackageChange) -> str:
     return "".join(f"{shlex.quote(o)} " for o in change.options)
+
+
+def pinned_install(
+    change: PackageChange,
+    relaxed: bool,
+    install: str,
+    remove: str,
+    pin: str,
+    wanted: dict[str, str] | None = None,
+    after: str = "",
+) -> list[str]:
+    """The RUN lines of a manager whose install is one command of pinned names (`pin` formats a name
+    `n` and version `v`) and whose removal is another; `after` cleans its cache in the same layer."""
+    wanted = (change.installed or change.dependencies) if wanted is None else wanted
+    lines = []
+    if wanted:
+        ordered = sorted(wanted.items(), key=lambda item: item[0].lower())
+        pins = [n if relaxed else pin.format(n=n, v=v) for n, v in ordered]
+        lines.append(f"RUN {install} {options(change)}\\\n      {words(pins)}{after}")
+    if change.removed:
+        lines.append(f"RUN {remove} {' '.join(sorted(change.removed))}")
+    return lines

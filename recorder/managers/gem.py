@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recorder.managers.base import INSTALL, REMOVE, Manager, Request, options, words
+from recorder.managers.base import INSTALL, REMOVE, Manager, Request, pinned_install
 from recorder.model.commandline import kept_options, positional
 from recorder.model.session import PackageChange
 
@@ -19,15 +19,7 @@ def parse(program: str, args: list[str]) -> Request | None:
 
 
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
-    wanted = change.installed or change.dependencies
-    lines = []
-    if wanted:
-        ordered = sorted(wanted.items(), key=lambda item: item[0].lower())
-        pins = [n if relaxed else f"{n}:{v}" for n, v in ordered]
-        lines.append(f"RUN gem install --no-document {options(change)}\\\n      {words(pins)}")
-    if change.removed:
-        lines.append(f"RUN gem uninstall -x {' '.join(sorted(change.removed))}")
-    return lines
+    return pinned_install(change, relaxed, "gem install --no-document", "gem uninstall -x", "{n}:{v}")
 
 
 MANAGER = Manager(

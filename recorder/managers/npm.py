@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Iterable
 
-from recorder.managers.base import INSTALL, REMOVE, Manager, Request, options, words
+from recorder.managers.base import INSTALL, REMOVE, Manager, Request, pinned_install
 from recorder.model.commandline import kept_options, positional
 from recorder.model.session import PackageChange
 
@@ -56,16 +56,9 @@ def is_global_root(root: str) -> bool:
 
 
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
-    flag = "" if change.target else " -g"  # no project directory: a global install
-    wanted = change.installed or change.dependencies
-    lines = []
-    if wanted:
-        ordered = sorted(wanted.items(), key=lambda item: item[0].lower())
-        pins = [n if relaxed else f"{n}@{v}" for n, v in ordered]
-        lines.append(f"RUN npm install{flag} {options(change)}\\\n      {words(pins)} \\\n && npm cache clean --force")
-    if change.removed:
-        lines.append(f"RUN npm uninstall{flag} {' '.join(sorted(change.removed))}")
-    return lines
+    g = "" if change.target else " -g"  # no project directory: a global install
+    after = " \\\n && npm cache clean --force"
+    return pinned_install(change, relaxed, f"npm install{g}", f"npm uninstall{g}", "{n}@{v}", after=after)
 
 
 MANAGER = Manager(

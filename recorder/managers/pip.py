@@ -9,37 +9,13 @@ import os
 import re
 from collections.abc import Iterable
 
-from recorder.managers.base import INSTALL, REMOVE, Manager, Request, options, words
+from recorder.managers.base import INSTALL, REMOVE, Manager, Request, pinned_install
 from recorder.model.commandline import basename, commands, kept_options, positional
 from recorder.model.session import PackageChange
 
-VALUED = {
-    "-i",
-    "--index-url",
-    "--extra-index-url",
-    "--trusted-host",
-    "-f",
-    "--find-links",
-    "-r",
-    "--requirement",
-    "-c",
-    "--constraint",
-    "-t",
-    "--target",
-    "--prefix",
-    "--root",
-}
-KEEP = {
-    "-i",
-    "--index-url",
-    "--extra-index-url",
-    "--trusted-host",
-    "-f",
-    "--find-links",
-    "--user",
-    "--break-system-packages",
-    "--pre",
-}
+INDEXES = {"-i", "--index-url", "--extra-index-url", "--trusted-host", "-f", "--find-links"}
+VALUED = INDEXES | {"-r", "--requirement", "-c", "--constraint", "-t", "--target", "--prefix", "--root"}
+KEEP = INDEXES | {"--user", "--break-system-packages", "--pre"}
 PROGRAM = re.compile(r"pip[0-9.]*")
 PYTHON = re.compile(r"python[0-9.]*")
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -104,16 +80,9 @@ def virtualenv_of(site: str) -> str:
 
 
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
-    program = f"{change.target}/bin/pip" if change.target else "pip3"
-    wanted = {**change.dependencies, **change.installed}
-    lines = []
-    if wanted:
-        ordered = sorted(wanted.items(), key=lambda item: item[0].lower())
-        pins = [n if relaxed else f"{n}=={v}" for n, v in ordered]
-        lines.append(f"RUN {program} install --no-cache-dir {options(change)}\\\n      {words(pins)}")
-    if change.removed:
-        lines.append(f"RUN {program} uninstall -y {' '.join(sorted(change.removed))}")
-    return lines
+    pip = f"{change.target}/bin/pip" if change.target else "pip3"
+    wanted = {**change.dependencies, **change.installed}  # every distribution pinned: pip would resolve anew
+    return pinned_install(change, relaxed, f"{pip} install --no-cache-dir", f"{pip} uninstall -y", "{n}=={v}", wanted)
 
 
 MANAGER = Manager(
