@@ -60,6 +60,15 @@ NOT_SECRET_PARTS = frozenset(
     }
 )
 NOT_SECRET_VALUES = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "nil", "required"})
+# Settings whose name holds PASS but which say where requests are passed to: an address, never a secret
+# (nginx's *_pass directives; `fastcgi_pass unix:/run/php/php8.2-fpm.sock;` is every PHP site's config).
+ADDRESS_SETTINGS = frozenset(
+    {"proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass", "memcached_pass", "proxypass"}
+)
+# A value that is an address: a unix socket, or host:port with a host that looks like one.
+ENDPOINT = re.compile(
+    r"unix:\S+|(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+):\d{1,5}"
+)
 
 # How a kind of secret is named when nothing better (a variable) names it.
 KIND_NAMES = {
@@ -122,7 +131,7 @@ def _parts(name: str) -> list[str]:
 def is_secret_name(name: str) -> bool:
     """DB_PASSWORD, api-key, MYSQL_PWD, requirepass, PROXY_AUTH: yes. PASSWORD_FILE, TOKEN_TTL, AUTH_PROVIDER: no."""
     parts = _parts(name)
-    if not parts or any(p in NOT_SECRET_PARTS for p in parts):
+    if not parts or any(p in NOT_SECRET_PARTS for p in parts) or name.lower() in ADDRESS_SETTINGS:
         return False
     joined = "_".join(parts)
     squashed = joined.replace("_", "")
@@ -138,7 +147,7 @@ def plausible_value(value: str) -> bool:
         return False
     if v[0] in "$%" or v.startswith(("{{", "/", "./", "~/", "`")):
         return False  # $VAR, ${VAR}, %(var)s, {{ var }}, a path
-    if re.match(r"[a-z][a-z0-9+.-]*://[^/@\s]*(/|$)", v):
+    if re.match(r"[a-z][a-z0-9+.-]*://[^/@\s]*(/|$)", v) or ENDPOINT.fullmatch(v.rstrip(";")):
         return False  # an address without credentials (those are found by their own pattern)
     return not (v.isdigit() and len(v) < 4)
 

@@ -82,12 +82,40 @@ def test_each_kind_of_secret_is_replaced_by_a_named_placeholder(kind):
 
 
 SECRET_NAMES = ["DB_PASSWORD", "MYSQL_PWD", "requirepass", "api-key", "GITHUB_TOKEN", "APP_SECRET_KEY", "PROXY_AUTH"]
-NOT_SECRET_NAMES = ["PASSWORD_FILE", "TOKEN_TTL", "PASSWORD_MIN_LENGTH", "AUTH_PROVIDER", "SSH_AUTH_SOCK", "KEY"]
+NOT_SECRET_NAMES = [
+    "PASSWORD_FILE",
+    "TOKEN_TTL",
+    "PASSWORD_MIN_LENGTH",
+    "AUTH_PROVIDER",
+    "SSH_AUTH_SOCK",
+    "KEY",
+    "fastcgi_pass",
+    "uwsgi_pass",
+]
 
 
 @pytest.mark.parametrize("name", SECRET_NAMES + NOT_SECRET_NAMES)
 def test_secret_names(name):
     assert secrets.is_secret_name(name) == (name in SECRET_NAMES)
+
+
+# Lines of ordinary config files: where a service passes requests is an address, not a secret. The
+# nginx site of every PHP deployment says `fastcgi_pass unix:...`; withheld, nginx fails on the include.
+ADDRESSES = [
+    "        fastcgi_pass unix:/run/php/php8.2-fpm.sock;",
+    "        fastcgi_pass 127.0.0.1:9000;",
+    "    uwsgi_pass localhost:3031;",
+    "    scgi_pass [::1]:4000;",
+    "    proxy_pass http://127.0.0.1:8000;",
+    "upstream_pass = backend.internal:8080",
+]
+STILL_SECRETS = ["password = hunter2hunter", "db_pass: s3cr3tP4ss", "requirepass foobared99"]
+
+
+@pytest.mark.parametrize("line", ADDRESSES + STILL_SECRETS)
+def test_an_address_in_a_config_file_is_not_a_secret_and_a_password_still_is(line):
+    found = [line[h.start : h.end] for h in secrets.find_in_file(line + "\n")]
+    assert bool(found) == (line in STILL_SECRETS), found
 
 
 @pytest.mark.parametrize("command", ORDINARY)
