@@ -20,6 +20,8 @@ from pathlib import Path
 import pathspec
 import psutil
 
+from recorder.managers import registry
+
 DEFAULT_ROOTS = ("/etc", "/opt", "/srv", "/var/www", "/usr/local", "/home", "/root")
 
 # Host identity, secrets the image must not inherit, caches and editor droppings. A pattern without
@@ -55,6 +57,7 @@ DEFAULT_IGNORES = (
     ".lesshst",
     ".wget-hsts",
     ".sudo_as_admin_successful",
+    *registry.CACHES,  # what a package manager keeps for itself is not the deployment
 )
 
 

@@ -44,6 +44,7 @@ class Manager:
     config_names: tuple[str, ...] = ()  # configuration file names wherever they are (a project's .npmrc)
     families: tuple[str, ...] = ()  # os ids (os-release ID) whose system package manager it is
     install_unpinned: Callable[[list[str]], list[str]] | None = None  # lines that install names, no pins
+    caches: tuple[str, ...] = ()  # what it keeps for itself (the watcher's patterns: a name, or a path glob)
 
 
 def words(items: list[str]) -> str:

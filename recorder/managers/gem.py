@@ -23,5 +23,10 @@ def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
 
 
 MANAGER = Manager(
-    replays=("gem",), parsers={"gem": parse}, replay=replay, config_paths=("/etc/gemrc",), config_names=(".gemrc",)
+    replays=("gem",),
+    parsers={"gem": parse},
+    replay=replay,
+    config_paths=("/etc/gemrc",),
+    config_names=(".gemrc",),
+    caches=("*/.gem/specs",),  # ~/.gem/specs: the index it downloaded
 )

@@ -66,6 +66,7 @@ MANAGER = Manager(
     parsers={"npm": parse},
     replay=replay,
     config_paths=("/etc/npmrc", "/usr/local/etc/npmrc"),
+    caches=(".npm",),  # ~/.npm: its download cache (_cacache) and logs, never the deployment
     config_names=(".npmrc",),
 )
 

@@ -15,6 +15,7 @@ REPLAYS = {name: m for m in MANAGERS for name in m.replays}
 # conda is not replayed, but a step that configures it still comes before the installs it affects
 CONFIG_NAMES = tuple(n for m in MANAGERS for n in m.config_names) + (".condarc",)
 CONFIG_PATHS = tuple(p for m in MANAGERS for p in m.config_paths)
+CACHES = tuple(c for m in MANAGERS for c in m.caches)
 
 
 def parse(command: str) -> list[Request]:

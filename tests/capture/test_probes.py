@@ -50,6 +50,21 @@ def test_file_probe_walk_skips_ignored_paths(tmp_path):
     assert set(probe.snapshot()) == {f"{root}/app", f"{root}/app/a.conf"}
 
 
+def test_a_package_managers_cache_is_not_the_deployment(tmp_path):
+    """`npm install` as a user leaves ~/.npm/_cacache (and its logs, which look like secrets to a
+    scanner); the project's node_modules and package.json are what was deployed."""
+    home, project = tmp_path / "home" / "app", tmp_path / "home" / "app" / "srv"
+    for cached in (home / ".npm" / "_cacache" / "index-v5" / "ab", home / ".npm" / "_logs", home / ".gem" / "specs"):
+        cached.mkdir(parents=True)
+        (cached / "entry").write_text("cached")
+    (project / "node_modules" / "express").mkdir(parents=True)
+    (project / "node_modules" / "express" / "package.json").write_text('{"version": "4.19.2"}')
+    (project / "package.json").write_text("{}")
+    seen = probes.FileProbe(roots=(str(tmp_path / "home"),)).snapshot()  # the default ignores
+    assert f"{project}/node_modules/express/package.json" in seen and f"{project}/package.json" in seen
+    assert not [p for p in seen if "/.npm" in p or "/.gem/specs" in p]
+
+
 def test_file_watcher_reports_exactly_what_changed(tmp_path):
     root, probe = _tree(tmp_path)
     watcher = FileWatcher(probe)
