@@ -7,6 +7,7 @@ trace each line back to what the operator typed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 
@@ -188,6 +189,7 @@ def _files(step: Step, last: dict[str, int], trees: _Trees | None = None) -> lis
         groups = {d: fs for d, fs in groups.items() if len(fs) >= GROUP_MIN}
     group_of = {f.path: d for d, fs in groups.items() for f in fs}
     copied = {id(f) for f in copies}
+    deleted = {f.path for f in step.effects.files if f.kind == "deleted"}
     emitted: set[str] = set()
     for f in step.effects.files:
         if id(f) in copied and f.secret:
@@ -202,11 +204,27 @@ def _files(step: Step, last: dict[str, int], trees: _Trees | None = None) -> lis
                 out.append(_copy_dir(directory, f))
         elif f.kind == "symlink":
             shell.append(f"ln -sfn {shlex.quote(f.target or '')} {shlex.quote(f.path)}")
-        elif f.kind == "deleted":
+        elif f.kind == "dir" and last.get(f.path) == step.id and not _made_by_copies(f, copies):
+            shell.append(_make_dir(f))
+        elif f.kind == "deleted" and os.path.dirname(f.path) not in deleted:  # rm -rf of its parent does
             shell.append(f"rm -rf {shlex.quote(f.path)}")
     if shell:
         out.append("RUN " + " \\\n && ".join(shell))
     return out
+
+
+def _made_by_copies(directory: FileChange, copies: list[FileChange]) -> bool:
+    """COPY makes a file's missing parents itself, as root with mode 0755: a directory like that, with
+    a copied file inside, needs no line of its own."""
+    plain = directory.mode in (None, 0o755) and (directory.owner, directory.group) == ("root", "root")
+    return plain and any(f.path.startswith(directory.path + "/") for f in copies)
+
+
+def _make_dir(f: FileChange) -> str:
+    """A directory as staging had it: made if missing, its mode and owner set (install -d does both)."""
+    mode = f" -m {f.mode:04o}" if f.mode is not None else ""
+    owner = "" if (f.owner, f.group) == ("root", "root") else f" -o {f.owner} -g {f.group}"
+    return f"install -d{mode}{owner} {shlex.quote(f.path)}"
 
 
 def _chdir_for(change: PackageChange, w: _Writer) -> list[str]:

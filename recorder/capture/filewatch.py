@@ -1,5 +1,9 @@
-"""Which files under the watched roots changed since the last look, at a cost that follows the number
-of changes, not the size of the trees.
+"""Which files and directories under the watched roots changed since the last look, at a cost that
+follows the number of changes, not the size of the trees.
+
+A directory is a change when it is new or its mode or owner changed (`mkdir -p /var/log/app`,
+`chmod 750`, `chown app`): an empty directory a service needs, or one it must own, is part of the
+deployment. One that only gained or lost entries is not (its entries are the change).
 
 inotify watches every directory under the roots (one walk at start); after each command only the
 paths the kernel named are looked at. Two cases fall back to a walk that trusts ctime (which no
@@ -39,6 +43,8 @@ class FileWatcher:
         self.inotify = INotify(nonblocking=True)
         self.dirs: dict[int, str] = {}  # watch descriptor -> directory
         self.known: set[str] = set()  # files and symlinks under the roots
+        self.dir_states: dict[str, tuple[int, int, int]] = {}  # directory -> (mode, uid, gid) last seen
+        self._started = False
         self.complete = True  # every directory has a watch
         self.walks = 0  # full walks done after start (overflow or missing watches): for the benchmark
         self._since = time.time_ns()
@@ -46,6 +52,7 @@ class FileWatcher:
         for root in probe.roots:
             if not probe.ignored(root):
                 self._watch_root(root, set())
+        self._started = True
 
     def _watch_root(self, root: str, found: set[str]) -> None:
         """Watch a root's tree, or, until it exists (apt creates /var/www), its nearest existing parent."""
@@ -67,10 +74,17 @@ class FileWatcher:
         self.inotify.close()
 
     def _add_tree(self, top: str, found: set[str]) -> None:
-        """Watch `top` and every directory below it; files met on the way go into `found`."""
+        """Watch `top` and every directory below it; what is met on the way goes into `found` (at start,
+        the directories' states are the baseline instead)."""
         stack = [top]
         while stack:
             directory = stack.pop()
+            if self._started:
+                found.add(directory)
+            else:
+                with contextlib.suppress(OSError):
+                    st = os.lstat(directory)
+                    self.dir_states[directory] = (st.st_mode & 0o7777, st.st_uid, st.st_gid)
             if self.complete:
                 try:
                     self.dirs[self.inotify.add_watch(directory, MASK)] = directory
@@ -119,23 +133,34 @@ class FileWatcher:
                     self._add_tree(path, dirty)  # files may have landed before the watch did
                 elif event.mask & (flags.DELETE | flags.MOVED_FROM):
                     gone_dirs.append(path + "/")
+                    dirty.add(path)
+                elif event.mask & flags.ATTRIB:  # chmod, chown of a directory
+                    dirty.add(path)
+            elif event.mask & flags.ATTRIB and not event.name:  # the watched directory's own attributes
+                dirty.add(directory)
             elif not event.mask & flags.DELETE_SELF:
                 dirty.add(path)
         if overflow:
             dirty |= self._walk_changed()
         elif gone_dirs:
-            dirty |= {p for p in self.known if p.startswith(tuple(gone_dirs))}
+            dirty |= {p for p in (*self.known, *self.dir_states) if p.startswith(tuple(gone_dirs))}
         self._since = time.time_ns()
 
         changed: dict[str, Entry] = {}
         deleted: list[str] = []
         for path in sorted(dirty):
             entry = entry_of(path)
-            if entry is not None:
+            if entry is not None and entry.kind == "dir":
+                state = (entry.mode, entry.uid, entry.gid)
+                if self.dir_states.get(path) != state:
+                    changed[path] = entry
+                    self.dir_states[path] = state
+            elif entry is not None:
                 changed[path] = entry
                 self.known.add(path)
-            elif path in self.known:
+            elif path in self.known or path in self.dir_states:
                 self.known.discard(path)
+                self.dir_states.pop(path, None)
                 deleted.append(path)
         return changed, deleted
 
@@ -144,8 +169,8 @@ class FileWatcher:
         self.walks += 1
         since = self._since - SLACK_NS
         now = self.probe.snapshot()
-        recent = {p for p, e in now.items() if e.kind != "dir" and e.ctime_ns >= since}
-        vanished = {p for p in self.known if p not in now}
+        recent = {p for p, e in now.items() if e.ctime_ns >= since}  # a directory: compared to its last state
+        vanished = {p for p in (*self.known, *self.dir_states) if p not in now}
         if self.complete:  # re-arm watches for directories created while events were lost
             watched = set(self.dirs.values())
             for p, e in now.items():

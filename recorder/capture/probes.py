@@ -347,11 +347,13 @@ def _any_of(patterns) -> re.Pattern:
 
 
 def entry_of(path: str) -> Entry | None:
-    """The path's current state; None when it is gone, or is a directory or a special file."""
+    """The path's current state; None when it is gone, or is a special file."""
     try:
         st = os.lstat(path)
     except OSError:
         return None
+    if stat.S_ISDIR(st.st_mode):
+        return _entry("dir", st)
     if stat.S_ISLNK(st.st_mode):
         try:
             return _entry("symlink", st, os.readlink(path))

@@ -58,6 +58,8 @@ def file_expectation(f: FileChange) -> str | None:
         return "absent"
     if f.kind == "symlink":
         return f"symlink -> {f.target}"
+    if f.kind == "dir":
+        return "a directory" + (f" mode {f.mode:04o}" if f.mode is not None else "")
     if f.sha256 is None:
         return None
     mode = f" mode {f.mode:04o}" if f.mode is not None else ""

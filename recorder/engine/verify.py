@@ -48,20 +48,43 @@ def require_local_engine(docker_host: str | None = None) -> None:
 # ---------------------------------------------------------------- reading the container
 
 
+class _Chunks(io.RawIOBase):
+    """The engine's archive stream as a file, read only as far as the reader asks."""
+
+    def __init__(self, chunks):
+        self._chunks, self._pending = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n], self._pending = self._pending[:n], self._pending[n:]
+        return n
+
+
 def _archive(container, path: str) -> tarfile.TarInfo | tuple[tarfile.TarInfo, bytes] | None:
+    """The path's first archive member (a directory's own entry: its tree is never downloaded)."""
     try:
         stream, _ = container.get_archive(path)
     except NotFound:
         return None
-    data = io.BytesIO(b"".join(stream))
-    with tarfile.open(fileobj=data) as tar:
-        member = tar.next()
-        if member is None:
-            return None
-        if member.isfile():
-            extracted = tar.extractfile(member)
-            return member, extracted.read() if extracted else b""
-        return member
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(_Chunks(stream)), mode="r|") as tar:
+            member = tar.next()
+            if member is None:
+                return None
+            if member.isfile():
+                extracted = tar.extractfile(member)
+                return member, extracted.read() if extracted else b""
+            return member
+    finally:
+        with contextlib.suppress(Exception):  # the rest of a directory's tree is not read
+            stream.close()
 
 
 def _observe_file(container, path: str, expected: FileChange) -> str:
@@ -74,7 +97,10 @@ def _observe_file(container, path: str, expected: FileChange) -> str:
         return f"sha256:{hashlib.sha256(content).hexdigest()[:12]}{mode}"
     if found.issym():
         return f"symlink -> {found.linkname}"
-    return "a directory" if found.isdir() else "not a regular file"
+    if found.isdir():
+        mode = f" mode {found.mode & 0o7777:04o}" if expected.kind == "dir" and expected.mode is not None else ""
+        return "a directory" + mode
+    return "not a regular file"
 
 
 def _package_versions(container) -> dict[str, str] | None:

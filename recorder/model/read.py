@@ -176,8 +176,8 @@ def _read_file_change(r: _Reader, node: Any, where: str) -> FileChange:
     r.mapping(node, where)
     path = _absolute(r, node, "path", where, required=True)
     kind = r.text(node, "kind", where, required=True)
-    if kind not in ("file", "symlink", "deleted"):
-        raise r.fail(f"{where}.kind", node, "kind", f"`{_show(kind)}` is not one of file, symlink, deleted")
+    if kind not in ("file", "symlink", "dir", "deleted"):
+        raise r.fail(f"{where}.kind", node, "kind", f"`{_show(kind)}` is not one of file, symlink, dir, deleted")
     mode_text = r.get(node, "mode", (str, int), where)
     mode = None
     if mode_text is not None:

@@ -30,7 +30,7 @@ class FileChange:
     """A path under a watched root that a step created, changed or deleted."""
 
     path: str
-    kind: str  # file | symlink | deleted
+    kind: str  # file | symlink | dir (new, or its mode or owner changed) | deleted
     mode: int | None = None  # permission bits, e.g. 0o644
     owner: str = "root"
     group: str = "root"

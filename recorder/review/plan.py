@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recorder.model.image import base_image, running_services
+from recorder.model.image import base_image, exposed_ports, running_services
 from recorder.model.session import FileChange, Service, Session, active_steps
 
 
@@ -58,5 +58,5 @@ def of(session: Session, base: str | None = None) -> Plan:
     running = running_services(session)
     if running:
         plan.service = running[0]
-        plan.exposed = sorted({p.port for s in running for p in s.ports if p.public})
+        plan.exposed = exposed_ports(session)
     return plan

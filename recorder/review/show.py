@@ -57,8 +57,11 @@ def how(step: Step) -> str:
         copied = [f.path for f in step.effects.files if f.kind == "file"]
         linked = [f"{f.path} -> {f.target}" for f in step.effects.files if f.kind == "symlink"]
         deleted = [f.path for f in step.effects.files if f.kind == "deleted"]
+        made = [f.path for f in step.effects.files if f.kind == "dir"]
         if copied:
             parts.append(f"COPY {_names(copied)}")
+        if made:
+            parts.append(f"directory {_names(made)}")
         if linked:
             parts.append(f"link {_names(linked)}")
         if deleted:

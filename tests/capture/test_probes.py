@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 from recorder.capture import probes
-from recorder.capture.filewatch import FileWatcher
+from recorder.capture.filewatch import SLACK_NS, FileWatcher
 
 STATUS = """Package: nginx
 Status: install ok installed
@@ -76,7 +77,8 @@ def test_file_watcher_reports_exactly_what_changed(tmp_path):
     (root / "new" / "deep").mkdir(parents=True)
     (root / "new" / "deep" / "f").write_text("made with mkdir -p")
     changed, deleted = watcher.changes()
-    assert sorted(changed) == [f"{root}/app/a.conf", f"{root}/app/link", f"{root}/new/deep/f"]
+    new = [f"{root}/new", f"{root}/new/deep"]  # new directories are changes of their own
+    assert sorted(changed) == [f"{root}/app/a.conf", f"{root}/app/link", *new, f"{root}/new/deep/f"]
     assert changed[f"{root}/app/link"].target == "a.conf"
     assert deleted == []
     (root / "new" / "deep" / "g").write_text("a watch was added for the new directory")
@@ -84,7 +86,8 @@ def test_file_watcher_reports_exactly_what_changed(tmp_path):
     changed, deleted = watcher.changes()
     assert list(changed) == [f"{root}/new/deep/g"] and deleted == [f"{root}/app/a.conf"]
     shutil.rmtree(root / "new")
-    assert watcher.changes() == ({}, [f"{root}/new/deep/f", f"{root}/new/deep/g"])
+    gone = [f"{root}/new", f"{root}/new/deep", f"{root}/new/deep/f", f"{root}/new/deep/g"]
+    assert watcher.changes() == ({}, gone)
     watcher.close()
 
 
@@ -93,9 +96,35 @@ def test_file_watcher_follows_a_root_created_later(tmp_path):
     watcher = FileWatcher(probes.FileProbe(roots=(str(root),), ignores=()))
     (root / "html").mkdir(parents=True)  # as apt-get install nginx does
     (root / "html" / "index.html").write_text("package page")
-    assert list(watcher.changes()[0]) == [f"{root}/html/index.html"]
+    assert list(watcher.changes()[0]) == [str(root), f"{root}/html", f"{root}/html/index.html"]
     (root / "html" / "index.html").write_text("<h1>mine</h1>")
     assert list(watcher.changes()[0]) == [f"{root}/html/index.html"]
+    watcher.close()
+
+
+def test_a_directory_is_a_change_when_it_is_new_or_its_mode_or_owner_changed(tmp_path):
+    """`mkdir -p /var/log/app` (empty: a service needs it), `chmod 750`, `chown`: each is what the step
+    did; a directory that only gained a file is not (the file is)."""
+    root, probe = _tree(tmp_path)
+    watcher = FileWatcher(probe)
+    (root / "log" / "app").mkdir(parents=True)
+    changed, _ = watcher.changes()
+    assert {p: e.kind for p, e in changed.items()} == {f"{root}/log": "dir", f"{root}/log/app": "dir"}
+    (root / "app").chmod(0o750)
+    os.chown(root / "log" / "app", 1, 1)
+    (root / "app" / "new.conf").write_text("n")
+    changed, _ = watcher.changes()
+    assert sorted(changed) == [f"{root}/app", f"{root}/app/new.conf", f"{root}/log/app"]
+    assert changed[f"{root}/app"].mode == 0o750 and changed[f"{root}/log/app"].uid == 1
+    (root / "app" / "other.conf").write_text("o")  # the directory's mtime changes, nothing else
+    assert list(watcher.changes()[0]) == [f"{root}/app/other.conf"]
+    time.sleep(2 * SLACK_NS / 1e9)  # the walk below trusts ctimes after the last look, with this much slack
+    (root / "log" / "app").rmdir()
+    assert watcher.changes() == ({}, [f"{root}/log/app"])
+    watcher.complete = False  # the walk after lost events compares directories the same way
+    (root / "app").chmod(0o700)
+    (root / "app" / "third.conf").write_text("t")
+    assert sorted(watcher.changes()[0]) == [f"{root}/app", f"{root}/app/third.conf"]
     watcher.close()
 
 

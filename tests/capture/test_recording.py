@@ -17,6 +17,7 @@ import pexpect
 import psutil
 import pytest
 
+from generators import dockerfile
 from recorder.capture.journal import read as read_journal
 from recorder.model import read
 from tests.cli import PROMPT, finish, record_in_pty, type_and_wait, user_shell, wait_until_running
@@ -140,6 +141,30 @@ def test_large_output_arrives_byte_exact_when_the_shell_exits_right_after(home, 
     body = bytes(received[: len(raw) + raw.count(b"\n")])  # the pty turns each \n into \r\n
     assert hashlib.sha256(body).hexdigest() == expected, f"received {len(received)} bytes"
     assert b"Recorded" in received[len(body) :]  # the summary follows the output, after the shell exited
+
+
+def test_directories_a_step_makes_or_changes_are_recorded_and_rebuilt(home, tmp_path):
+    """`mkdir -p` of empty directories a service needs, `chmod` and `chown` of one: what the step did
+    to the host, recorded and rebuilt (they were "changed nothing the image keeps")."""
+    w = tmp_path / "watched"
+    (w / "app").mkdir(parents=True)
+    child = spawn(home, tmp_path)
+    made = f"mkdir -p {w}/supervisor.conf.d {w}/log/supervisor"
+    modes = f"chmod 750 {w}/app && chown nobody:nogroup {w}/log/supervisor"
+    for line in (made, modes):
+        type_and_wait(child, line)
+    finish(child)
+    session = read.load(tmp_path / "sessions" / "t")
+    steps = {st.command: st for st in session.steps}
+    assert steps[made].replay == steps[modes].replay == "files"
+    dirs = {f.path: (f.kind, f.mode, f.owner) for st in session.steps for f in st.effects.files}
+    assert dirs[f"{w}/supervisor.conf.d"] == ("dir", 0o755, "root")
+    assert dirs[f"{w}/app"] == ("dir", 0o750, "root")
+    assert dirs[f"{w}/log/supervisor"] == ("dir", 0o755, "nobody")
+    text = dockerfile.generate(session)["Dockerfile"]
+    assert f"install -d -m 0755 {w}/supervisor.conf.d" in text
+    assert f"install -d -m 0750 {w}/app" in text
+    assert f"install -d -m 0755 -o nobody -g nogroup {w}/log/supervisor" in text
 
 
 def test_commands_in_a_nested_root_shell_are_recorded(home, tmp_path):

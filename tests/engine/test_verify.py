@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from recorder.model import read, write
+from recorder.model.session import FileChange
 from tests import staging
 from tests.cli import record
 
@@ -113,3 +115,36 @@ def test_an_image_that_is_not_there_is_one_line_exit_2(docker_client):
     assert (
         result.stderr == f"record: error: image {tag}: not found; build it first (`record build SESSION --tag {tag}`)\n"
     )
+
+
+@pytest.mark.docker
+def test_directories_are_rebuilt_with_their_mode_and_owner_and_verified(docker_client, tmp_path):
+    """A directory a step made (empty, owned by the service's user) and one whose mode it set: built
+    with install -d, and verify compares each one's mode without downloading its tree."""
+    d = example_copy(tmp_path)
+    session = read.load(d)
+    step = next(st for st in session.steps if st.replay == "files" and st.effects.files)
+    step.effects.files += [
+        FileChange(path="/var/lib/web-cache", kind="dir", mode=0o750, owner="www-data", group="www-data"),
+        FileChange(path="/var/www/html", kind="dir", mode=0o755),  # its files are copied: COPY makes it
+    ]
+    write.save(session, d)
+    assert record("to-dockerfile", str(d)).returncode == 0
+    text = (d / "Dockerfile").read_text()
+    assert "install -d -m 0750 -o www-data -g www-data /var/lib/web-cache" in text
+    assert "/var/www/html" not in text.split("install -d", 1)[1]  # made by its COPY, no line of its own
+    tag = staging.tag("verify-dirs")
+    build(d, tag)
+    try:
+        result = record("verify", str(d), "--tag", tag, "--json")
+        report = json.loads(result.stdout)
+        assert result.returncode == 0, result.stdout + result.stderr
+        checks = {c["subject"]: c for c in report["checks"] if c["kind"] == "file"}
+        assert checks["/var/lib/web-cache"]["expected"] == checks["/var/lib/web-cache"]["observed"]
+        assert checks["/var/lib/web-cache"]["observed"] == "a directory mode 0750"
+        owner = docker_client.containers.run(
+            tag, ["stat", "-c", "%U:%G %a", "/var/lib/web-cache"], entrypoint=[], remove=True
+        )
+        assert owner.decode().strip() == "www-data:www-data 750"
+    finally:
+        docker_client.images.remove(tag, force=True)
