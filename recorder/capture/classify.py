@@ -1,12 +1,13 @@
 """Decides how each recorded step is replayed in the image, and says why in words a reviewer reads.
 
 The decision rests on what the step did (observed effects), not on guessing from its text; the text
-only helps to explain (e.g. `apt-get update` changed nothing the image keeps).
+only helps to explain (e.g. a package list refresh changed nothing the image keeps).
 """
 
 from __future__ import annotations
 
-from recorder.managers import pip
+from recorder.managers import pip, registry
+from recorder.managers.base import REFRESH
 from recorder.managers.users import manages_users
 from recorder.model import commandline
 from recorder.model.session import Effects
@@ -126,6 +127,6 @@ def decide(command: str, status: int, effects: Effects, nested: bool = False) ->
     words = command_words(command)
     if words and all(w[0] in NAVIGATION for w in words):
         return "skip", "changes directory only (kept as the step's cwd)"
-    if any(w[:2] in (["apt-get", "update"], ["apt", "update"]) for w in words):
+    if any(request.action == REFRESH for request in registry.parse(command)):  # apt-get update, yum makecache
         return "skip", "refreshes package lists; each install in the image does its own update"
     return "skip", "changed nothing the image keeps"

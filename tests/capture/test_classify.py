@@ -50,7 +50,8 @@ def test_decisions():
     none = Effects()
     assert decide("false", 1, none) == ("skip", "failed (exit 1): left out of the image")
     assert decide("cd /opt", 0, none)[0] == "skip" and "directory" in decide("cd /opt", 0, none)[1]
-    assert "package lists" in decide("apt-get update", 0, none)[1]
+    for refresh in ("apt-get update", "sudo apt update", "yum makecache", "dnf makecache", "apk update"):
+        assert "package lists" in decide(refresh, 0, none)[1], refresh
     assert decide("ls -l", 0, none) == ("skip", "changed nothing the image keeps")
     pkg = Effects(packages=[PackageChange(manager="apt", installed={"nginx": "1"})])
     assert decide("apt-get install -y nginx", 0, pkg)[0] == "run"
