@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from recorder.model.image import base_image, exposed_ports, running_services
+from recorder.model.image import base_image, exposed_ports, primary
 from recorder.model.session import FileChange, Service, Session, active_steps
 
 
@@ -55,8 +55,6 @@ def of(session: Session, base: str | None = None) -> Plan:
                 plan.files[f.path] = FileState(f, step.id)
         plan.env.update(step.effects.env_set)
         plan.env.update({name: "" for name in step.effects.env_unset})
-    running = running_services(session)
-    if running:
-        plan.service = running[0]
-        plan.exposed = exposed_ports(session)
+    plan.service = primary(session)
+    plan.exposed = exposed_ports(session)
     return plan
