@@ -105,7 +105,7 @@ def build_staging_image(c: docker.DockerClient) -> str:
 class StagingHost:
     """One staging container; `record(...)` types a deployment into `record start` inside it."""
 
-    def __init__(self, c: docker.DockerClient, ports: Iterable[int] = (8080,)):
+    def __init__(self, c: docker.DockerClient, ports: Iterable[int] = (8080,), cap_add: Iterable[str] = ()):
         self.client = c
         self.container = c.containers.run(
             STAGING_IMAGE,
@@ -113,9 +113,9 @@ class StagingHost:
             detach=True,
             remove=True,
             ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
-            # root on a real host may read every process's /proc/PID/fd (to map a port to its process);
-            # Docker takes that from root unless SYS_PTRACE is given back.
-            cap_add=["SYS_PTRACE"],
+            # Docker's default capabilities, as a user's staging container has them: no SYS_PTRACE, so
+            # the recorder may not read the /proc/PID/fd of another user's or a non-dumpable process.
+            cap_add=list(cap_add),
         )
 
     def close(self) -> None:
