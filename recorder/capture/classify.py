@@ -100,9 +100,6 @@ def decide(command: str, status: int, effects: Effects, nested: bool = False) ->
         return "skip", "opened a shell that was not followed: the commands typed in it were not recorded"
     if status != 0:
         return "skip", f"failed (exit {status}): left out of the image"
-    if effects.ports_opened:
-        ports = ", ".join(str(p) for p in effects.ports_opened)
-        return "skip", f"started the service listening on {ports}: the image runs it as ENTRYPOINT"
     if effects.packages:
         names = sorted({n for p in effects.packages for n in (p.installed or p.dependencies)})
         shown = ", ".join(names[:6]) + (" …" if len(names) > 6 else "")

@@ -178,3 +178,50 @@ class FileWatcher:
                     with contextlib.suppress(OSError):
                         self.dirs[self.inotify.add_watch(p, MASK)] = p
         return recent | vanished
+
+
+RUNTIME_ROOTS = ("/run",)
+RUNTIME_DEPTH = 3
+
+
+class RuntimeDirs:
+    """Directories under /run that a step made or re-moded (`service php8.2-fpm start` makes
+    /run/php, sshd needs /run/sshd): an image has no init scripts to make them again. The files in
+    them are the running services' (pid files, sockets), never the deployment. The tree is small:
+    a walk after each command costs well under a millisecond."""
+
+    def __init__(self, roots: tuple[str, ...] = RUNTIME_ROOTS, ignored=lambda path: False):
+        self.roots = roots
+        self.ignored = ignored
+        self.states = self._walk()
+
+    def _walk(self) -> dict[str, tuple[int, int, int]]:
+        found: dict[str, tuple[int, int, int]] = {}
+        for root in self.roots:
+            stack = [(root, 0)]
+            while stack:
+                directory, depth = stack.pop()
+                try:
+                    scan = os.scandir(directory)
+                except OSError:
+                    continue
+                with scan:
+                    for item in scan:
+                        if item.is_dir(follow_symlinks=False) and not self.ignored(item.path):
+                            with contextlib.suppress(OSError):
+                                st = item.stat(follow_symlinks=False)
+                                found[item.path] = (st.st_mode & 0o7777, st.st_uid, st.st_gid)
+                            if depth + 1 < RUNTIME_DEPTH:
+                                stack.append((item.path, depth + 1))
+        return found
+
+    def changes(self) -> dict[str, Entry]:
+        now = self._walk()
+        changed = {}
+        for path, state in sorted(now.items()):
+            if self.states.get(path) != state:
+                entry = entry_of(path)
+                if entry is not None:
+                    changed[path] = entry
+        self.states = now
+        return changed

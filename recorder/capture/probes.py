@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
-import psutil
 
 from recorder.managers import registry
 
@@ -395,30 +394,6 @@ def group_name(gid: int) -> str:
 # ---------------------------------------------------------------- sockets
 
 
-@dataclass(frozen=True)
-class Listener:
-    address: str
-    port: int
-    pid: int | None
-
-
-def listening() -> set[Listener]:
-    """TCP sockets in LISTEN state, with the process that owns each (when we may see it)."""
-    out = set()
-    try:
-        conns = psutil.net_connections(kind="tcp")
-    except (psutil.AccessDenied, OSError):
-        return out
-    for c in conns:
-        if c.status == psutil.CONN_LISTEN and c.laddr:
-            out.add(Listener(c.laddr.ip, c.laddr.port, c.pid))
-    return out
-
-
-def ports(listeners: set[Listener]) -> set[int]:
-    return {entry.port for entry in listeners}
-
-
 LISTEN_STATE = "0A"
 TCP_LISTEN = 10
 
@@ -473,54 +448,3 @@ def listening_ports(proc_net: Path = Path("/proc/net")) -> set[int]:
             if len(fields) > 3 and fields[3] == LISTEN_STATE:
                 found.add(int(fields[1].rsplit(":", 1)[1], 16))
     return found
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    pid: int
-    exe: str
-    cmdline: tuple[str, ...]
-    cwd: str
-    user: str
-
-
-def process_info(pid: int) -> ProcessInfo | None:
-    try:
-        p = psutil.Process(pid)
-        with p.oneshot():
-            return ProcessInfo(pid, p.exe(), tuple(p.cmdline()), p.cwd(), p.username())
-    except (psutil.Error, OSError):
-        return None
-
-
-def started_after(pid: int | None, moment: float) -> bool:
-    if pid is None:
-        return False
-    try:
-        return psutil.Process(pid).create_time() >= moment
-    except psutil.Error:
-        return False
-
-
-def service_root(pid: int, listener_pids: set[int]) -> int:
-    """The topmost process of a family sharing a socket (nginx's master, not a worker): walk up
-    while the parent also listens or runs the same program."""
-    try:
-        proc = psutil.Process(pid)
-        while True:
-            parent = proc.parent()
-            if parent is None or parent.pid <= 1:
-                return proc.pid
-            same_program = _exe(parent) is not None and _exe(parent) == _exe(proc)
-            if parent.pid not in listener_pids and not same_program:
-                return proc.pid
-            proc = parent
-    except psutil.Error:
-        return pid
-
-
-def _exe(proc: psutil.Process) -> str | None:
-    try:
-        return proc.exe()
-    except psutil.Error:
-        return None

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder.capture import fingerprint, hooks, host_packages, journal, probes, services
+from recorder.capture import fingerprint, hooks, host_packages, journal, probes, processes, services
 from recorder.capture.cast import CastWriter
 from recorder.capture.classify import decide, effective_status, env_changes, parse_env
-from recorder.capture.filewatch import FileWatcher
+from recorder.capture.filewatch import FileWatcher, RuntimeDirs
 from recorder.capture.journal import JOURNAL_FILE, Journal
 from recorder.capture.pty import PtyRelay, terminal_size
 from recorder.errors import RecorderError, SaveError
@@ -32,7 +32,6 @@ from recorder.model.session import (
     Effects,
     FileChange,
     Host,
-    Port,
     Session,
     Step,
 )
@@ -60,6 +59,7 @@ class Shell:
     pending: str | None = None  # the command it is running now
     expanded: str = ""
     nested: bool = False  # the pending command opened a shell that reported its own commands
+    began: float = 0.0  # when the pending command started, on processes.now()'s clock
 
 
 def channel_prefix(pid: int) -> str:
@@ -216,8 +216,11 @@ class Recording:
         rc.write_text(hooks.rcfile(self.channel, self.options.name), encoding="utf-8")
 
         self.files = FileWatcher(self.file_probe)
+        self.runtime_dirs = RuntimeDirs(ignored=self.file_probe.ignored)
+        self.windows: list[services.Window] = []
+        self.sockets_at_start = {(k.protocol, k.address, k.port) for k in processes.sockets()}
+        self.started_boot = processes.now()
         self.snapshot_dpkg = self.dpkg.snapshot()
-        self.listeners_at_start = probes.listening()
         self.port_probe = probes.PortProbe()
         self.ports = self.port_probe.ports()
         self.started_at = time.time()
@@ -334,6 +337,7 @@ class Recording:
             if other is not shell and other.pending is not None:
                 other.nested = True  # that command opened the shell now reporting
         shell.pending = command
+        shell.began = processes.now()
         shell.expanded = hooks.expand_alias(command, shell.aliases) or ""
         self.relay.secret_typed = False
         self.relay.take_typed()
@@ -379,6 +383,7 @@ class Recording:
             effects.packages.append(change)
 
         changed, deleted = self.files.changes()
+        changed.update(self.runtime_dirs.changes())
         language = pip.changes(command, shell.cwd, requests, changed, deleted) + npm.changes(requests, changed)
         effects.packages += language
         if change is None:  # what an OS package install wrote comes back with the package
@@ -418,6 +423,7 @@ class Recording:
         if "not followed" in why:
             self.session.warnings.append(f"step {step.id}: {why}")
         self.session.steps.append(step)
+        self.windows.append(services.Window(step.id, shell.began, command, step.cwd, user or self.session.host.user))
         self._journal("step", step=step)
         return step
 
@@ -485,37 +491,44 @@ class Recording:
     # ------------------------------------------------------------ services
 
     def _services(self) -> tuple[list, list[str]]:
-        """Listeners that this session brought up: a new port, or a process started while recording
-        (a restarted service). What was already serving before (sshd) is not the deployment."""
-        before = probes.ports(self.listeners_at_start)
-        listeners = {
-            e for e in probes.listening() if e.port not in before or probes.started_after(e.pid, self.started_at)
-        }
-        warnings = []
-        pids = {entry.pid for entry in listeners if entry.pid is not None}
-        by_root: dict[int, list[Port]] = {}
-        for entry in sorted(listeners, key=lambda e: (e.port, e.address)):
-            if entry.pid is None:
-                warnings.append(
-                    f"port {entry.port} is listening but its process is not visible "
-                    "(record as root; in a container, root also needs the SYS_PTRACE capability)"
-                )
-                continue
-            ports = by_root.setdefault(probes.service_root(entry.pid, pids), [])
-            if all((p.port, p.address) != (entry.port, entry.address) for p in ports):
-                ports.append(Port(entry.port, entry.address))
-        found = []
-        for pid, ports in sorted(by_root.items(), key=lambda item: min(p.port for p in item[1])):
-            info = probes.process_info(pid)
-            if info is None:
-                continue
-            if os.path.basename(info.exe) in ("python3", "python") and "recorder" in " ".join(info.cmdline):
-                continue
-            found.append(services.describe(info, ports))
+        """What the session left running, each under the step that started it (see services.py).
+        What was already serving before (sshd) is not the deployment; the recorder is not either."""
+        own = {os.getpid(), self.top_pid, *self.shells}
+        path = os.environ.get("PATH", services.SYSTEM_PATH) + ":" + services.SYSTEM_PATH
+        found, warnings, launched = services.discover(
+            sorted(self.windows, key=lambda w: w.start),
+            processes.table(),
+            processes.sockets(),
+            self.sockets_at_start,
+            self.started_boot,
+            own,
+            os.getpid(),
+            path,
+            {port: step.id for step in reversed(self.session.steps) for port in step.effects.ports_opened},
+        )
+        self._credit_launchers(found, launched)
         for service in found:
-            if service.data_dir:
+            if service.data_dir and service.replay == "run":
                 warnings.append(
                     f"{service.name} is stateful: keep its data outside the image (VOLUME {service.data_dir}); "
                     "state belongs in a backend service. `replay: skip` on the service leaves it out."
                 )
         return found, warnings
+
+    def _credit_launchers(self, found: list, launched: dict[int, int]) -> None:
+        """A port is the step's that started its service, not the step after which it was first
+        seen (a server binds a moment after `nohup … &` returns); that step is not replayed."""
+        steps = {step.id: step for step in self.session.steps}
+        for index, step_id in launched.items():
+            service, step = found[index], steps[step_id]
+            numbers = {p.port for p in service.ports}
+            for other in self.session.steps:
+                other.effects.ports_opened = [p for p in other.effects.ports_opened if p not in numbers]
+            step.effects.ports_opened = sorted(set(step.effects.ports_opened) | numbers)
+            what = f"started the service {service.name}: the image runs it as its ENTRYPOINT"
+            if step.replay == "skip" and step.exit == 0:
+                step.why = what
+            elif step.replay == "run" and not step.effects.packages:
+                step.replay, step.why = "skip", what
+            elif what not in step.why:
+                step.why += f"; {what}"

@@ -48,6 +48,7 @@ ACCOUNT = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.$-]*")  # a user or group name, 
 PACKAGE = re.compile(r"@?[A-Za-z0-9][A-Za-z0-9+.:_~/-]*")  # npm's scoped names: @types/node
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.:_~-]*")
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+PROTOCOL = re.compile(r"tcp|udp")
 ADDRESS = re.compile(r"[0-9A-Fa-f.:%a-z*]+")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -287,7 +288,8 @@ def _read_service(r: _Reader, node: Any, where: str) -> Service:
         pw = f"{where}.ports[{i}]"
         number = _port_number(r, node, i, pw)
         address = r.text(p, "address", pw, default="0.0.0.0", shape=ADDRESS, what="an IP address")
-        ports.append(Port(port=number, address=address))
+        protocol = r.text(p, "protocol", pw, default="tcp", shape=PROTOCOL, what="tcp or udp")
+        ports.append(Port(port=number, address=address, protocol=protocol))
     name = r.text(node, "name", where, required=True)
     if not name.strip():
         raise r.fail(f"{where}.name", node, "name", "a service needs a name")

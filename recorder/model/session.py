@@ -84,6 +84,7 @@ class Step:
 class Port:
     port: int
     address: str
+    protocol: str = "tcp"  # tcp | udp
 
     @property
     def public(self) -> bool:

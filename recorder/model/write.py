@@ -11,7 +11,17 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from recorder.model.session import HEADER, SESSION_FILE, FileChange, Fingerprint, PackageChange, Service, Session, Step
+from recorder.model.session import (
+    HEADER,
+    SESSION_FILE,
+    FileChange,
+    Fingerprint,
+    PackageChange,
+    Port,
+    Service,
+    Session,
+    Step,
+)
 
 
 def _block(text: str) -> str | LiteralScalarString:
@@ -106,11 +116,18 @@ def _service_to_yaml(s: Service) -> CommentedMap:
             "observed": _flow(list(s.observed)) if s.observed else None,
             "cwd": s.cwd,
             "user": s.user,
-            "ports": [CommentedMap(port=p.port, address=p.address) for p in s.ports],
+            "ports": [_port(p) for p in s.ports],
             "data_dir": s.data_dir,
             "replay": s.replay if s.replay != "run" else None,
         }
     )
+
+
+def _port(p: Port) -> CommentedMap:
+    out = CommentedMap(port=p.port, address=p.address)
+    if p.protocol != "tcp":
+        out["protocol"] = p.protocol
+    return out
 
 
 def _fingerprint_to_yaml(f: Fingerprint) -> CommentedMap:
