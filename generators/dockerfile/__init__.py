@@ -339,9 +339,9 @@ def _entrypoint(session: Session, w: _Writer) -> None:
     services = image.running_services(session)
     if not services:
         return
-    ports = image.exposed_ports(session)
+    ports = [str(p) for p in image.exposed_ports(session)] + [f"{p}/udp" for p in image.exposed_udp_ports(session)]
     volumes = image.volumes(session)
-    out = [f"EXPOSE {' '.join(str(p) for p in ports)}"] if ports else []
+    out = [f"EXPOSE {' '.join(ports)}"] if ports else []
     if volumes:
         out.append(f"VOLUME {json.dumps(volumes)}")
     if len(services) == 1:

@@ -113,7 +113,12 @@ def primary(session: Session) -> Service | None:
 
 def public_ports(service: Service) -> list[int]:
     """Ports reachable from outside the host; loopback-only ports stay inside the container."""
-    return sorted({p.port for p in service.ports if p.public})
+    return sorted({p.port for p in service.ports if p.public and p.protocol == "tcp"})
+
+
+def exposed_udp_ports(session: Session) -> list[int]:
+    """UDP ports the services answered on (dnsmasq): EXPOSE N/udp; nothing accepts UDP to check."""
+    return sorted({p.port for s in running_services(session) for p in s.ports if p.public and p.protocol == "udp"})
 
 
 def exposed_ports(session: Session) -> list[int]:
