@@ -33,7 +33,10 @@ def build(
     platform: str = typer.Option(None, "--platform", help="Target platform, e.g. linux/amd64 (engine permitting)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress: print the image id, or the failure."),
     verify: bool = typer.Option(False, "--verify", help="Then check the image answers like staging (record verify)."),
-    timeout: float = typer.Option(30.0, "--timeout", help="With --verify: seconds to wait for the recorded ports."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the recorded ports to accept."),
+    no_smoke: bool = typer.Option(
+        False, "--no-smoke", help="Do not run the image after the build to check it stays up and its ports accept."
+    ),
 ) -> None:
     """Build the session's image through the Docker engine, showing its progress."""
     from recorder.engine import build as engine
@@ -58,6 +61,12 @@ def build(
         typer.echo(image_id)
     else:
         stderr().print(f"built [bold]{tag}[/] ({image_id[:19]}) in {progress.elapsed:.1f}s")
+    if not no_smoke:
+        from recorder.engine import smoke
+
+        summary = smoke.run(recorded, tag, timeout)
+        if not quiet:
+            stderr().print(summary, markup=False)
     if verify:
         from recorder.commands.review import run_verify
 
