@@ -316,12 +316,7 @@ def inspect(root: Path, config: Config, firewall_rules: str | None, firewall_pro
     else:
         ok = report.memory_mib >= config.min_memory_mib
         add(Check("memory", PASS if ok else FAIL, f"{report.memory_mib} MiB (at least {config.min_memory_mib} MiB)"))
-    if report.swap_mib is None:
-        add(Check("swap", WARN, "cannot read SwapTotal from /proc/meminfo"))
-    elif report.swap_mib:
-        add(Check("swap", config.swap_on, f"on ({report.swap_mib} MiB): turn it off with `swapoff -a` and in fstab"))
-    else:
-        add(Check("swap", PASS, "off"))
+    add(_swap_check(report.swap_mib, config))
     add(_ports_check(tree, config))
     add(_firewall_check(config, firewall_rules, firewall_problem))
     if report.macs:
@@ -344,16 +339,32 @@ def _os_check(release: dict[str, str], config: Config) -> Check:
     return Check("os", WARN, f"{name}: not one the guide names ({named})")
 
 
+def _swap_check(swap_mib: int | None, config: Config) -> Check:
+    """The kubelet refuses to start while swap is on, unless its configuration says otherwise."""
+    if swap_mib is None:
+        return Check("swap", WARN, "cannot read SwapTotal from /proc/meminfo")
+    if not swap_mib:
+        return Check("swap", PASS, "off (SwapTotal 0 in /proc/meminfo)")
+    return Check(
+        "swap",
+        config.swap_on,
+        f"on ({swap_mib} MiB SwapTotal in /proc/meminfo): the kubelet refuses to start with swap on unless its "
+        "configuration sets failSwapOn: false; turn it off with `swapoff -a` and remove it from /etc/fstab",
+    )
+
+
 def _ports_check(tree: _Tree, config: Config) -> Check:
+    """kubeadm's components cannot listen on a port something else holds."""
     listening = probes.listening_ports(tree.path("/proc/net"))
     busy = []
     for r in config.ports:
         taken = [p for p in sorted(listening) if r.first <= p <= r.last]
         if taken:
             busy.append(f"{_spans(taken)} ({r.use})" if r.use else _spans(taken))
+    read = "/proc/net/tcp, /proc/net/tcp6"
     if busy:
-        return Check("ports free", FAIL, "in use: " + "; ".join(busy))
-    return Check("ports free", PASS, ", ".join(r.label for r in config.ports))
+        return Check("ports free", FAIL, f"in use ({read}): {'; '.join(busy)}: stop what listens there or move it")
+    return Check("ports free", PASS, f"nothing listens on {', '.join(r.label for r in config.ports)} ({read})")
 
 
 def _firewall_check(config: Config, rules: str | None, problem: str) -> Check:

@@ -110,6 +110,10 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
         "product_uuid": "pass",
     }
     assert report.status == "pass"
+    assert details(report)["swap"] == "off (SwapTotal 0 in /proc/meminfo)"
+    assert details(report)["ports free"] == (
+        "nothing listens on 6443, 2379-2380, 10250, 10251, 10252, 30000-32767 (/proc/net/tcp, /proc/net/tcp6)"
+    )
     assert (report.hostname, report.cpus, report.memory_mib, report.swap_mib) == ("node1", 4, 3_880_000 // 1024, 0)
     assert report.macs == {"eth0": "52:54:00:12:34:56"}
     assert report.product_uuid == "4c4c4544-0042-3510-8052-b4c04f4e4d32"
@@ -130,10 +134,15 @@ def test_a_small_host_with_swap_and_busy_ports_fails_and_says_why(tmp_path):
     assert details(report)["os"] == "Debian GNU/Linux 12 (bookworm): not one the guide names (centos 7, rhel 7)"
     assert (statuses(report)["cpus"], details(report)["cpus"]) == ("fail", "1 (at least 2)")
     assert (statuses(report)["memory"], details(report)["memory"]) == ("fail", "976 MiB (at least 1700 MiB)")
-    assert statuses(report)["swap"] == "fail" and "2047 MiB" in details(report)["swap"]
+    assert statuses(report)["swap"] == "fail"
+    assert details(report)["swap"] == (
+        "on (2047 MiB SwapTotal in /proc/meminfo): the kubelet refuses to start with swap on unless its "
+        "configuration sets failSwapOn: false; turn it off with `swapoff -a` and remove it from /etc/fstab"
+    )
     assert statuses(report)["ports free"] == "fail"
     assert details(report)["ports free"] == (
-        "in use: 6443 (Kubernetes API server); 10250 (kubelet API); 30080-30082, 32767 (NodePort services)"
+        "in use (/proc/net/tcp, /proc/net/tcp6): 6443 (Kubernetes API server); 10250 (kubelet API); "
+        "30080-30082, 32767 (NodePort services): stop what listens there or move it"
     )
     assert report.status == "fail"
 
