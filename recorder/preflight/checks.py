@@ -49,6 +49,7 @@ class Config:
     min_cpus: int
     min_memory_mib: int
     swap_on: str
+    cgroup_v1: str
     port_blocked: str
     ports: tuple[PortRange, ...]
 
@@ -84,7 +85,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
         return value
 
     if not isinstance(doc, dict):
-        raise RecorderError(f"{path}: expected a mapping with os, cpus, memory, swap, firewall and ports")
+        raise RecorderError(f"{path}: expected a mapping with os, cpus, memory, swap, cgroup, firewall and ports")
     named = section("os").get("named")
     if not isinstance(named, list):
         raise fail("os.named", "expected a list of {id, version}")
@@ -109,6 +110,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
         min_cpus=number("cpus", section("cpus"), "min"),
         min_memory_mib=number("memory", section("memory"), "min_mib"),
         swap_on=severity("swap", section("swap"), "when_on", (PASS, WARN, FAIL)),
+        cgroup_v1=severity("cgroup", section("cgroup"), "when_v1", (WARN, FAIL)),
         port_blocked=severity("firewall", section("firewall"), "when_blocked", (WARN, FAIL)),
         ports=tuple(ranges),
     )
@@ -317,6 +319,7 @@ def inspect(root: Path, config: Config, firewall_rules: str | None, firewall_pro
         ok = report.memory_mib >= config.min_memory_mib
         add(Check("memory", PASS if ok else FAIL, f"{report.memory_mib} MiB (at least {config.min_memory_mib} MiB)"))
     add(_swap_check(report.swap_mib, config))
+    add(_cgroup_check(tree, config))
     add(_ports_check(tree, config))
     add(_firewall_check(config, firewall_rules, firewall_problem))
     if report.macs:
@@ -350,6 +353,22 @@ def _swap_check(swap_mib: int | None, config: Config) -> Check:
         config.swap_on,
         f"on ({swap_mib} MiB SwapTotal in /proc/meminfo): the kubelet refuses to start with swap on unless its "
         "configuration sets failSwapOn: false; turn it off with `swapoff -a` and remove it from /etc/fstab",
+    )
+
+
+def _cgroup_check(tree: _Tree, config: Config) -> Check:
+    """kubelet 1.35 refuses cgroup v1 by default. Under v2 (the unified hierarchy) the cgroup root
+    lists its controllers in cgroup.controllers; under v1 or hybrid it does not."""
+    if tree.path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return Check("cgroup", PASS, "v2 (/sys/fs/cgroup/cgroup.controllers exists)")
+    if not tree.path("/sys/fs/cgroup").is_dir():
+        return Check("cgroup", WARN, "cannot tell the cgroup version: no /sys/fs/cgroup")
+    return Check(
+        "cgroup",
+        config.cgroup_v1,
+        "v1 (no /sys/fs/cgroup/cgroup.controllers): kubelet 1.35 refuses to start on cgroup v1 unless its "
+        "configuration sets failCgroupV1: false; boot the host with cgroup v2 "
+        "(systemd.unified_cgroup_hierarchy=1 on the kernel command line)",
     )
 
 

@@ -39,6 +39,7 @@ def fake_host(
     cards: dict[str, str] | None = None,
     virtual: dict[str, str] | None = None,
     product_uuid: str | None = "4c4c4544-0042-3510-8052-b4c04f4e4d32",
+    cgroup: str | None = "v2",
 ) -> Path:
     """A root directory laid out like a host's /proc, /sys and /etc, in the kernel's own formats."""
 
@@ -78,6 +79,12 @@ def fake_host(
         put(f"/sys/class/net/{name}/address", mac + "\n")
     if product_uuid is not None:
         put("/sys/class/dmi/id/product_uuid", product_uuid + "\n")
+    if cgroup == "v2":
+        put("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+    elif cgroup == "hybrid":  # systemd's v1 layout, with v2 only for itself under unified/
+        for controller in ("cpu,cpuacct", "memory", "pids"):
+            put(f"/sys/fs/cgroup/{controller}/cgroup.procs", "1\n")
+        put("/sys/fs/cgroup/unified/cgroup.controllers", "\n")
     return root
 
 
@@ -104,6 +111,7 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
         "cpus": "pass",
         "memory": "pass",
         "swap": "pass",
+        "cgroup": "pass",
         "ports free": "pass",
         "firewall": "pass",
         "mac addresses": "pass",
@@ -111,6 +119,7 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
     }
     assert report.status == "pass"
     assert details(report)["swap"] == "off (SwapTotal 0 in /proc/meminfo)"
+    assert details(report)["cgroup"] == "v2 (/sys/fs/cgroup/cgroup.controllers exists)"
     assert details(report)["ports free"] == (
         "nothing listens on 6443, 2379-2380, 10250, 10251, 10252, 30000-32767 (/proc/net/tcp, /proc/net/tcp6)"
     )
@@ -190,13 +199,36 @@ def test_missing_identity_and_firewall_are_warnings_not_failures(tmp_path):
     assert report.status == "warn"
 
 
+def test_cgroup_v1_fails_and_says_how_the_kubelet_can_be_told_to_accept_it(tmp_path):
+    report = preflight.inspect(fake_host(tmp_path, cgroup="hybrid"), preflight.load_config(), NO_RULES)
+    assert statuses(report)["cgroup"] == "fail"
+    assert details(report)["cgroup"] == (
+        "v1 (no /sys/fs/cgroup/cgroup.controllers): kubelet 1.35 refuses to start on cgroup v1 unless its "
+        "configuration sets failCgroupV1: false; boot the host with cgroup v2 "
+        "(systemd.unified_cgroup_hierarchy=1 on the kernel command line)"
+    )
+    assert report.status == "fail"
+
+
+def test_no_cgroup_tree_is_a_warning(tmp_path):
+    report = preflight.inspect(fake_host(tmp_path, cgroup=None), preflight.load_config(), NO_RULES)
+    assert (statuses(report)["cgroup"], details(report)["cgroup"]) == (
+        "warn",
+        "cannot tell the cgroup version: no /sys/fs/cgroup",
+    )
+
+
 def test_thresholds_come_from_the_data_file(tmp_path):
-    root = fake_host(tmp_path / "host", cpus_online="0", swap_kb=1024)
+    root = fake_host(tmp_path / "host", cpus_online="0", swap_kb=1024, cgroup="hybrid")
     config = tmp_path / "preflight.yaml"
     text = preflight.DEFAULT_CONFIG.read_text()
-    config.write_text(text.replace("min: 2", "min: 1").replace("when_on: fail", "when_on: warn"))
+    changes = {"min: 2": "min: 1", "when_on: fail": "when_on: warn", "when_v1: fail": "when_v1: warn"}
+    for old, new in changes.items():
+        assert old in text
+        text = text.replace(old, new)
+    config.write_text(text)
     report = preflight.inspect(root, preflight.load_config(config), "")
-    assert statuses(report)["cpus"] == "pass" and statuses(report)["swap"] == "warn"
+    assert (statuses(report)["cpus"], statuses(report)["swap"], statuses(report)["cgroup"]) == ("pass", "warn", "warn")
 
 
 def test_the_shipped_data_file_holds_the_guides_requirements():
@@ -211,6 +243,7 @@ def test_the_shipped_data_file_holds_the_guides_requirements():
         (("min: 2", "min: two"), "cpus.min: expected a whole number >= 0"),
         (('"2379-2380"', '"2380-2379"'), "ports[1].ports: `2380-2379` is not a port or a range like 2379-2380"),
         (("when_on: fail", "when_on: maybe"), "swap.when_on: expected one of pass, warn, fail"),
+        (("when_v1: fail", "when_v1: pass"), "cgroup.when_v1: expected one of warn, fail"),
         (("cpus:", "cpus: [\n"), "not valid YAML"),
     ],
 )
@@ -276,6 +309,7 @@ def test_this_machine_is_read_as_it_is(busy_node_port):
     uuid_file = Path("/sys/class/dmi/id/product_uuid")
     assert report["product_uuid"] == (uuid_file.read_text().strip() if uuid_file.exists() else None)
     assert checks["firewall"]["detail"].startswith("iptables INPUT")  # as root the live rules are read
+    assert checks["cgroup"]["detail"].startswith("v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1")
 
 
 def test_this_machine_in_a_namespace_whose_firewall_refuses_cluster_ports(tmp_path):
