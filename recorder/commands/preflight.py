@@ -66,7 +66,7 @@ def _print_report(report: preflight.Report) -> None:
     status_style = {preflight.PASS: "green", preflight.WARN: "yellow", preflight.FAIL: "bold red"}
     out = Console(highlight=False)
     table = Table(title=f"preflight: {report.hostname or 'this host'}", title_justify="left")
-    table.add_column("check")
+    table.add_column("check", max_width=20, overflow="fold")
     table.add_column("status")
     table.add_column("detail", overflow="fold")
     for check in report.checks:

@@ -44,12 +44,25 @@ class PortRange:
 
 
 @dataclass(frozen=True)
+class Sysctl:
+    name: str  # net.ipv4.ip_forward
+    want: str
+    module: str  # the kernel module that provides it; "" when the kernel has it built in
+    when_not: str
+
+    @property
+    def path(self) -> str:
+        return "/proc/sys/" + self.name.replace(".", "/")
+
+
+@dataclass(frozen=True)
 class Config:
     named_os: tuple[tuple[str, str], ...]
     min_cpus: int
     min_memory_mib: int
     swap_on: str
     cgroup_v1: str
+    sysctls: tuple[Sysctl, ...]
     port_blocked: str
     ports: tuple[PortRange, ...]
 
@@ -84,8 +97,26 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
             raise fail(f"{where}.{key}", f"expected one of {', '.join(allowed)}")
         return value
 
+    def kernel_settings() -> tuple[Sysctl, ...]:
+        entries = doc.get("sysctls")
+        if not isinstance(entries, list):
+            raise fail("sysctls", "expected a list of {name, want, module, when_not}")
+        settings = []
+        for i, entry in enumerate(entries):
+            where = f"sysctls[{i}]"
+            entry = entry if isinstance(entry, dict) else {}
+            name, module = str(entry.get("name", "")), str(entry.get("module") or "")
+            if not re.fullmatch(r"[a-z0-9_-]+(\.[a-z0-9_-]+)+", name):
+                raise fail(f"{where}.name", f"`{name}` is not a sysctl name like net.ipv4.ip_forward")
+            if entry.get("want") is None or not re.fullmatch(r"\w*", module):
+                raise fail(where, "expected {name: NAME, want: VALUE, module: KERNEL_MODULE (optional), when_not}")
+            settings.append(Sysctl(name, str(entry["want"]), module, severity(where, entry, "when_not", (WARN, FAIL))))
+        return tuple(settings)
+
     if not isinstance(doc, dict):
-        raise RecorderError(f"{path}: expected a mapping with os, cpus, memory, swap, cgroup, firewall and ports")
+        raise RecorderError(
+            f"{path}: expected a mapping with os, cpus, memory, swap, cgroup, sysctls, firewall and ports"
+        )
     named = section("os").get("named")
     if not isinstance(named, list):
         raise fail("os.named", "expected a list of {id, version}")
@@ -111,6 +142,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
         min_memory_mib=number("memory", section("memory"), "min_mib"),
         swap_on=severity("swap", section("swap"), "when_on", (PASS, WARN, FAIL)),
         cgroup_v1=severity("cgroup", section("cgroup"), "when_v1", (WARN, FAIL)),
+        sysctls=kernel_settings(),
         port_blocked=severity("firewall", section("firewall"), "when_blocked", (WARN, FAIL)),
         ports=tuple(ranges),
     )
@@ -320,6 +352,8 @@ def inspect(root: Path, config: Config, firewall_rules: str | None, firewall_pro
         add(Check("memory", PASS if ok else FAIL, f"{report.memory_mib} MiB (at least {config.min_memory_mib} MiB)"))
     add(_swap_check(report.swap_mib, config))
     add(_cgroup_check(tree, config))
+    for sysctl in config.sysctls:
+        add(_sysctl_check(tree, sysctl))
     add(_ports_check(tree, config))
     add(_firewall_check(config, firewall_rules, firewall_problem))
     if report.macs:
@@ -370,6 +404,31 @@ def _cgroup_check(tree: _Tree, config: Config) -> Check:
         "configuration sets failCgroupV1: false; boot the host with cgroup v2 "
         "(systemd.unified_cgroup_hierarchy=1 on the kernel command line)",
     )
+
+
+def _sysctl_check(tree: _Tree, sysctl: Sysctl) -> Check:
+    """A kernel setting the cluster's networking needs, read where `sysctl` reads it. A setting that
+    a module provides is missing until the module is loaded, which is then what to do first."""
+    keep = f"`sysctl -w {sysctl.name}={sysctl.want}` and set it in /etc/sysctl.d/k8s.conf to keep it after reboot"
+    value = tree.read(sysctl.path)
+    if value is None:
+        loaded = sysctl.module in _modules(tree) or tree.path(sysctl.path).parent.is_dir()  # or built in
+        if sysctl.module and not loaded:
+            return Check(
+                sysctl.name,
+                sysctl.when_not,
+                f"no {sysctl.path}: the {sysctl.module} module is not loaded (not in /proc/modules): "
+                f"`modprobe {sysctl.module}` and list it in /etc/modules-load.d/k8s.conf, then {keep}",
+            )
+        return Check(sysctl.name, sysctl.when_not, f"no {sysctl.path}: {keep}")
+    if value.strip() != sysctl.want:
+        return Check(sysctl.name, sysctl.when_not, f"{value.strip()} in {sysctl.path}, not {sysctl.want}: {keep}")
+    return Check(sysctl.name, PASS, f"{sysctl.want} ({sysctl.path})")
+
+
+def _modules(tree: _Tree) -> set[str]:
+    """Names of the loaded kernel modules (what `lsmod` lists)."""
+    return {line.split()[0] for line in (tree.read("/proc/modules") or "").splitlines() if line.strip()}
 
 
 def _ports_check(tree: _Tree, config: Config) -> Check:

@@ -22,6 +22,7 @@ from tests.cli import record
 MIB = 1024 * 1024
 CENTOS_7 = 'NAME="CentOS Linux"\nVERSION="7 (Core)"\nID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n'
 DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
+KERNEL_SETTINGS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1"}
 TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 
 
@@ -40,6 +41,8 @@ def fake_host(
     virtual: dict[str, str] | None = None,
     product_uuid: str | None = "4c4c4544-0042-3510-8052-b4c04f4e4d32",
     cgroup: str | None = "v2",
+    modules: tuple[str, ...] = ("br_netfilter", "bridge", "overlay"),
+    sysctls: dict[str, str] = KERNEL_SETTINGS,
 ) -> Path:
     """A root directory laid out like a host's /proc, /sys and /etc, in the kernel's own formats."""
 
@@ -85,6 +88,9 @@ def fake_host(
         for controller in ("cpu,cpuacct", "memory", "pids"):
             put(f"/sys/fs/cgroup/{controller}/cgroup.procs", "1\n")
         put("/sys/fs/cgroup/unified/cgroup.controllers", "\n")
+    put("/proc/modules", "".join(f"{m} 32768 0 - Live 0x0000000000000000\n" for m in modules))
+    for name, value in sysctls.items():
+        put("/proc/sys/" + name.replace(".", "/"), value + "\n")
     return root
 
 
@@ -112,6 +118,8 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
         "memory": "pass",
         "swap": "pass",
         "cgroup": "pass",
+        "net.ipv4.ip_forward": "pass",
+        "net.bridge.bridge-nf-call-iptables": "pass",
         "ports free": "pass",
         "firewall": "pass",
         "mac addresses": "pass",
@@ -120,6 +128,8 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
     assert report.status == "pass"
     assert details(report)["swap"] == "off (SwapTotal 0 in /proc/meminfo)"
     assert details(report)["cgroup"] == "v2 (/sys/fs/cgroup/cgroup.controllers exists)"
+    assert details(report)["net.ipv4.ip_forward"] == "1 (/proc/sys/net/ipv4/ip_forward)"
+    assert details(report)["net.bridge.bridge-nf-call-iptables"] == "1 (/proc/sys/net/bridge/bridge-nf-call-iptables)"
     assert details(report)["ports free"] == (
         "nothing listens on 6443, 2379-2380, 10250, 10251, 10252, 30000-32767 (/proc/net/tcp, /proc/net/tcp6)"
     )
@@ -218,17 +228,71 @@ def test_no_cgroup_tree_is_a_warning(tmp_path):
     )
 
 
+KEEP_FORWARD = "`sysctl -w net.ipv4.ip_forward=1` and set it in /etc/sysctl.d/k8s.conf to keep it after reboot"
+KEEP_BRIDGE = (
+    "`sysctl -w net.bridge.bridge-nf-call-iptables=1` and set it in /etc/sysctl.d/k8s.conf to keep it after reboot"
+)
+
+
+@pytest.mark.parametrize(
+    "facts, check, status, detail",
+    [
+        (
+            {"sysctls": {**KERNEL_SETTINGS, "net.ipv4.ip_forward": "0"}},
+            "net.ipv4.ip_forward",
+            "fail",
+            f"0 in /proc/sys/net/ipv4/ip_forward, not 1: {KEEP_FORWARD}",
+        ),
+        (
+            {"sysctls": {"net.bridge.bridge-nf-call-iptables": "1"}},
+            "net.ipv4.ip_forward",
+            "fail",
+            f"no /proc/sys/net/ipv4/ip_forward: {KEEP_FORWARD}",
+        ),
+        (
+            {"modules": ("overlay",), "sysctls": {"net.ipv4.ip_forward": "1"}},
+            "net.bridge.bridge-nf-call-iptables",
+            "warn",
+            "no /proc/sys/net/bridge/bridge-nf-call-iptables: the br_netfilter module is not loaded (not in "
+            "/proc/modules): `modprobe br_netfilter` and list it in /etc/modules-load.d/k8s.conf, then " + KEEP_BRIDGE,
+        ),
+        (
+            {"sysctls": {**KERNEL_SETTINGS, "net.bridge.bridge-nf-call-iptables": "0"}},
+            "net.bridge.bridge-nf-call-iptables",
+            "warn",
+            f"0 in /proc/sys/net/bridge/bridge-nf-call-iptables, not 1: {KEEP_BRIDGE}",
+        ),
+        (  # br_netfilter built into the kernel: not a module, but its settings are there
+            {"modules": (), "sysctls": KERNEL_SETTINGS},
+            "net.bridge.bridge-nf-call-iptables",
+            "pass",
+            "1 (/proc/sys/net/bridge/bridge-nf-call-iptables)",
+        ),
+    ],
+)
+def test_kernel_settings_kubeadm_and_the_network_need(tmp_path, facts, check, status, detail):
+    report = preflight.inspect(fake_host(tmp_path, **facts), preflight.load_config(), NO_RULES)
+    assert (statuses(report)[check], details(report)[check]) == (status, detail)
+    assert report.status == status
+
+
 def test_thresholds_come_from_the_data_file(tmp_path):
-    root = fake_host(tmp_path / "host", cpus_online="0", swap_kb=1024, cgroup="hybrid")
+    root = fake_host(tmp_path / "host", cpus_online="0", swap_kb=1024, cgroup="hybrid", modules=(), sysctls={})
     config = tmp_path / "preflight.yaml"
     text = preflight.DEFAULT_CONFIG.read_text()
-    changes = {"min: 2": "min: 1", "when_on: fail": "when_on: warn", "when_v1: fail": "when_v1: warn"}
+    changes = {
+        "min: 2": "min: 1",
+        "when_on: fail": "when_on: warn",
+        "when_v1: fail": "when_v1: warn",
+        "module: br_netfilter, when_not: warn": "module: br_netfilter, when_not: fail",
+    }
     for old, new in changes.items():
         assert old in text
         text = text.replace(old, new)
     config.write_text(text)
     report = preflight.inspect(root, preflight.load_config(config), "")
     assert (statuses(report)["cpus"], statuses(report)["swap"], statuses(report)["cgroup"]) == ("pass", "warn", "warn")
+    assert statuses(report)["net.bridge.bridge-nf-call-iptables"] == "fail"
 
 
 def test_the_shipped_data_file_holds_the_guides_requirements():
@@ -244,6 +308,10 @@ def test_the_shipped_data_file_holds_the_guides_requirements():
         (('"2379-2380"', '"2380-2379"'), "ports[1].ports: `2380-2379` is not a port or a range like 2379-2380"),
         (("when_on: fail", "when_on: maybe"), "swap.when_on: expected one of pass, warn, fail"),
         (("when_v1: fail", "when_v1: pass"), "cgroup.when_v1: expected one of warn, fail"),
+        (
+            ("name: net.ipv4.ip_forward", "name: ../../etc/shadow"),
+            "sysctls[0].name: `../../etc/shadow` is not a sysctl name like net.ipv4.ip_forward",
+        ),
         (("cpus:", "cpus: [\n"), "not valid YAML"),
     ],
 )
@@ -260,7 +328,7 @@ def test_cli_on_a_fake_root_prints_a_table_and_exits_1_on_failure(tmp_path):
     result = record("preflight", "--root", str(root))
     assert result.returncode == 1
     assert "ports free" in result.stdout and "fail" in result.stdout and "6443" in result.stdout
-    assert "not checked: firewall rules are kernel state" in result.stdout.replace("\n", " ").replace("│", "")
+    assert "not checked: firewall rules are kernel state" in " ".join(result.stdout.replace("│", " ").split())
 
 
 def test_cli_bad_data_file_is_one_line_exit_2(tmp_path):
