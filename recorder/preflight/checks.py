@@ -63,6 +63,7 @@ class Config:
     swap_on: str
     cgroup_v1: str
     sysctls: tuple[Sysctl, ...]
+    selinux_enforcing: str
     port_blocked: str
     ports: tuple[PortRange, ...]
 
@@ -115,7 +116,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
 
     if not isinstance(doc, dict):
         raise RecorderError(
-            f"{path}: expected a mapping with os, cpus, memory, swap, cgroup, sysctls, firewall and ports"
+            f"{path}: expected a mapping with os, cpus, memory, swap, cgroup, sysctls, selinux, firewall and ports"
         )
     named = section("os").get("named")
     if not isinstance(named, list):
@@ -143,6 +144,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
         swap_on=severity("swap", section("swap"), "when_on", (PASS, WARN, FAIL)),
         cgroup_v1=severity("cgroup", section("cgroup"), "when_v1", (WARN, FAIL)),
         sysctls=kernel_settings(),
+        selinux_enforcing=severity("selinux", section("selinux"), "when_enforcing", (PASS, WARN, FAIL)),
         port_blocked=severity("firewall", section("firewall"), "when_blocked", (WARN, FAIL)),
         ports=tuple(ranges),
     )
@@ -354,6 +356,7 @@ def inspect(root: Path, config: Config, firewall_rules: str | None, firewall_pro
     add(_cgroup_check(tree, config))
     for sysctl in config.sysctls:
         add(_sysctl_check(tree, sysctl))
+    add(_selinux_check(tree, config))
     add(_ports_check(tree, config))
     add(_firewall_check(config, firewall_rules, firewall_problem))
     if report.macs:
@@ -429,6 +432,28 @@ def _sysctl_check(tree: _Tree, sysctl: Sysctl) -> Check:
 def _modules(tree: _Tree) -> set[str]:
     """Names of the loaded kernel modules (what `lsmod` lists)."""
     return {line.split()[0] for line in (tree.read("/proc/modules") or "").splitlines() if line.strip()}
+
+
+def _selinux_check(tree: _Tree, config: Config) -> Check:
+    """The guide asks for SELinux permissive, so that containers may read the host directories
+    mounted into them. The mode now and the one /etc/selinux/config sets for the next boot both count."""
+    enforce = (tree.read("/sys/fs/selinux/enforce") or "").strip()
+    now = {"": "", "1": "enforcing"}.get(enforce, "permissive")
+    at_boot = probes.os_release(tree.path("/etc/selinux/config")).get("SELINUX", "").lower()
+    read = [
+        f"{now} (/sys/fs/selinux/enforce is {enforce})" if now else "SELinux not enabled (no /sys/fs/selinux/enforce)"
+    ]
+    if at_boot:
+        read.append(f"SELINUX={at_boot} at the next boot (/etc/selinux/config)")
+    todo = []
+    if now == "enforcing":
+        todo.append("`setenforce 0`")
+    if at_boot == "enforcing":
+        todo.append("SELINUX=permissive in /etc/selinux/config")
+    if not todo:
+        return Check("selinux", PASS, "; ".join(read))
+    detail = f"{'; '.join(read)}: the guide asks for permissive: {' and '.join(todo)}"
+    return Check("selinux", config.selinux_enforcing, detail)
 
 
 def _ports_check(tree: _Tree, config: Config) -> Check:

@@ -23,6 +23,10 @@ MIB = 1024 * 1024
 CENTOS_7 = 'NAME="CentOS Linux"\nVERSION="7 (Core)"\nID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n'
 DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
 KERNEL_SETTINGS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1"}
+SELINUX_CONFIG = (
+    "# This file controls the state of SELinux on the system.\n# SELINUX= can take one of these three values:\n"
+    "#     enforcing - SELinux security policy is enforced.\nSELINUX={}\nSELINUXTYPE=targeted\n"
+)
 TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 
 
@@ -43,6 +47,8 @@ def fake_host(
     cgroup: str | None = "v2",
     modules: tuple[str, ...] = ("br_netfilter", "bridge", "overlay"),
     sysctls: dict[str, str] = KERNEL_SETTINGS,
+    selinux: str | None = "0",
+    selinux_at_boot: str | None = "permissive",
 ) -> Path:
     """A root directory laid out like a host's /proc, /sys and /etc, in the kernel's own formats."""
 
@@ -91,6 +97,10 @@ def fake_host(
     put("/proc/modules", "".join(f"{m} 32768 0 - Live 0x0000000000000000\n" for m in modules))
     for name, value in sysctls.items():
         put("/proc/sys/" + name.replace(".", "/"), value + "\n")
+    if selinux is not None:
+        put("/sys/fs/selinux/enforce", selinux)  # the kernel writes no newline here
+    if selinux_at_boot is not None:
+        put("/etc/selinux/config", SELINUX_CONFIG.format(selinux_at_boot))
     return root
 
 
@@ -120,6 +130,7 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
         "cgroup": "pass",
         "net.ipv4.ip_forward": "pass",
         "net.bridge.bridge-nf-call-iptables": "pass",
+        "selinux": "pass",
         "ports free": "pass",
         "firewall": "pass",
         "mac addresses": "pass",
@@ -130,6 +141,9 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
     assert details(report)["cgroup"] == "v2 (/sys/fs/cgroup/cgroup.controllers exists)"
     assert details(report)["net.ipv4.ip_forward"] == "1 (/proc/sys/net/ipv4/ip_forward)"
     assert details(report)["net.bridge.bridge-nf-call-iptables"] == "1 (/proc/sys/net/bridge/bridge-nf-call-iptables)"
+    assert details(report)["selinux"] == (
+        "permissive (/sys/fs/selinux/enforce is 0); SELINUX=permissive at the next boot (/etc/selinux/config)"
+    )
     assert details(report)["ports free"] == (
         "nothing listens on 6443, 2379-2380, 10250, 10251, 10252, 30000-32767 (/proc/net/tcp, /proc/net/tcp6)"
     )
@@ -276,8 +290,52 @@ def test_kernel_settings_kubeadm_and_the_network_need(tmp_path, facts, check, st
     assert report.status == status
 
 
+NOW_ENFORCING = "enforcing (/sys/fs/selinux/enforce is 1)"
+NOW_PERMISSIVE = "permissive (/sys/fs/selinux/enforce is 0)"
+NOT_ENABLED = "SELinux not enabled (no /sys/fs/selinux/enforce)"
+ASKS = "the guide asks for permissive:"
+
+
+@pytest.mark.parametrize(
+    "now, at_boot, status, detail",
+    [
+        (
+            "1",
+            "enforcing",
+            "warn",
+            f"{NOW_ENFORCING}; SELINUX=enforcing at the next boot (/etc/selinux/config): "
+            f"{ASKS} `setenforce 0` and SELINUX=permissive in /etc/selinux/config",
+        ),
+        (
+            "1",
+            "permissive",
+            "warn",
+            f"{NOW_ENFORCING}; SELINUX=permissive at the next boot (/etc/selinux/config): {ASKS} `setenforce 0`",
+        ),
+        (
+            "0",
+            "enforcing",
+            "warn",
+            f"{NOW_PERMISSIVE}; SELINUX=enforcing at the next boot (/etc/selinux/config): "
+            f"{ASKS} SELINUX=permissive in /etc/selinux/config",
+        ),
+        ("0", None, "pass", NOW_PERMISSIVE),
+        (None, None, "pass", NOT_ENABLED),
+        (None, "disabled", "pass", f"{NOT_ENABLED}; SELINUX=disabled at the next boot (/etc/selinux/config)"),
+    ],
+)
+def test_selinux_enforcing_now_or_at_the_next_boot_is_a_warning(tmp_path, now, at_boot, status, detail):
+    report = preflight.inspect(
+        fake_host(tmp_path, selinux=now, selinux_at_boot=at_boot), preflight.load_config(), NO_RULES
+    )
+    assert (statuses(report)["selinux"], details(report)["selinux"]) == (status, detail)
+    assert report.status == status
+
+
 def test_thresholds_come_from_the_data_file(tmp_path):
-    root = fake_host(tmp_path / "host", cpus_online="0", swap_kb=1024, cgroup="hybrid", modules=(), sysctls={})
+    root = fake_host(
+        tmp_path / "host", cpus_online="0", swap_kb=1024, cgroup="hybrid", modules=(), sysctls={}, selinux="1"
+    )
     config = tmp_path / "preflight.yaml"
     text = preflight.DEFAULT_CONFIG.read_text()
     changes = {
@@ -285,6 +343,7 @@ def test_thresholds_come_from_the_data_file(tmp_path):
         "when_on: fail": "when_on: warn",
         "when_v1: fail": "when_v1: warn",
         "module: br_netfilter, when_not: warn": "module: br_netfilter, when_not: fail",
+        "when_enforcing: warn": "when_enforcing: fail",
     }
     for old, new in changes.items():
         assert old in text
@@ -292,7 +351,7 @@ def test_thresholds_come_from_the_data_file(tmp_path):
     config.write_text(text)
     report = preflight.inspect(root, preflight.load_config(config), "")
     assert (statuses(report)["cpus"], statuses(report)["swap"], statuses(report)["cgroup"]) == ("pass", "warn", "warn")
-    assert statuses(report)["net.bridge.bridge-nf-call-iptables"] == "fail"
+    assert statuses(report)["net.bridge.bridge-nf-call-iptables"] == statuses(report)["selinux"] == "fail"
 
 
 def test_the_shipped_data_file_holds_the_guides_requirements():
