@@ -64,6 +64,9 @@ class Config:
     cgroup_v1: str
     sysctls: tuple[Sysctl, ...]
     selinux_enforcing: str
+    runtimes: tuple[tuple[str, tuple[str, ...]], ...]  # (runtime, its CRI socket paths)
+    runtime_none: str
+    runtime_several: str
     port_blocked: str
     ports: tuple[PortRange, ...]
 
@@ -114,9 +117,19 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
             settings.append(Sysctl(name, str(entry["want"]), module, severity(where, entry, "when_not", (WARN, FAIL))))
         return tuple(settings)
 
+    def runtime_sockets(node: dict) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        sockets = node.get("sockets")
+        if not isinstance(sockets, dict) or not sockets:
+            raise fail("container_runtime.sockets", "expected a mapping of runtime name to socket paths")
+        for name, paths in sockets.items():
+            if not isinstance(paths, list) or not paths or not all(str(p).startswith("/") for p in paths):
+                raise fail(f"container_runtime.sockets.{name}", "expected a list of absolute paths")
+        return tuple((str(name), tuple(str(p) for p in paths)) for name, paths in sockets.items())
+
     if not isinstance(doc, dict):
         raise RecorderError(
-            f"{path}: expected a mapping with os, cpus, memory, swap, cgroup, sysctls, selinux, firewall and ports"
+            f"{path}: expected a mapping with os, cpus, memory, swap, cgroup, sysctls, selinux, "
+            "container_runtime, firewall and ports"
         )
     named = section("os").get("named")
     if not isinstance(named, list):
@@ -145,6 +158,9 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
         cgroup_v1=severity("cgroup", section("cgroup"), "when_v1", (WARN, FAIL)),
         sysctls=kernel_settings(),
         selinux_enforcing=severity("selinux", section("selinux"), "when_enforcing", (PASS, WARN, FAIL)),
+        runtimes=runtime_sockets(runtime := section("container_runtime")),
+        runtime_none=severity("container_runtime", runtime, "when_none", (WARN, FAIL)),
+        runtime_several=severity("container_runtime", runtime, "when_several", (PASS, WARN, FAIL)),
         port_blocked=severity("firewall", section("firewall"), "when_blocked", (WARN, FAIL)),
         ports=tuple(ranges),
     )
@@ -254,6 +270,12 @@ class _Tree:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def is_socket(self, absolute: str) -> bool:
+        try:
+            return self.path(absolute).is_socket()
+        except PermissionError:  # in a directory closed to this user: not one we can use either
+            return False
+
 
 def _cpu_count(tree: _Tree) -> int | None:
     online = tree.read("/sys/devices/system/cpu/online")
@@ -357,6 +379,7 @@ def inspect(root: Path, config: Config, firewall_rules: str | None, firewall_pro
     for sysctl in config.sysctls:
         add(_sysctl_check(tree, sysctl))
     add(_selinux_check(tree, config))
+    add(_runtime_check(tree, config))
     add(_ports_check(tree, config))
     add(_firewall_check(config, firewall_rules, firewall_problem))
     if report.macs:
@@ -454,6 +477,29 @@ def _selinux_check(tree: _Tree, config: Config) -> Check:
         return Check("selinux", PASS, "; ".join(read))
     detail = f"{'; '.join(read)}: the guide asks for permissive: {' and '.join(todo)}"
     return Check("selinux", config.selinux_enforcing, detail)
+
+
+def _runtime_check(tree: _Tree, config: Config) -> Check:
+    """kubeadm reaches the container runtime through its CRI socket, found at the paths it knows;
+    it will not choose when it finds several."""
+    found = {}
+    for name, paths in config.runtimes:
+        socket = next((p for p in paths if tree.is_socket(p)), None)
+        if socket:
+            found[name] = socket
+    listed = ", ".join(f"{name} ({socket})" for name, socket in found.items())
+    if not found:
+        looked = ", ".join(p for _, paths in config.runtimes for p in paths)
+        names = ", ".join(name for name, _ in config.runtimes)
+        return Check("container runtime", config.runtime_none, f"no CRI socket at {looked}: install and start {names}")
+    if len(found) > 1:
+        return Check(
+            "container runtime",
+            config.runtime_several,
+            f"several: {listed}: kubeadm will not choose; give it one with --cri-socket unix://PATH "
+            "(criSocket in its configuration file)",
+        )
+    return Check("container runtime", PASS, listed)
 
 
 def _ports_check(tree: _Tree, config: Config) -> Check:

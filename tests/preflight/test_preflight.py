@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,8 @@ def fake_host(
     sysctls: dict[str, str] = KERNEL_SETTINGS,
     selinux: str | None = "0",
     selinux_at_boot: str | None = "permissive",
+    cri_sockets: tuple[str, ...] = ("/run/containerd/containerd.sock",),
+    var_run_link: bool = True,
 ) -> Path:
     """A root directory laid out like a host's /proc, /sys and /etc, in the kernel's own formats."""
 
@@ -101,6 +104,13 @@ def fake_host(
         put("/sys/fs/selinux/enforce", selinux)  # the kernel writes no newline here
     if selinux_at_boot is not None:
         put("/etc/selinux/config", SELINUX_CONFIG.format(selinux_at_boot))
+    (root / "run").mkdir()
+    if var_run_link:
+        (root / "var").mkdir(exist_ok=True)
+        (root / "var/run").symlink_to("../run")
+    for path in cri_sockets:
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(root / path.lstrip("/"), 0o660 | stat.S_IFSOCK)  # a socket, as a runtime leaves it
     return root
 
 
@@ -131,6 +141,7 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
         "net.ipv4.ip_forward": "pass",
         "net.bridge.bridge-nf-call-iptables": "pass",
         "selinux": "pass",
+        "container runtime": "pass",
         "ports free": "pass",
         "firewall": "pass",
         "mac addresses": "pass",
@@ -144,6 +155,7 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
     assert details(report)["selinux"] == (
         "permissive (/sys/fs/selinux/enforce is 0); SELINUX=permissive at the next boot (/etc/selinux/config)"
     )
+    assert details(report)["container runtime"] == "containerd (/var/run/containerd/containerd.sock)"
     assert details(report)["ports free"] == (
         "nothing listens on 6443, 2379-2380, 10250, 10251, 10252, 30000-32767 (/proc/net/tcp, /proc/net/tcp6)"
     )
@@ -332,9 +344,55 @@ def test_selinux_enforcing_now_or_at_the_next_boot_is_a_warning(tmp_path, now, a
     assert report.status == status
 
 
+NO_RUNTIME = (
+    "no CRI socket at /var/run/containerd/containerd.sock, /run/containerd/containerd.sock, "
+    "/var/run/crio/crio.sock, /var/run/cri-dockerd.sock: install and start containerd, CRI-O, cri-dockerd"
+)
+
+
+@pytest.mark.parametrize(
+    "facts, status, detail",
+    [
+        ({"cri_sockets": ()}, "fail", NO_RUNTIME),
+        ({"cri_sockets": ("/run/crio/crio.sock",)}, "pass", "CRI-O (/var/run/crio/crio.sock)"),
+        ({"cri_sockets": ("/run/cri-dockerd.sock",)}, "pass", "cri-dockerd (/var/run/cri-dockerd.sock)"),
+        (  # /var/run a directory of its own: kubeadm's /var/run path is empty, /run's is found
+            {"var_run_link": False},
+            "pass",
+            "containerd (/run/containerd/containerd.sock)",
+        ),
+        (
+            {"cri_sockets": ("/run/containerd/containerd.sock", "/run/crio/crio.sock")},
+            "warn",
+            "several: containerd (/var/run/containerd/containerd.sock), CRI-O (/var/run/crio/crio.sock): kubeadm "
+            "will not choose; give it one with --cri-socket unix://PATH (criSocket in its configuration file)",
+        ),
+    ],
+)
+def test_a_container_runtime_is_found_by_its_cri_socket(tmp_path, facts, status, detail):
+    report = preflight.inspect(fake_host(tmp_path, **facts), preflight.load_config(), NO_RULES)
+    assert (statuses(report)["container runtime"], details(report)["container runtime"]) == (status, detail)
+    assert report.status == status
+
+
+def test_a_plain_file_where_the_socket_belongs_is_no_runtime(tmp_path):
+    root = fake_host(tmp_path, cri_sockets=())
+    (root / "run/containerd").mkdir()
+    (root / "run/containerd/containerd.sock").write_text("")  # copied from an image, say: no runtime listens
+    report = preflight.inspect(root, preflight.load_config(), NO_RULES)
+    assert (statuses(report)["container runtime"], details(report)["container runtime"]) == ("fail", NO_RUNTIME)
+
+
 def test_thresholds_come_from_the_data_file(tmp_path):
     root = fake_host(
-        tmp_path / "host", cpus_online="0", swap_kb=1024, cgroup="hybrid", modules=(), sysctls={}, selinux="1"
+        tmp_path / "host",
+        cpus_online="0",
+        swap_kb=1024,
+        cgroup="hybrid",
+        modules=(),
+        sysctls={},
+        selinux="1",
+        cri_sockets=(),
     )
     config = tmp_path / "preflight.yaml"
     text = preflight.DEFAULT_CONFIG.read_text()
@@ -344,6 +402,7 @@ def test_thresholds_come_from_the_data_file(tmp_path):
         "when_v1: fail": "when_v1: warn",
         "module: br_netfilter, when_not: warn": "module: br_netfilter, when_not: fail",
         "when_enforcing: warn": "when_enforcing: fail",
+        "when_none: fail": "when_none: warn",
     }
     for old, new in changes.items():
         assert old in text
@@ -352,6 +411,7 @@ def test_thresholds_come_from_the_data_file(tmp_path):
     report = preflight.inspect(root, preflight.load_config(config), "")
     assert (statuses(report)["cpus"], statuses(report)["swap"], statuses(report)["cgroup"]) == ("pass", "warn", "warn")
     assert statuses(report)["net.bridge.bridge-nf-call-iptables"] == statuses(report)["selinux"] == "fail"
+    assert statuses(report)["container runtime"] == "warn"
 
 
 def test_the_shipped_data_file_holds_the_guides_requirements():
@@ -370,6 +430,10 @@ def test_the_shipped_data_file_holds_the_guides_requirements():
         (
             ("name: net.ipv4.ip_forward", "name: ../../etc/shadow"),
             "sysctls[0].name: `../../etc/shadow` is not a sysctl name like net.ipv4.ip_forward",
+        ),
+        (
+            ("CRI-O: [/var/run/crio/crio.sock]", "CRI-O: [crio.sock]"),
+            "container_runtime.sockets.CRI-O: expected a list of absolute paths",
         ),
         (("cpus:", "cpus: [\n"), "not valid YAML"),
     ],
