@@ -28,7 +28,7 @@ def preflight_command(
     ),
     root: Path = typer.Option(Path("/"), "--root", help="Check the system under this directory (firewall unread)."),
 ) -> None:
-    """Check this host against Kubernetes node requirements (OS, CPUs, memory, swap, ports, identity)."""
+    """Check this host against Kubernetes node requirements (OS, resources, kernel, runtime, ports, identity)."""
     from recorder.preflight import checks as preflight
     from recorder.preflight import firewall
 

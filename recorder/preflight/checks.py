@@ -1,9 +1,10 @@
-"""Can this host be a Kubernetes node? The migration guide's node requirements, checked.
+"""Can this host be a Kubernetes node? The migration guide's node requirements, and what kubeadm's
+own preflight checks (cgroup version, kernel settings, container runtime), checked.
 
-Everything is read from files under a root directory (/proc, /sys, /etc), so the same code checks
-the live host, a mounted disk image, or a fake tree in tests; only the firewall rules, which are
-kernel state, come from `iptables-save` and only for the live host. Thresholds and ports come from
-a data file (preflight.yaml beside this module, or the user's copy).
+Everything is read from files under a root directory (/proc, /sys, /etc, /run), so the same code
+checks the live host, a mounted disk image, or a fake tree in tests; only the firewall rules, which
+are kernel state, come from `iptables-save` and only for the live host. Thresholds, severities,
+ports and socket paths come from a data file (preflight.yaml beside this module, or the user's copy).
 """
 
 from __future__ import annotations
