@@ -439,8 +439,8 @@ def _sysctl_check(tree: _Tree, sysctl: Sysctl) -> Check:
     keep = f"`sysctl -w {sysctl.name}={sysctl.want}` and set it in /etc/sysctl.d/k8s.conf to keep it after reboot"
     value = tree.read(sysctl.path)
     if value is None:
-        loaded = sysctl.module in _modules(tree) or tree.path(sysctl.path).parent.is_dir()  # or built in
-        if sysctl.module and not loaded:
+        built_in = tree.path(sysctl.path).parent.is_dir()  # its directory is there without the module listed
+        if sysctl.module and sysctl.module not in _modules(tree) and not built_in:
             return Check(
                 sysctl.name,
                 sysctl.when_not,
@@ -492,7 +492,9 @@ def _runtime_check(tree: _Tree, config: Config) -> Check:
     if not found:
         looked = ", ".join(p for _, paths in config.runtimes for p in paths)
         names = ", ".join(name for name, _ in config.runtimes)
-        return Check("container runtime", config.runtime_none, f"no CRI socket at {looked}: install and start {names}")
+        return Check(
+            "container runtime", config.runtime_none, f"no CRI socket at {looked}: install and start one of {names}"
+        )
     if len(found) > 1:
         return Check(
             "container runtime",

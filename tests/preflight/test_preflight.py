@@ -346,7 +346,7 @@ def test_selinux_enforcing_now_or_at_the_next_boot_is_a_warning(tmp_path, now, a
 
 NO_RUNTIME = (
     "no CRI socket at /var/run/containerd/containerd.sock, /run/containerd/containerd.sock, "
-    "/var/run/crio/crio.sock, /var/run/cri-dockerd.sock: install and start containerd, CRI-O, cri-dockerd"
+    "/var/run/crio/crio.sock, /var/run/cri-dockerd.sock: install and start one of containerd, CRI-O, cri-dockerd"
 )
 
 
