@@ -28,7 +28,7 @@ def preflight_command(
     ),
     root: Path = typer.Option(Path("/"), "--root", help="Check the system under this directory (firewall unread)."),
 ) -> None:
-    """Check this host against Kubernetes node requirements (OS, CPUs, memory, swap, ports, identity)."""
+    """Check this host against Kubernetes node requirements (OS, resources, kernel, runtime, ports, identity)."""
     from recorder.preflight import checks as preflight
     from recorder.preflight import firewall
 
@@ -66,7 +66,7 @@ def _print_report(report: preflight.Report) -> None:
     status_style = {preflight.PASS: "green", preflight.WARN: "yellow", preflight.FAIL: "bold red"}
     out = Console(highlight=False)
     table = Table(title=f"preflight: {report.hostname or 'this host'}", title_justify="left")
-    table.add_column("check")
+    table.add_column("check", max_width=20, overflow="fold")
     table.add_column("status")
     table.add_column("detail", overflow="fold")
     for check in report.checks:

@@ -1,9 +1,10 @@
-"""Can this host be a Kubernetes node? The migration guide's node requirements, checked.
+"""Can this host be a Kubernetes node? The migration guide's node requirements, and what kubeadm's
+own preflight checks (cgroup version, kernel settings, container runtime), checked.
 
-Everything is read from files under a root directory (/proc, /sys, /etc), so the same code checks
-the live host, a mounted disk image, or a fake tree in tests; only the firewall rules, which are
-kernel state, come from `iptables-save` and only for the live host. Thresholds and ports come from
-a data file (preflight.yaml beside this module, or the user's copy).
+Everything is read from files under a root directory (/proc, /sys, /etc, /run), so the same code
+checks the live host, a mounted disk image, or a fake tree in tests; only the firewall rules, which
+are kernel state, come from `iptables-save` and only for the live host. Thresholds, severities,
+ports and socket paths come from a data file (preflight.yaml beside this module, or the user's copy).
 """
 
 from __future__ import annotations
@@ -44,11 +45,29 @@ class PortRange:
 
 
 @dataclass(frozen=True)
+class Sysctl:
+    name: str  # net.ipv4.ip_forward
+    want: str
+    module: str  # the kernel module that provides it; "" when the kernel has it built in
+    when_not: str
+
+    @property
+    def path(self) -> str:
+        return "/proc/sys/" + self.name.replace(".", "/")
+
+
+@dataclass(frozen=True)
 class Config:
     named_os: tuple[tuple[str, str], ...]
     min_cpus: int
     min_memory_mib: int
     swap_on: str
+    cgroup_v1: str
+    sysctls: tuple[Sysctl, ...]
+    selinux_enforcing: str
+    runtimes: tuple[tuple[str, tuple[str, ...]], ...]  # (runtime, its CRI socket paths)
+    runtime_none: str
+    runtime_several: str
     port_blocked: str
     ports: tuple[PortRange, ...]
 
@@ -83,8 +102,36 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
             raise fail(f"{where}.{key}", f"expected one of {', '.join(allowed)}")
         return value
 
+    def kernel_settings() -> tuple[Sysctl, ...]:
+        entries = doc.get("sysctls")
+        if not isinstance(entries, list):
+            raise fail("sysctls", "expected a list of {name, want, module, when_not}")
+        settings = []
+        for i, entry in enumerate(entries):
+            where = f"sysctls[{i}]"
+            entry = entry if isinstance(entry, dict) else {}
+            name, module = str(entry.get("name", "")), str(entry.get("module") or "")
+            if not re.fullmatch(r"[a-z0-9_-]+(\.[a-z0-9_-]+)+", name):
+                raise fail(f"{where}.name", f"`{name}` is not a sysctl name like net.ipv4.ip_forward")
+            if entry.get("want") is None or not re.fullmatch(r"\w*", module):
+                raise fail(where, "expected {name: NAME, want: VALUE, module: KERNEL_MODULE (optional), when_not}")
+            settings.append(Sysctl(name, str(entry["want"]), module, severity(where, entry, "when_not", (WARN, FAIL))))
+        return tuple(settings)
+
+    def runtime_sockets(node: dict) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        sockets = node.get("sockets")
+        if not isinstance(sockets, dict) or not sockets:
+            raise fail("container_runtime.sockets", "expected a mapping of runtime name to socket paths")
+        for name, paths in sockets.items():
+            if not isinstance(paths, list) or not paths or not all(str(p).startswith("/") for p in paths):
+                raise fail(f"container_runtime.sockets.{name}", "expected a list of absolute paths")
+        return tuple((str(name), tuple(str(p) for p in paths)) for name, paths in sockets.items())
+
     if not isinstance(doc, dict):
-        raise RecorderError(f"{path}: expected a mapping with os, cpus, memory, swap, firewall and ports")
+        raise RecorderError(
+            f"{path}: expected a mapping with os, cpus, memory, swap, cgroup, sysctls, selinux, "
+            "container_runtime, firewall and ports"
+        )
     named = section("os").get("named")
     if not isinstance(named, list):
         raise fail("os.named", "expected a list of {id, version}")
@@ -109,6 +156,12 @@ def load_config(path: Path = DEFAULT_CONFIG) -> Config:
         min_cpus=number("cpus", section("cpus"), "min"),
         min_memory_mib=number("memory", section("memory"), "min_mib"),
         swap_on=severity("swap", section("swap"), "when_on", (PASS, WARN, FAIL)),
+        cgroup_v1=severity("cgroup", section("cgroup"), "when_v1", (WARN, FAIL)),
+        sysctls=kernel_settings(),
+        selinux_enforcing=severity("selinux", section("selinux"), "when_enforcing", (PASS, WARN, FAIL)),
+        runtimes=runtime_sockets(runtime := section("container_runtime")),
+        runtime_none=severity("container_runtime", runtime, "when_none", (WARN, FAIL)),
+        runtime_several=severity("container_runtime", runtime, "when_several", (PASS, WARN, FAIL)),
         port_blocked=severity("firewall", section("firewall"), "when_blocked", (WARN, FAIL)),
         ports=tuple(ranges),
     )
@@ -218,6 +271,12 @@ class _Tree:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def is_socket(self, absolute: str) -> bool:
+        try:
+            return self.path(absolute).is_socket()
+        except PermissionError:  # in a directory closed to this user: not one we can use either
+            return False
+
 
 def _cpu_count(tree: _Tree) -> int | None:
     online = tree.read("/sys/devices/system/cpu/online")
@@ -316,12 +375,12 @@ def inspect(root: Path, config: Config, firewall_rules: str | None, firewall_pro
     else:
         ok = report.memory_mib >= config.min_memory_mib
         add(Check("memory", PASS if ok else FAIL, f"{report.memory_mib} MiB (at least {config.min_memory_mib} MiB)"))
-    if report.swap_mib is None:
-        add(Check("swap", WARN, "cannot read SwapTotal from /proc/meminfo"))
-    elif report.swap_mib:
-        add(Check("swap", config.swap_on, f"on ({report.swap_mib} MiB): turn it off with `swapoff -a` and in fstab"))
-    else:
-        add(Check("swap", PASS, "off"))
+    add(_swap_check(report.swap_mib, config))
+    add(_cgroup_check(tree, config))
+    for sysctl in config.sysctls:
+        add(_sysctl_check(tree, sysctl))
+    add(_selinux_check(tree, config))
+    add(_runtime_check(tree, config))
     add(_ports_check(tree, config))
     add(_firewall_check(config, firewall_rules, firewall_problem))
     if report.macs:
@@ -344,16 +403,120 @@ def _os_check(release: dict[str, str], config: Config) -> Check:
     return Check("os", WARN, f"{name}: not one the guide names ({named})")
 
 
+def _swap_check(swap_mib: int | None, config: Config) -> Check:
+    """The kubelet refuses to start while swap is on, unless its configuration says otherwise."""
+    if swap_mib is None:
+        return Check("swap", WARN, "cannot read SwapTotal from /proc/meminfo")
+    if not swap_mib:
+        return Check("swap", PASS, "off (SwapTotal 0 in /proc/meminfo)")
+    return Check(
+        "swap",
+        config.swap_on,
+        f"on ({swap_mib} MiB SwapTotal in /proc/meminfo): the kubelet refuses to start with swap on unless its "
+        "configuration sets failSwapOn: false; turn it off with `swapoff -a` and remove it from /etc/fstab",
+    )
+
+
+def _cgroup_check(tree: _Tree, config: Config) -> Check:
+    """kubelet 1.35 refuses cgroup v1 by default. Under v2 (the unified hierarchy) the cgroup root
+    lists its controllers in cgroup.controllers; under v1 or hybrid it does not."""
+    if tree.path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return Check("cgroup", PASS, "v2 (/sys/fs/cgroup/cgroup.controllers exists)")
+    if not tree.path("/sys/fs/cgroup").is_dir():
+        return Check("cgroup", WARN, "cannot tell the cgroup version: no /sys/fs/cgroup")
+    return Check(
+        "cgroup",
+        config.cgroup_v1,
+        "v1 (no /sys/fs/cgroup/cgroup.controllers): kubelet 1.35 refuses to start on cgroup v1 unless its "
+        "configuration sets failCgroupV1: false; boot the host with cgroup v2 "
+        "(systemd.unified_cgroup_hierarchy=1 on the kernel command line)",
+    )
+
+
+def _sysctl_check(tree: _Tree, sysctl: Sysctl) -> Check:
+    """A kernel setting the cluster's networking needs, read where `sysctl` reads it. A setting that
+    a module provides is missing until the module is loaded, which is then what to do first."""
+    keep = f"`sysctl -w {sysctl.name}={sysctl.want}` and set it in /etc/sysctl.d/k8s.conf to keep it after reboot"
+    value = tree.read(sysctl.path)
+    if value is None:
+        built_in = tree.path(sysctl.path).parent.is_dir()  # its directory is there without the module listed
+        if sysctl.module and sysctl.module not in _modules(tree) and not built_in:
+            return Check(
+                sysctl.name,
+                sysctl.when_not,
+                f"no {sysctl.path}: the {sysctl.module} module is not loaded (not in /proc/modules): "
+                f"`modprobe {sysctl.module}` and list it in /etc/modules-load.d/k8s.conf, then {keep}",
+            )
+        return Check(sysctl.name, sysctl.when_not, f"no {sysctl.path}: {keep}")
+    if value.strip() != sysctl.want:
+        return Check(sysctl.name, sysctl.when_not, f"{value.strip()} in {sysctl.path}, not {sysctl.want}: {keep}")
+    return Check(sysctl.name, PASS, f"{sysctl.want} ({sysctl.path})")
+
+
+def _modules(tree: _Tree) -> set[str]:
+    """Names of the loaded kernel modules (what `lsmod` lists)."""
+    return {line.split()[0] for line in (tree.read("/proc/modules") or "").splitlines() if line.strip()}
+
+
+def _selinux_check(tree: _Tree, config: Config) -> Check:
+    """The guide asks for SELinux permissive, so that containers may read the host directories
+    mounted into them. The mode now and the one /etc/selinux/config sets for the next boot both count."""
+    enforce = (tree.read("/sys/fs/selinux/enforce") or "").strip()
+    now = {"": "", "1": "enforcing"}.get(enforce, "permissive")
+    at_boot = probes.os_release(tree.path("/etc/selinux/config")).get("SELINUX", "").lower()
+    read = [
+        f"{now} (/sys/fs/selinux/enforce is {enforce})" if now else "SELinux not enabled (no /sys/fs/selinux/enforce)"
+    ]
+    if at_boot:
+        read.append(f"SELINUX={at_boot} at the next boot (/etc/selinux/config)")
+    todo = []
+    if now == "enforcing":
+        todo.append("`setenforce 0`")
+    if at_boot == "enforcing":
+        todo.append("SELINUX=permissive in /etc/selinux/config")
+    if not todo:
+        return Check("selinux", PASS, "; ".join(read))
+    detail = f"{'; '.join(read)}: the guide asks for permissive: {' and '.join(todo)}"
+    return Check("selinux", config.selinux_enforcing, detail)
+
+
+def _runtime_check(tree: _Tree, config: Config) -> Check:
+    """kubeadm reaches the container runtime through its CRI socket, found at the paths it knows;
+    it will not choose when it finds several."""
+    found = {}
+    for name, paths in config.runtimes:
+        socket = next((p for p in paths if tree.is_socket(p)), None)
+        if socket:
+            found[name] = socket
+    listed = ", ".join(f"{name} ({socket})" for name, socket in found.items())
+    if not found:
+        looked = ", ".join(p for _, paths in config.runtimes for p in paths)
+        names = ", ".join(name for name, _ in config.runtimes)
+        return Check(
+            "container runtime", config.runtime_none, f"no CRI socket at {looked}: install and start one of {names}"
+        )
+    if len(found) > 1:
+        return Check(
+            "container runtime",
+            config.runtime_several,
+            f"several: {listed}: kubeadm will not choose; give it one with --cri-socket unix://PATH "
+            "(criSocket in its configuration file)",
+        )
+    return Check("container runtime", PASS, listed)
+
+
 def _ports_check(tree: _Tree, config: Config) -> Check:
+    """kubeadm's components cannot listen on a port something else holds."""
     listening = probes.listening_ports(tree.path("/proc/net"))
     busy = []
     for r in config.ports:
         taken = [p for p in sorted(listening) if r.first <= p <= r.last]
         if taken:
             busy.append(f"{_spans(taken)} ({r.use})" if r.use else _spans(taken))
+    read = "/proc/net/tcp, /proc/net/tcp6"
     if busy:
-        return Check("ports free", FAIL, "in use: " + "; ".join(busy))
-    return Check("ports free", PASS, ", ".join(r.label for r in config.ports))
+        return Check("ports free", FAIL, f"in use ({read}): {'; '.join(busy)}: stop what listens there or move it")
+    return Check("ports free", PASS, f"nothing listens on {', '.join(r.label for r in config.ports)} ({read})")
 
 
 def _firewall_check(config: Config, rules: str | None, problem: str) -> Check:

@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,11 @@ from tests.cli import record
 MIB = 1024 * 1024
 CENTOS_7 = 'NAME="CentOS Linux"\nVERSION="7 (Core)"\nID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n'
 DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n'
+KERNEL_SETTINGS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1"}
+SELINUX_CONFIG = (
+    "# This file controls the state of SELinux on the system.\n# SELINUX= can take one of these three values:\n"
+    "#     enforcing - SELinux security policy is enforced.\nSELINUX={}\nSELINUXTYPE=targeted\n"
+)
 TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 
 
@@ -39,6 +45,13 @@ def fake_host(
     cards: dict[str, str] | None = None,
     virtual: dict[str, str] | None = None,
     product_uuid: str | None = "4c4c4544-0042-3510-8052-b4c04f4e4d32",
+    cgroup: str | None = "v2",
+    modules: tuple[str, ...] = ("br_netfilter", "bridge", "overlay"),
+    sysctls: dict[str, str] = KERNEL_SETTINGS,
+    selinux: str | None = "0",
+    selinux_at_boot: str | None = "permissive",
+    cri_sockets: tuple[str, ...] = ("/run/containerd/containerd.sock",),
+    var_run_link: bool = True,
 ) -> Path:
     """A root directory laid out like a host's /proc, /sys and /etc, in the kernel's own formats."""
 
@@ -78,6 +91,26 @@ def fake_host(
         put(f"/sys/class/net/{name}/address", mac + "\n")
     if product_uuid is not None:
         put("/sys/class/dmi/id/product_uuid", product_uuid + "\n")
+    if cgroup == "v2":
+        put("/sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
+    elif cgroup == "hybrid":  # systemd's v1 layout, with v2 only for itself under unified/
+        for controller in ("cpu,cpuacct", "memory", "pids"):
+            put(f"/sys/fs/cgroup/{controller}/cgroup.procs", "1\n")
+        put("/sys/fs/cgroup/unified/cgroup.controllers", "\n")
+    put("/proc/modules", "".join(f"{m} 32768 0 - Live 0x0000000000000000\n" for m in modules))
+    for name, value in sysctls.items():
+        put("/proc/sys/" + name.replace(".", "/"), value + "\n")
+    if selinux is not None:
+        put("/sys/fs/selinux/enforce", selinux)  # the kernel writes no newline here
+    if selinux_at_boot is not None:
+        put("/etc/selinux/config", SELINUX_CONFIG.format(selinux_at_boot))
+    (root / "run").mkdir()
+    if var_run_link:
+        (root / "var").mkdir(exist_ok=True)
+        (root / "var/run").symlink_to("../run")
+    for path in cri_sockets:
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(root / path.lstrip("/"), 0o660 | stat.S_IFSOCK)  # a socket, as a runtime leaves it
     return root
 
 
@@ -104,12 +137,28 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
         "cpus": "pass",
         "memory": "pass",
         "swap": "pass",
+        "cgroup": "pass",
+        "net.ipv4.ip_forward": "pass",
+        "net.bridge.bridge-nf-call-iptables": "pass",
+        "selinux": "pass",
+        "container runtime": "pass",
         "ports free": "pass",
         "firewall": "pass",
         "mac addresses": "pass",
         "product_uuid": "pass",
     }
     assert report.status == "pass"
+    assert details(report)["swap"] == "off (SwapTotal 0 in /proc/meminfo)"
+    assert details(report)["cgroup"] == "v2 (/sys/fs/cgroup/cgroup.controllers exists)"
+    assert details(report)["net.ipv4.ip_forward"] == "1 (/proc/sys/net/ipv4/ip_forward)"
+    assert details(report)["net.bridge.bridge-nf-call-iptables"] == "1 (/proc/sys/net/bridge/bridge-nf-call-iptables)"
+    assert details(report)["selinux"] == (
+        "permissive (/sys/fs/selinux/enforce is 0); SELINUX=permissive at the next boot (/etc/selinux/config)"
+    )
+    assert details(report)["container runtime"] == "containerd (/var/run/containerd/containerd.sock)"
+    assert details(report)["ports free"] == (
+        "nothing listens on 6443, 2379-2380, 10250, 10251, 10252, 30000-32767 (/proc/net/tcp, /proc/net/tcp6)"
+    )
     assert (report.hostname, report.cpus, report.memory_mib, report.swap_mib) == ("node1", 4, 3_880_000 // 1024, 0)
     assert report.macs == {"eth0": "52:54:00:12:34:56"}
     assert report.product_uuid == "4c4c4544-0042-3510-8052-b4c04f4e4d32"
@@ -130,10 +179,15 @@ def test_a_small_host_with_swap_and_busy_ports_fails_and_says_why(tmp_path):
     assert details(report)["os"] == "Debian GNU/Linux 12 (bookworm): not one the guide names (centos 7, rhel 7)"
     assert (statuses(report)["cpus"], details(report)["cpus"]) == ("fail", "1 (at least 2)")
     assert (statuses(report)["memory"], details(report)["memory"]) == ("fail", "976 MiB (at least 1700 MiB)")
-    assert statuses(report)["swap"] == "fail" and "2047 MiB" in details(report)["swap"]
+    assert statuses(report)["swap"] == "fail"
+    assert details(report)["swap"] == (
+        "on (2047 MiB SwapTotal in /proc/meminfo): the kubelet refuses to start with swap on unless its "
+        "configuration sets failSwapOn: false; turn it off with `swapoff -a` and remove it from /etc/fstab"
+    )
     assert statuses(report)["ports free"] == "fail"
     assert details(report)["ports free"] == (
-        "in use: 6443 (Kubernetes API server); 10250 (kubelet API); 30080-30082, 32767 (NodePort services)"
+        "in use (/proc/net/tcp, /proc/net/tcp6): 6443 (Kubernetes API server); 10250 (kubelet API); "
+        "30080-30082, 32767 (NodePort services): stop what listens there or move it"
     )
     assert report.status == "fail"
 
@@ -181,13 +235,183 @@ def test_missing_identity_and_firewall_are_warnings_not_failures(tmp_path):
     assert report.status == "warn"
 
 
+def test_cgroup_v1_fails_and_says_how_the_kubelet_can_be_told_to_accept_it(tmp_path):
+    report = preflight.inspect(fake_host(tmp_path, cgroup="hybrid"), preflight.load_config(), NO_RULES)
+    assert statuses(report)["cgroup"] == "fail"
+    assert details(report)["cgroup"] == (
+        "v1 (no /sys/fs/cgroup/cgroup.controllers): kubelet 1.35 refuses to start on cgroup v1 unless its "
+        "configuration sets failCgroupV1: false; boot the host with cgroup v2 "
+        "(systemd.unified_cgroup_hierarchy=1 on the kernel command line)"
+    )
+    assert report.status == "fail"
+
+
+def test_no_cgroup_tree_is_a_warning(tmp_path):
+    report = preflight.inspect(fake_host(tmp_path, cgroup=None), preflight.load_config(), NO_RULES)
+    assert (statuses(report)["cgroup"], details(report)["cgroup"]) == (
+        "warn",
+        "cannot tell the cgroup version: no /sys/fs/cgroup",
+    )
+
+
+KEEP_FORWARD = "`sysctl -w net.ipv4.ip_forward=1` and set it in /etc/sysctl.d/k8s.conf to keep it after reboot"
+KEEP_BRIDGE = (
+    "`sysctl -w net.bridge.bridge-nf-call-iptables=1` and set it in /etc/sysctl.d/k8s.conf to keep it after reboot"
+)
+
+
+@pytest.mark.parametrize(
+    "facts, check, status, detail",
+    [
+        (
+            {"sysctls": {**KERNEL_SETTINGS, "net.ipv4.ip_forward": "0"}},
+            "net.ipv4.ip_forward",
+            "fail",
+            f"0 in /proc/sys/net/ipv4/ip_forward, not 1: {KEEP_FORWARD}",
+        ),
+        (
+            {"sysctls": {"net.bridge.bridge-nf-call-iptables": "1"}},
+            "net.ipv4.ip_forward",
+            "fail",
+            f"no /proc/sys/net/ipv4/ip_forward: {KEEP_FORWARD}",
+        ),
+        (
+            {"modules": ("overlay",), "sysctls": {"net.ipv4.ip_forward": "1"}},
+            "net.bridge.bridge-nf-call-iptables",
+            "warn",
+            "no /proc/sys/net/bridge/bridge-nf-call-iptables: the br_netfilter module is not loaded (not in "
+            "/proc/modules): `modprobe br_netfilter` and list it in /etc/modules-load.d/k8s.conf, then " + KEEP_BRIDGE,
+        ),
+        (
+            {"sysctls": {**KERNEL_SETTINGS, "net.bridge.bridge-nf-call-iptables": "0"}},
+            "net.bridge.bridge-nf-call-iptables",
+            "warn",
+            f"0 in /proc/sys/net/bridge/bridge-nf-call-iptables, not 1: {KEEP_BRIDGE}",
+        ),
+        (  # br_netfilter built into the kernel: not a module, but its settings are there
+            {"modules": (), "sysctls": KERNEL_SETTINGS},
+            "net.bridge.bridge-nf-call-iptables",
+            "pass",
+            "1 (/proc/sys/net/bridge/bridge-nf-call-iptables)",
+        ),
+    ],
+)
+def test_kernel_settings_kubeadm_and_the_network_need(tmp_path, facts, check, status, detail):
+    report = preflight.inspect(fake_host(tmp_path, **facts), preflight.load_config(), NO_RULES)
+    assert (statuses(report)[check], details(report)[check]) == (status, detail)
+    assert report.status == status
+
+
+NOW_ENFORCING = "enforcing (/sys/fs/selinux/enforce is 1)"
+NOW_PERMISSIVE = "permissive (/sys/fs/selinux/enforce is 0)"
+NOT_ENABLED = "SELinux not enabled (no /sys/fs/selinux/enforce)"
+ASKS = "the guide asks for permissive:"
+
+
+@pytest.mark.parametrize(
+    "now, at_boot, status, detail",
+    [
+        (
+            "1",
+            "enforcing",
+            "warn",
+            f"{NOW_ENFORCING}; SELINUX=enforcing at the next boot (/etc/selinux/config): "
+            f"{ASKS} `setenforce 0` and SELINUX=permissive in /etc/selinux/config",
+        ),
+        (
+            "1",
+            "permissive",
+            "warn",
+            f"{NOW_ENFORCING}; SELINUX=permissive at the next boot (/etc/selinux/config): {ASKS} `setenforce 0`",
+        ),
+        (
+            "0",
+            "enforcing",
+            "warn",
+            f"{NOW_PERMISSIVE}; SELINUX=enforcing at the next boot (/etc/selinux/config): "
+            f"{ASKS} SELINUX=permissive in /etc/selinux/config",
+        ),
+        ("0", None, "pass", NOW_PERMISSIVE),
+        (None, None, "pass", NOT_ENABLED),
+        (None, "disabled", "pass", f"{NOT_ENABLED}; SELINUX=disabled at the next boot (/etc/selinux/config)"),
+    ],
+)
+def test_selinux_enforcing_now_or_at_the_next_boot_is_a_warning(tmp_path, now, at_boot, status, detail):
+    report = preflight.inspect(
+        fake_host(tmp_path, selinux=now, selinux_at_boot=at_boot), preflight.load_config(), NO_RULES
+    )
+    assert (statuses(report)["selinux"], details(report)["selinux"]) == (status, detail)
+    assert report.status == status
+
+
+NO_RUNTIME = (
+    "no CRI socket at /var/run/containerd/containerd.sock, /run/containerd/containerd.sock, "
+    "/var/run/crio/crio.sock, /var/run/cri-dockerd.sock: install and start one of containerd, CRI-O, cri-dockerd"
+)
+
+
+@pytest.mark.parametrize(
+    "facts, status, detail",
+    [
+        ({"cri_sockets": ()}, "fail", NO_RUNTIME),
+        ({"cri_sockets": ("/run/crio/crio.sock",)}, "pass", "CRI-O (/var/run/crio/crio.sock)"),
+        ({"cri_sockets": ("/run/cri-dockerd.sock",)}, "pass", "cri-dockerd (/var/run/cri-dockerd.sock)"),
+        (  # /var/run a directory of its own: kubeadm's /var/run path is empty, /run's is found
+            {"var_run_link": False},
+            "pass",
+            "containerd (/run/containerd/containerd.sock)",
+        ),
+        (
+            {"cri_sockets": ("/run/containerd/containerd.sock", "/run/crio/crio.sock")},
+            "warn",
+            "several: containerd (/var/run/containerd/containerd.sock), CRI-O (/var/run/crio/crio.sock): kubeadm "
+            "will not choose; give it one with --cri-socket unix://PATH (criSocket in its configuration file)",
+        ),
+    ],
+)
+def test_a_container_runtime_is_found_by_its_cri_socket(tmp_path, facts, status, detail):
+    report = preflight.inspect(fake_host(tmp_path, **facts), preflight.load_config(), NO_RULES)
+    assert (statuses(report)["container runtime"], details(report)["container runtime"]) == (status, detail)
+    assert report.status == status
+
+
+def test_a_plain_file_where_the_socket_belongs_is_no_runtime(tmp_path):
+    root = fake_host(tmp_path, cri_sockets=())
+    (root / "run/containerd").mkdir()
+    (root / "run/containerd/containerd.sock").write_text("")  # copied from an image, say: no runtime listens
+    report = preflight.inspect(root, preflight.load_config(), NO_RULES)
+    assert (statuses(report)["container runtime"], details(report)["container runtime"]) == ("fail", NO_RUNTIME)
+
+
 def test_thresholds_come_from_the_data_file(tmp_path):
-    root = fake_host(tmp_path / "host", cpus_online="0", swap_kb=1024)
+    root = fake_host(
+        tmp_path / "host",
+        cpus_online="0",
+        swap_kb=1024,
+        cgroup="hybrid",
+        modules=(),
+        sysctls={},
+        selinux="1",
+        cri_sockets=(),
+    )
     config = tmp_path / "preflight.yaml"
     text = preflight.DEFAULT_CONFIG.read_text()
-    config.write_text(text.replace("min: 2", "min: 1").replace("when_on: fail", "when_on: warn"))
+    changes = {
+        "min: 2": "min: 1",
+        "when_on: fail": "when_on: warn",
+        "when_v1: fail": "when_v1: warn",
+        "module: br_netfilter, when_not: warn": "module: br_netfilter, when_not: fail",
+        "when_enforcing: warn": "when_enforcing: fail",
+        "when_none: fail": "when_none: warn",
+    }
+    for old, new in changes.items():
+        assert old in text
+        text = text.replace(old, new)
+    config.write_text(text)
     report = preflight.inspect(root, preflight.load_config(config), "")
-    assert statuses(report)["cpus"] == "pass" and statuses(report)["swap"] == "warn"
+    assert (statuses(report)["cpus"], statuses(report)["swap"], statuses(report)["cgroup"]) == ("pass", "warn", "warn")
+    assert statuses(report)["net.bridge.bridge-nf-call-iptables"] == statuses(report)["selinux"] == "fail"
+    assert statuses(report)["container runtime"] == "warn"
 
 
 def test_the_shipped_data_file_holds_the_guides_requirements():
@@ -202,6 +426,15 @@ def test_the_shipped_data_file_holds_the_guides_requirements():
         (("min: 2", "min: two"), "cpus.min: expected a whole number >= 0"),
         (('"2379-2380"', '"2380-2379"'), "ports[1].ports: `2380-2379` is not a port or a range like 2379-2380"),
         (("when_on: fail", "when_on: maybe"), "swap.when_on: expected one of pass, warn, fail"),
+        (("when_v1: fail", "when_v1: pass"), "cgroup.when_v1: expected one of warn, fail"),
+        (
+            ("name: net.ipv4.ip_forward", "name: ../../etc/shadow"),
+            "sysctls[0].name: `../../etc/shadow` is not a sysctl name like net.ipv4.ip_forward",
+        ),
+        (
+            ("CRI-O: [/var/run/crio/crio.sock]", "CRI-O: [crio.sock]"),
+            "container_runtime.sockets.CRI-O: expected a list of absolute paths",
+        ),
         (("cpus:", "cpus: [\n"), "not valid YAML"),
     ],
 )
@@ -218,7 +451,7 @@ def test_cli_on_a_fake_root_prints_a_table_and_exits_1_on_failure(tmp_path):
     result = record("preflight", "--root", str(root))
     assert result.returncode == 1
     assert "ports free" in result.stdout and "fail" in result.stdout and "6443" in result.stdout
-    assert "not checked: firewall rules are kernel state" in result.stdout.replace("\n", " ").replace("│", "")
+    assert "not checked: firewall rules are kernel state" in " ".join(result.stdout.replace("│", " ").split())
 
 
 def test_cli_bad_data_file_is_one_line_exit_2(tmp_path):
@@ -267,6 +500,7 @@ def test_this_machine_is_read_as_it_is(busy_node_port):
     uuid_file = Path("/sys/class/dmi/id/product_uuid")
     assert report["product_uuid"] == (uuid_file.read_text().strip() if uuid_file.exists() else None)
     assert checks["firewall"]["detail"].startswith("iptables INPUT")  # as root the live rules are read
+    assert checks["cgroup"]["detail"].startswith("v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1")
 
 
 def test_this_machine_in_a_namespace_whose_firewall_refuses_cluster_ports(tmp_path):
