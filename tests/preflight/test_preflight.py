@@ -157,7 +157,7 @@ def test_a_centos_7_node_that_meets_every_requirement_passes(tmp_path):
     )
     assert details(report)["container runtime"] == "containerd (/var/run/containerd/containerd.sock)"
     assert details(report)["ports free"] == (
-        "nothing listens on 6443, 2379-2380, 10250, 10251, 10252, 30000-32767 (/proc/net/tcp, /proc/net/tcp6)"
+        "nothing listens on 6443, 2379-2380, 10250, 10259, 10257, 30000-32767 (/proc/net/tcp, /proc/net/tcp6)"
     )
     assert (report.hostname, report.cpus, report.memory_mib, report.swap_mib) == ("node1", 4, 3_880_000 // 1024, 0)
     assert report.macs == {"eth0": "52:54:00:12:34:56"}
@@ -417,7 +417,7 @@ def test_thresholds_come_from_the_data_file(tmp_path):
 def test_the_shipped_data_file_holds_the_guides_requirements():
     config = preflight.load_config()
     assert (config.min_cpus, config.named_os) == (2, (("centos", "7"), ("rhel", "7")))
-    assert [r.label for r in config.ports] == ["6443", "2379-2380", "10250", "10251", "10252", "30000-32767"]
+    assert [r.label for r in config.ports] == ["6443", "2379-2380", "10250", "10259", "10257", "30000-32767"]
 
 
 @pytest.mark.parametrize(
@@ -507,7 +507,7 @@ def test_this_machine_in_a_namespace_whose_firewall_refuses_cluster_ports(tmp_pa
     script = (
         "iptables -P INPUT DROP\n"
         "iptables -A INPUT -p tcp --dport 6443 -j ACCEPT\n"
-        "iptables -A INPUT -p tcp -m multiport --dports 2379:2380,10250:10252 -j ACCEPT\n"
+        "iptables -A INPUT -p tcp -m multiport --dports 2379:2380,10250,10257,10259 -j ACCEPT\n"
         f"exec {sys.executable} -m recorder preflight --json"
     )
     result = subprocess.run(["unshare", "--net", "sh", "-ec", script], capture_output=True, text=True)
