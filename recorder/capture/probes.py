@@ -20,6 +20,7 @@ from pathlib import Path
 import pathspec
 
 from recorder.managers import registry
+from recorder.managers.apt import deb822, dpkg_status
 
 DEFAULT_ROOTS = ("/etc", "/opt", "/srv", "/var/www", "/usr/local", "/home", "/root")
 
@@ -163,7 +164,7 @@ class DpkgProbe:
         except OSError:
             return auto
         for para in text.split("\n\n"):
-            fields = _deb822(para)
+            fields = deb822(para)
             if fields.get("Auto-Installed") == "1" and "Package" in fields:
                 auto.add(fields["Package"])
         return auto
@@ -231,38 +232,6 @@ class DpkgOwners:
         except OSError:
             return False
         return digest.hexdigest() == shipped
-
-
-def dpkg_versions(status_text: str) -> dict[str, str]:
-    """Installed package -> version, from the text of dpkg's status file (here, or from an image)."""
-    return dpkg_status(status_text)[0]
-
-
-def dpkg_status(status_text: str) -> tuple[dict[str, str], set[str]]:
-    """(installed package -> version, the packages every Debian base image has: Essential or required)."""
-    versions: dict[str, str] = {}
-    base: set[str] = set()
-    for para in status_text.split("\n\n"):
-        fields = _deb822(para)
-        if fields.get("Status", "").endswith(" installed") and "Package" in fields:
-            name = fields["Package"]
-            arch = fields.get("Architecture", "")
-            if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
-                name = f"{name}:{arch}" if name in versions else name
-            versions[name] = fields.get("Version", "")
-            if fields.get("Essential") == "yes" or fields.get("Priority") == "required":
-                base.add(name)
-    return versions, base
-
-
-def _deb822(paragraph: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in paragraph.splitlines():
-        if line and not line[0].isspace():
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key] = value.strip()
-    return fields
 
 
 # ---------------------------------------------------------------- files

@@ -2,8 +2,8 @@
 
 The container's ports are published on 127.0.0.1 only and nothing else is ever contacted. Files and
 the package database are read out of the container through the engine (`docker cp`'s API), so the
-image needs no tools of its own, and dpkg's status file is read by the same parser that read it on
-staging.
+image needs no tools of its own; each package manager's database (dpkg's status file, a virtualenv's
+dist-info directories, a node_modules' package.json files) is read by that manager's own reader.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import os
+import posixpath
 import tarfile
 import time
 from collections.abc import Callable
@@ -20,15 +21,14 @@ from urllib.parse import urlsplit
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from recorder.capture.fingerprint import accepts, fetch
-from recorder.capture.probes import dpkg_versions
 from recorder.engine import build as engine
 from recorder.engine.expect import MISMATCH, Check, answer, expectations, fingerprint
 from recorder.errors import EngineError, RecorderError
+from recorder.managers import registry
 from recorder.model.session import FileChange, Fingerprint, HttpCheck, Session
 from recorder.review import plan
 
 LOOPBACK = "127.0.0.1"
-DPKG_STATUS = "/var/lib/dpkg/status"
 LOCAL_ENGINES = ("", "localhost", "127.0.0.1", "::1", "[::1]")
 
 
@@ -103,11 +103,28 @@ def _observe_file(container, path: str, expected: FileChange) -> str:
     return "not a regular file"
 
 
-def _package_versions(container) -> dict[str, str] | None:
-    found = _archive(container, DPKG_STATUS)
-    if not isinstance(found, tuple):
+def _installed(container, manager: str, site: str) -> dict[str, str] | None:
+    """What the image's database of `manager` says is installed at `site` (nothing when the image has
+    no such database); None when the recorder cannot read that manager's database."""
+    path = registry.database(manager, site)
+    if path is None:
         return None
-    return dpkg_versions(found[1].decode("utf-8", "replace"))
+    try:
+        stream, _ = container.get_archive(path)
+    except NotFound:
+        return {}
+    parent = posixpath.dirname(path.rstrip("/"))
+    found: dict[str, str] = {}
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(_Chunks(stream)), mode="r|") as tar:
+            for member in tar:
+                if member.isfile():
+                    read = lambda m=member: (tar.extractfile(m) or io.BytesIO()).read()  # noqa: E731
+                    found.update(registry.versions(manager, posixpath.join(parent, member.name), read))
+    finally:
+        with contextlib.suppress(Exception):
+            stream.close()
+    return found
 
 
 # ---------------------------------------------------------------- the run
@@ -206,7 +223,7 @@ def run(session: Session, tag: str, timeout: float = 30.0, emit: Callable[[str],
         emit(f"started {tag} as {container.short_id}; ports published on {LOOPBACK} only")
         reachable = _wait_for_ports(container, checks, timeout, emit)
         _ask_http(checks, fp, reachable)
-        versions = _package_versions(container)
+        databases: dict[tuple[str, str], dict[str, str] | None] = {}
         env = dict(item.partition("=")[::2] for item in image.attrs.get("Config", {}).get("Env") or [])
         for c in checks:
             if c.skip:
@@ -214,10 +231,15 @@ def run(session: Session, tag: str, timeout: float = 30.0, emit: Callable[[str],
             if c.kind == "file":
                 c.judge(_observe_file(container, c.subject, p.files[c.subject].change))
             elif c.kind == "package":
-                if versions is None:
-                    c.observed, c.result, c.note = "no dpkg database", MISMATCH, DPKG_STATUS
+                state = p.packages.get(c.subject)
+                where = (state.manager, state.site) if state else ("apt", "")  # a removed package: dpkg's
+                if where not in databases:
+                    databases[where] = _installed(container, *where)
+                installed = databases[where]
+                if installed is None:
+                    c.skip = f"{where[0]} packages are not read from images"
                 else:
-                    c.judge(versions.get(c.subject, "absent"))
+                    c.judge(installed.get(c.subject, "absent"))
             elif c.kind == "env":
                 c.judge(env.get(c.subject, "not set"))
     except DockerException as exc:

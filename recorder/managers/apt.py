@@ -12,6 +12,7 @@ from recorder.model.session import PackageChange
 ACTIONS = {"install": INSTALL, "reinstall": INSTALL, "remove": REMOVE, "purge": REMOVE, "update": REFRESH}
 VALUED = {"-t", "--target-release", "-o", "-c"}
 CLEAN = "rm -rf /var/lib/apt/lists/*"
+STATUS = "/var/lib/dpkg/status"  # dpkg's database: what is installed
 
 
 def parse_apt(program: str, args: list[str]) -> Request | None:
@@ -54,6 +55,43 @@ def install_unpinned(names: list[str]) -> list[str]:
     ]
 
 
+def dpkg_versions(status_text: str) -> dict[str, str]:
+    """Installed package -> version, from the text of dpkg's status file (on the host, or archived out of an image)."""
+    return dpkg_status(status_text)[0]
+
+
+def dpkg_status(status_text: str) -> tuple[dict[str, str], set[str]]:
+    """(installed package -> version, the packages every Debian base image has: Essential or required)."""
+    versions: dict[str, str] = {}
+    base: set[str] = set()
+    for para in status_text.split("\n\n"):
+        fields = deb822(para)
+        if fields.get("Status", "").endswith(" installed") and "Package" in fields:
+            name = fields["Package"]
+            arch = fields.get("Architecture", "")
+            if fields.get("Multi-Arch") == "same" and arch not in ("", "all"):
+                name = f"{name}:{arch}" if name in versions else name
+            versions[name] = fields.get("Version", "")
+            if fields.get("Essential") == "yes" or fields.get("Priority") == "required":
+                base.add(name)
+    return versions, base
+
+
+def deb822(paragraph: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in paragraph.splitlines():
+        if line and not line[0].isspace():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key] = value.strip()
+    return fields
+
+
+def versions(path: str, read) -> dict[str, str]:
+    """What an image's dpkg database (its status file, archived out of the image) says is installed."""
+    return dpkg_versions(read().decode("utf-8", "replace")) if path == STATUS else {}
+
+
 MANAGER = Manager(
     replays=("apt", "dpkg"),
     parsers={"apt-get": parse_apt, "apt": parse_apt, "aptitude": parse_apt, "dpkg": parse_dpkg},
@@ -61,6 +99,8 @@ MANAGER = Manager(
     config_paths=("/etc/apt/",),
     families=("debian", "ubuntu"),
     install_unpinned=install_unpinned,
+    database=lambda site: STATUS,
+    versions=versions,
 )
 
 

@@ -33,6 +33,9 @@ class Request:
 
 Parser = Callable[[str, list[str]], "Request | None"]  # (program as typed, its arguments)
 Replay = Callable[[PackageChange, bool], list[str]]  # (the change, relaxed: no version pins) -> lines
+# One file of a manager's database as archived out of an image: (its path, a reader of its bytes) ->
+# {package: version} it records. Paths alone often say it (pip's NAME-VERSION.dist-info/).
+Versions = Callable[[str, Callable[[], bytes]], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class Manager:
     families: tuple[str, ...] = ()  # os ids (os-release ID) whose system package manager it is
     install_unpinned: Callable[[list[str]], list[str]] | None = None  # lines that install names, no pins
     caches: tuple[str, ...] = ()  # what it keeps for itself (the watcher's patterns: a name, or a path glob)
+    # Where an image keeps what it installed, for `record verify`: (a change's site) -> the path to read,
+    # and what each file read there says is installed; None where that is not known (it is not checked).
+    database: Callable[[str], str] | None = None
+    versions: Versions | None = None
 
 
 def words(items: list[str]) -> str:

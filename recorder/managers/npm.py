@@ -37,17 +37,27 @@ def installs(paths: Iterable[str]) -> dict[str, dict[str, str]]:
     """Directory holding node_modules -> {package: version}, top-level packages only."""
     found: dict[str, dict[str, str]] = {}
     for path in paths:
-        match = NODE_MODULE.match(path)
-        if not match or "/node_modules" in match["root"]:  # a dependency nested inside a package
-            continue
-        try:
-            with open(path, encoding="utf-8") as f:
-                version = str(json.load(f).get("version", ""))
-        except (OSError, ValueError, AttributeError):
-            continue
-        if version:
-            found.setdefault(match["root"], {})[match["name"]] = version
+        for name, version in versions(path, lambda path=path: _read(path)).items():
+            found.setdefault(NODE_MODULE.match(path)["root"], {})[name] = version
     return found
+
+
+def versions(path: str, read) -> dict[str, str]:
+    """A top-level package of a node_modules directory, from its package.json (a dependency nested
+    inside a package is not)."""
+    match = NODE_MODULE.match(path)
+    if not match or "/node_modules" in match["root"]:
+        return {}
+    try:
+        version = str(json.loads(read()).get("version", ""))
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {match["name"]: version} if version else {}
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def is_global_root(root: str) -> bool:
@@ -68,6 +78,8 @@ MANAGER = Manager(
     config_paths=("/etc/npmrc", "/usr/local/etc/npmrc"),
     caches=(".npm",),  # ~/.npm: its download cache (_cacache) and logs, never the deployment
     config_names=(".npmrc",),
+    database=lambda site: site,
+    versions=versions,
 )
 
 

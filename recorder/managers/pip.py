@@ -73,6 +73,12 @@ def installs(paths: Iterable[str]) -> dict[str, dict[str, str]]:
     return found
 
 
+def versions(path: str, read) -> dict[str, str]:
+    """A distribution installed in an image: its dist-info directory's name says it (read nothing)."""
+    match = DIST_INFO.match(path)
+    return {match["name"]: match["version"]} if match and path.endswith(".dist-info/METADATA") else {}
+
+
 def virtualenv_of(site: str) -> str:
     """The virtualenv a site-packages directory belongs to; "" for a system interpreter."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(site)))  # <root>/lib/pythonX.Y/site-packages
@@ -86,7 +92,13 @@ def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
 
 
 MANAGER = Manager(
-    replays=("pip",), parsers={}, replay=replay, config_paths=("/etc/pip.conf",), config_names=("pip.conf", ".pypirc")
+    replays=("pip",),
+    parsers={},
+    replay=replay,
+    config_paths=("/etc/pip.conf",),
+    config_names=("pip.conf", ".pypirc"),
+    database=lambda site: site,
+    versions=versions,
 )
 
 

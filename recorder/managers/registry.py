@@ -60,3 +60,15 @@ def install_unpinned(os_id: str, names: list[str]) -> list[str]:
     system = next((m for m in MANAGERS if os_id in m.families and m.install_unpinned), apt.MANAGER)
     assert system.install_unpinned is not None
     return system.install_unpinned(names)
+
+
+def database(manager: str, site: str) -> str | None:
+    """The path in an image that says what `manager` installed at `site`; None where that is unknown."""
+    found = REPLAYS.get(manager)
+    return found.database(site) if found and found.database and found.versions else None
+
+
+def versions(manager: str, path: str, read) -> dict[str, str]:
+    """What one file of `manager`'s database, read out of an image, says is installed."""
+    found = REPLAYS[manager]
+    return found.versions(path, read) if found.versions else {}

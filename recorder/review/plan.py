@@ -17,6 +17,8 @@ class PackageState:
     version: str
     requested: bool  # asked for by name; False for a dependency
     step: int
+    manager: str = "apt"
+    site: str = ""  # where it was installed (a virtualenv's site-packages, a node_modules)
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,9 @@ def of(session: Session, base: str | None = None) -> Plan:
         if step.replay == "run":
             for change in step.effects.packages:
                 for name, version in change.dependencies.items():
-                    plan.packages[name] = PackageState(version, False, step.id)
+                    plan.packages[name] = PackageState(version, False, step.id, change.manager, change.site)
                 for name, version in change.installed.items():
-                    plan.packages[name] = PackageState(version, True, step.id)
+                    plan.packages[name] = PackageState(version, True, step.id, change.manager, change.site)
                 for name in change.removed:
                     plan.packages.pop(name, None)
                     plan.removed[name] = step.id

@@ -3,12 +3,14 @@ ways a reviewer must hear about, is run and asked what staging was asked."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from recorder.engine.verify import _installed
 from recorder.model import read, write
 from recorder.model.session import FileChange
 from tests import staging
@@ -147,4 +149,33 @@ def test_directories_are_rebuilt_with_their_mode_and_owner_and_verified(docker_c
         )
         assert owner.decode().strip() == "www-data:www-data 750"
     finally:
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_each_manager_s_packages_are_read_from_the_image_by_that_manager_s_reader(docker_client):
+    """A virtualenv's distributions, a project's node_modules and dpkg's database, as an image holds them."""
+    site = "/srv/api/venv/lib/python3.11/site-packages"
+    dockerfile = (
+        f"FROM {staging.BASE_IMAGE}\n"
+        f"RUN mkdir -p {site}/gunicorn-22.0.0.dist-info {site}/gunicorn {site}/packaging-26.4.dist-info"
+        f" /opt/app/node_modules/express /opt/app/node_modules/express/node_modules/qs"
+        f" && touch {site}/gunicorn-22.0.0.dist-info/METADATA {site}/packaging-26.4.dist-info/METADATA"
+        f" {site}/gunicorn/__init__.py"
+        """ && echo '{"name": "express", "version": "4.19.2"}' > /opt/app/node_modules/express/package.json"""
+        """ && echo '{"name": "qs", "version": "6.11.0"}'"""
+        " > /opt/app/node_modules/express/node_modules/qs/package.json\n"
+    )
+    tag = staging.tag("verify-databases")
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    container = docker_client.containers.create(tag, ["true"])
+    try:
+        assert _installed(container, "pip", site) == {"gunicorn": "22.0.0", "packaging": "26.4"}
+        assert _installed(container, "npm", "/opt/app/node_modules") == {"express": "4.19.2"}  # qs is nested
+        assert _installed(container, "pip", "/opt/other/lib/python3.11/site-packages") == {}
+        dpkg = _installed(container, "apt", "")
+        assert dpkg["bash"] and dpkg["dpkg"]
+        assert _installed(container, "gem", "") is None  # gem's database is not read: such checks are skipped
+    finally:
+        container.remove(force=True)
         docker_client.images.remove(tag, force=True)
