@@ -132,15 +132,19 @@ class _Writer:
 
 
 def _env(step: Step) -> list[str]:
-    out = [
-        f"# {name}: a secret, given at run time (docker run --env-file .env, see {ENV_FILE_EXAMPLE})"
-        if PLACEHOLDER.search(value)
-        else f"ENV {name}={_quote_env(value)}"
-        for name, value in step.effects.env_set.items()
-    ]
+    out = _env_lines(step.effects.env_set)
     # ENV cannot delete a variable; an empty value is the closest an image can come.
     out += [f'ENV {name}=""' for name in step.effects.env_unset]
     return out
+
+
+def _env_lines(variables: dict[str, str]) -> list[str]:
+    return [
+        f"# {name}: a secret, given at run time (docker run --env-file .env, see {ENV_FILE_EXAMPLE})"
+        if PLACEHOLDER.search(value)
+        else f"ENV {name}={_quote_env(value)}"
+        for name, value in variables.items()
+    ]
 
 
 GROUP_MIN = 5  # from this many files one step wrote under one directory, copy the directory
@@ -347,6 +351,7 @@ def _entrypoint(session: Session, w: _Writer) -> None:
     if len(services) == 1:
         service = services[0]
         out += w.chdir(service.cwd)
+        out += _env_lines(dict(sorted(service.env.items())))
         if service.user not in ("root", "0"):
             out.append(f"USER {service.user}")
         out.append(f"ENTRYPOINT {json.dumps(_entrypoint_argv(service.command))}")

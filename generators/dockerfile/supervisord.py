@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import shlex
 
+from recorder.model.placeholders import PLACEHOLDER
 from recorder.model.session import Service
 
 CONF_FILE = "supervisord.conf"
-CONF_PATH = "/etc/supervisord.conf"
+CONF_PATH = "/etc/record/supervisord.conf"  # its own path: the operator's /etc/supervisord.conf stays theirs
 ENTRYPOINT = ["/usr/bin/supervisord", "-n", "-c", CONF_PATH]
 
 HEADER = """\
@@ -41,6 +42,7 @@ def render(services: list[Service]) -> str:
             f"command={shlex.join(service.command)}\n"
             f"directory={service.cwd}\n"
             f"user={service.user}\n"
+            f"{_environment(service.env)}"
             "autorestart=true\n"
             "stdout_logfile=/dev/stdout\n"
             "stdout_logfile_maxbytes=0\n"
@@ -48,3 +50,15 @@ def render(services: list[Service]) -> str:
             "stderr_logfile_maxbytes=0\n"
         )
     return "".join(parts)
+
+
+def _environment(env: dict[str, str]) -> str:
+    """The program's own variables, in supervisord's quoting (`"` and `%` escaped); a secret is taken
+    from the container's environment at run time (%(ENV_NAME)s), never written here."""
+    if not env:
+        return ""
+    values = {
+        name: f"%(ENV_{name})s" if PLACEHOLDER.search(value) else value.replace("%", "%%").replace('"', '\\"')
+        for name, value in sorted(env.items())
+    }
+    return "environment=" + ",".join(f'{name}="{value}"' for name, value in values.items()) + "\n"

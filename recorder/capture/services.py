@@ -231,7 +231,7 @@ def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | 
     units = [launch for launch in typed if launch.unit and _started_by(launch.unit, names, daemon, len(typed))]
     if not tree.sockets and not direct and not units:
         return None
-    user = window.user or "root"
+    user, env = window.user or "root", {}
     if direct:
         chosen = max(direct, key=lambda launch: len(set(launch.words) & set(proc.argv)))
         command = _typed_command(chosen, proc, path)
@@ -240,7 +240,7 @@ def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | 
     else:
         unit = _read_unit(units[0].unit) if units else {}
         if unit.get("ExecStart"):
-            command = unit["ExecStart"]
+            command, env = unit["ExecStart"], unit["Environment"]
             user, cwd = unit.get("User", "root"), unit.get("WorkingDirectory", "/")
         else:
             command = _observed_command(proc, daemon, path)
@@ -257,6 +257,7 @@ def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | 
         user=user,
         ports=_ports(tree.sockets),
         data_dir=_data_dir(command, daemon),
+        env=env,
     )
 
 
@@ -321,22 +322,48 @@ def _observed_command(proc: Proc, daemon: daemons.Daemon | None, path: str) -> l
 
 
 def _read_unit(unit: str) -> dict:
-    """A systemd unit's ExecStart, User, WorkingDirectory, when it runs in the foreground."""
+    """A systemd unit's ExecStart, User, WorkingDirectory and environment (Environment=, then the
+    EnvironmentFile= it names, as systemd reads them), when it runs in the foreground."""
     for directory in UNIT_DIRS:
         try:
             text = Path(directory, unit + ".service").read_text(encoding="utf-8")
         except OSError:
             continue
-        values: dict = {}
+        values: dict = {"Environment": {}}
         for line in text.splitlines():
             key, _, value = line.strip().partition("=")
-            if key in ("ExecStart", "User", "WorkingDirectory", "Type") and value:
-                values[key] = value.strip()
+            value = value.strip()
+            if key == "Environment" and value:
+                values["Environment"].update(_assignments(shlex.split(value)))
+            elif key == "EnvironmentFile" and value:
+                values["Environment"].update(_environment_file(value))
+            elif key in ("ExecStart", "User", "WorkingDirectory", "Type") and value:
+                values[key] = value
         if values.get("Type", "simple") == "forking" or "ExecStart" not in values:
             return {}
         values["ExecStart"] = shlex.split(values["ExecStart"].lstrip("-@+!:"))
         return values
     return {}
+
+
+def _assignments(words: list[str]) -> dict[str, str]:
+    return {name: value for name, sep, value in (w.partition("=") for w in words) if sep and name.isidentifier()}
+
+
+def _environment_file(value: str) -> dict[str, str]:
+    """KEY=VALUE lines (quotes allowed, # comments); a leading `-` means a missing file is no error."""
+    try:
+        text = Path(value.removeprefix("-")).read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name.strip().isidentifier() and not name.startswith(("#", ";")):
+            value = value.strip()
+            quoted = len(value) > 1 and value[0] == value[-1] and value[0] in "'\""
+            out[name.strip()] = value[1:-1] if quoted else value
+    return out
 
 
 def _plain_name(names: list[str]) -> str:

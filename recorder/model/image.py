@@ -80,6 +80,9 @@ def environment(session: Session) -> list[EnvVar]:
     for service in running_services(session):  # a secret typed on a command line arrives as a variable
         for name in (n for arg in service.command for n in names_in(arg)):
             current.setdefault(name, EnvVar(name, placeholder(name), f"{service.name}'s command line"))
+        for name, value in service.env.items():  # so does one in its unit's environment
+            if PLACEHOLDER.search(value):
+                current.setdefault(name, EnvVar(name, value, f"{service.name}'s environment"))
     return [current[name] for name in sorted(current)]
 
 

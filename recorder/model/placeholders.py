@@ -59,4 +59,7 @@ def needs(session: Session) -> Needs:
         for arg in service.command:
             for name in names_in(arg):
                 out.env.setdefault(name, "")
+        for name, value in service.env.items():
+            if PLACEHOLDER.search(value):
+                out.env.setdefault(name, "" if whole(value) else value)
     return out

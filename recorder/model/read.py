@@ -301,6 +301,7 @@ def _read_service(r: _Reader, node: Any, where: str) -> Service:
         user=r.text(node, "user", where, default="root", shape=ACCOUNT, what="a user name or id"),
         ports=ports,
         data_dir=r.get(node, "data_dir", str, where, default=""),
+        env=r.str_map(node, "env", where, ENV_NAME, "a variable name"),
         replay=_service_replay(r, node, where),
     )
 

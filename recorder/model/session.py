@@ -103,6 +103,7 @@ class Service:
     user: str = "root"
     ports: list[Port] = field(default_factory=list)
     data_dir: str = ""  # a stateful daemon's data: a VOLUME in the image, never baked in
+    env: dict[str, str] = field(default_factory=dict)  # its own variables (a unit's Environment=)
     replay: str = "run"  # run | skip: `skip` leaves the service out of the image
 
 

@@ -118,6 +118,7 @@ def _service_to_yaml(s: Service) -> CommentedMap:
             "user": s.user,
             "ports": [_port(p) for p in s.ports],
             "data_dir": s.data_dir,
+            "env": CommentedMap(sorted(s.env.items())) if s.env else None,
             "replay": s.replay if s.replay != "run" else None,
         }
     )

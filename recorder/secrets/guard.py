@@ -31,18 +31,22 @@ def refuse_unredacted(session: Session, file: Path) -> None:
             "<redacted:NAME> and give it at run time (docker run --env-file)"
         )
 
-    for step in active_steps(session):
-        for name, value in step.effects.env_set.items():
+    def variables(env: dict[str, str], where: str) -> None:
+        for name, value in env.items():
             if PLACEHOLDER.search(value):
                 continue
             if is_secret_name(name) and plausible_value(value):
-                raise fail(value, f"step {step.id}: env_set.{name}", "a secret's name")
+                raise fail(value, f"{where}.{name}", "a secret's name")
             for hit in find_values(value, entropy=False):
-                raise fail(value[hit.start : hit.end], f"step {step.id}: env_set.{name}", hit.kind)
+                raise fail(value[hit.start : hit.end], f"{where}.{name}", hit.kind)
+
+    for step in active_steps(session):
+        variables(step.effects.env_set, f"step {step.id}: env_set")
         if step.replay == "run" and not step.effects.packages:
             for hit in _certain(find_in_command(step.command)):
                 raise fail(step.command[hit.start : hit.end], f"step {step.id}: command", hit.kind)
     for service in running_services(session):
+        variables(service.env, f"service {service.name}: env")
         joined = shlex.join(service.command)
         for hit in _certain(find_in_command(joined)):
             raise fail(joined[hit.start : hit.end], f"service {service.name}: command", hit.kind)

@@ -203,6 +203,7 @@ class Redactor:
     def service(self, service: Service) -> None:
         service.command = self.argv(service.command)
         service.observed = self.argv(service.observed)
+        service.env = {name: self._env_value(name, value) for name, value in service.env.items()}
 
     def argv(self, argv: list[str]) -> list[str]:
         if not argv:

@@ -5,6 +5,7 @@ their commands from what was typed less what made them daemons. The process tabl
 
 from __future__ import annotations
 
+from recorder.capture import services
 from recorder.capture.processes import Proc, Socket
 from recorder.capture.services import Window, discover
 
@@ -129,3 +130,30 @@ def test_a_listener_nobody_can_be_matched_to_still_gets_the_typed_command_and_a_
     served = [s for s in services if s.ports]
     assert [s.command[1:] for s in served] == [["/srv/b.js"]] and served[0].user == "app"
     assert len(services) == 2  # a.js still runs, with no port
+
+
+def test_a_unit_enabled_with_now_runs_its_execstart_as_its_user_in_its_directory_with_its_environment(
+    tmp_path, monkeypatch
+):
+    units = tmp_path / "system"
+    units.mkdir()
+    (tmp_path / "app.env").write_text('# defaults\nGREETING="hello from a file"\nLEVEL=info # not a comment\n')
+    (units / "app.service").write_text(
+        "[Unit]\nDescription=app\n\n[Service]\nUser=app\nWorkingDirectory=/srv/app\n"
+        'Environment="APP_MODE=production" PORT=5000\n'
+        f"EnvironmentFile=-{tmp_path}/app.env\nEnvironmentFile=-{tmp_path}/missing.env\n"
+        "ExecStart=/usr/bin/python3 -m http.server 5000\n\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    monkeypatch.setattr(services, "UNIT_DIRS", (str(units),))
+    windows = [Window(1, 1001, "systemctl enable --now app", "/root", "root")]
+    server = proc(300, 1, 1001.4, "/usr/bin/python3", "-m", "http.server", "5000", uid=1001, readable=False)
+    [service], _, launched = run(windows, [server], [tcp(5000, 9, uid=1001)])
+    assert service.command == ["/usr/bin/python3", "-m", "http.server", "5000"]
+    assert (service.user, service.cwd) == ("app", "/srv/app")
+    assert service.env == {
+        "APP_MODE": "production",
+        "PORT": "5000",
+        "GREETING": "hello from a file",
+        "LEVEL": "info # not a comment",
+    }
+    assert [p.port for p in service.ports] == [5000] and launched == {0: 1}

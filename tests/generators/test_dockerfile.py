@@ -98,8 +98,8 @@ def test_several_services_run_under_supervisord_in_the_foreground():
     session = read.load(CASES["centos7-nginx"])
     files = dockerfile.generate(session)
     text = files["Dockerfile"]
-    assert text.rstrip().endswith('ENTRYPOINT ["/usr/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"]')
-    assert "COPY supervisord.conf /etc/supervisord.conf" in text
+    assert text.rstrip().endswith('ENTRYPOINT ["/usr/bin/supervisord", "-n", "-c", "/etc/record/supervisord.conf"]')
+    assert "COPY supervisord.conf /etc/record/supervisord.conf" in text
     assert "EXPOSE 80\n" in text  # php-fpm's 9000 is bound to loopback only
     conf = files["supervisord.conf"]
     assert "command=/usr/sbin/nginx -c /etc/nginx/nginx.conf -g 'daemon off;'" in conf
@@ -108,6 +108,22 @@ def test_several_services_run_under_supervisord_in_the_foreground():
     # package-manager config lands before the installs that use it
     assert text.index("mirror.repo") < text.index("epel-release-7-11") < text.index("--enablerepo=epel")
     assert "ngix" not in text  # the failed command
+
+
+def test_a_service_s_own_environment_is_set_for_it_and_its_secrets_are_asked_at_run_time():
+    session = read.load(CASES["app"])
+    service = session.services[0]
+    session.services = [service]
+    service.env = {"APP_MODE": "production", "API_TOKEN": "<redacted:API_TOKEN>"}
+    files = dockerfile.generate(session)
+    text = files["Dockerfile"]
+    assert 'ENV APP_MODE="production"\n' in text
+    assert "ENV API_TOKEN" not in text and "# API_TOKEN: a secret, given at run time" in text
+    assert "API_TOKEN=" in files[".env.example"]
+    session.services.append(s.Service("worker", ["/usr/bin/python3", "/opt/worker.py"], env=service.env))
+    conf = dockerfile.generate(session)["supervisord.conf"]
+    assert 'environment=API_TOKEN="%(ENV_API_TOKEN)s",APP_MODE="production"\n' in conf
+    assert "<redacted" not in conf
 
 
 def test_relaxed_drops_version_pins():
