@@ -2,7 +2,7 @@
 
 One file per object kind, so `kubectl apply -f DIR` applies them all and a reviewer reads each as a
 diff. The workload is a Deployment, or a StatefulSet with a PersistentVolumeClaim when the image's
-service is a known stateful daemon (recorder.model.image.STATEFUL_DATA_DIRS); everything the
+service is a known stateful daemon (recorder/model/daemons.yaml); everything the
 generator could not carry over is said in comments at the top of the workload file.
 """
 

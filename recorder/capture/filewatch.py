@@ -180,24 +180,27 @@ class FileWatcher:
         return recent | vanished
 
 
-RUNTIME_ROOTS = ("/run",)
-RUNTIME_DEPTH = 3
+# Where services keep their state, logs and runtime files, to this many levels below the root.
+SYSTEM_DIRS = {"/run": 3, "/var/lib": 2, "/var/log": 2, "/var/cache": 2, "/var/spool": 2}
+# The package managers' and the init system's own, which no deployment step means to make.
+SYSTEM_OWN = ("/var/lib/dpkg", "/var/lib/apt", "/var/cache/apt", "/var/cache/debconf", "/var/log/apt")
 
 
-class RuntimeDirs:
-    """Directories under /run that a step made or re-moded (`service php8.2-fpm start` makes
-    /run/php, sshd needs /run/sshd): an image has no init scripts to make them again. The files in
-    them are the running services' (pid files, sockets), never the deployment. The tree is small:
-    a walk after each command costs well under a millisecond."""
+class SystemDirs:
+    """Directories outside the watched roots that a step made or re-moded: `service php8.2-fpm start`
+    makes /run/php, `mkdir -p /var/log/supervisor` a log directory a service needs, `chown app
+    /var/lib/app` one it must own. An image has no init scripts to make them again. The files in them
+    are the running services' (pid files, sockets, logs, data), never the deployment. Only directories
+    are looked at, a few levels deep: a walk after each command costs about a millisecond."""
 
-    def __init__(self, roots: tuple[str, ...] = RUNTIME_ROOTS, ignored=lambda path: False):
-        self.roots = roots
-        self.ignored = ignored
+    def __init__(self, roots: dict[str, int] | None = None, ignored=lambda path: False):
+        self.roots = SYSTEM_DIRS if roots is None else roots
+        self.ignored = lambda path: path.startswith(SYSTEM_OWN) or ignored(path)
         self.states = self._walk()
 
     def _walk(self) -> dict[str, tuple[int, int, int]]:
         found: dict[str, tuple[int, int, int]] = {}
-        for root in self.roots:
+        for root, levels in self.roots.items():
             stack = [(root, 0)]
             while stack:
                 directory, depth = stack.pop()
@@ -211,7 +214,7 @@ class RuntimeDirs:
                             with contextlib.suppress(OSError):
                                 st = item.stat(follow_symlinks=False)
                                 found[item.path] = (st.st_mode & 0o7777, st.st_uid, st.st_gid)
-                            if depth + 1 < RUNTIME_DEPTH:
+                            if depth + 1 < levels:
                                 stack.append((item.path, depth + 1))
         return found
 

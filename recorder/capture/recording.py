@@ -21,7 +21,7 @@ from pathlib import Path
 from recorder.capture import fingerprint, hooks, host_packages, journal, probes, processes, services
 from recorder.capture.cast import CastWriter
 from recorder.capture.classify import decide, effective_status, env_changes, parse_env
-from recorder.capture.filewatch import FileWatcher, RuntimeDirs
+from recorder.capture.filewatch import FileWatcher, SystemDirs
 from recorder.capture.journal import JOURNAL_FILE, Journal
 from recorder.capture.pty import PtyRelay, terminal_size
 from recorder.errors import RecorderError, SaveError
@@ -216,7 +216,7 @@ class Recording:
         rc.write_text(hooks.rcfile(self.channel, self.options.name), encoding="utf-8")
 
         self.files = FileWatcher(self.file_probe)
-        self.runtime_dirs = RuntimeDirs(ignored=self.file_probe.ignored)
+        self.system_dirs = SystemDirs(ignored=self.file_probe.ignored)
         self.windows: list[services.Window] = []
         self.sockets_at_start = {(k.protocol, k.address, k.port) for k in processes.sockets()}
         self.started_boot = processes.now()
@@ -383,7 +383,7 @@ class Recording:
             effects.packages.append(change)
 
         changed, deleted = self.files.changes()
-        changed.update(self.runtime_dirs.changes())
+        changed.update(self.system_dirs.changes())
         language = pip.changes(command, shell.cwd, requests, changed, deleted) + npm.changes(requests, changed)
         effects.packages += language
         if change is None:  # what an OS package install wrote comes back with the package

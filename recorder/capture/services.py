@@ -339,11 +339,24 @@ def _read_unit(unit: str) -> dict:
                 values["Environment"].update(_environment_file(value))
             elif key in ("ExecStart", "User", "WorkingDirectory", "Type") and value:
                 values[key] = value
-        if values.get("Type", "simple") == "forking" or "ExecStart" not in values:
-            return {}
-        values["ExecStart"] = shlex.split(values["ExecStart"].lstrip("-@+!:"))
+        if values.get("Type", "simple") in ("forking", "oneshot") or "ExecStart" not in values:
+            return {}  # what runs is not ExecStart (forking) or it is over (oneshot: postgresql's /bin/true)
+        values["ExecStart"] = _expand(shlex.split(values["ExecStart"].lstrip("-@+!:")), values["Environment"])
         return values
     return {}
+
+
+def _expand(words: list[str], env: dict[str, str]) -> list[str]:
+    """systemd's expansion of ExecStart: `$NAME` alone is split into words, `${NAME}` is one word;
+    an unset variable is nothing (sshd's `-D $SSHD_OPTS`)."""
+    out: list[str] = []
+    for word in words:
+        alone = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if alone:
+            out += env.get(alone[1], "").split()
+        else:
+            out.append(re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m[1], ""), word))
+    return out
 
 
 def _assignments(words: list[str]) -> dict[str, str]:
@@ -389,9 +402,14 @@ def _bare_port_service(sock: Socket) -> Service:
 
 
 def _data_dir(command: list[str], daemon: daemons.Daemon | None) -> str:
+    """Where a stateful daemon keeps its data: its command's data option (postgres -D), else where
+    daemons.yaml says; "" for a program not known to keep state."""
+    if daemon is None or not daemon.data_dir:
+        return ""
     for i, word in enumerate(command):
-        if word in ("-D", "--datadir", "--dbpath", "--dir") and i + 1 < len(command):
+        if word in daemon.data_option and i + 1 < len(command):
             return command[i + 1]
-        if word.startswith(("--datadir=", "--dbpath=")):
-            return word.split("=", 1)[1]
-    return daemon.data_dir if daemon else ""
+        name, sep, value = word.partition("=")
+        if sep and name in daemon.data_option:
+            return value
+    return daemon.data_dir

@@ -28,6 +28,7 @@ class Daemon:
     config_files: tuple[str, ...] = ()
     config_option: str = ""
     data_dir: str = ""
+    data_option: tuple[str, ...] = ()
     user: str = ""
     supervisor: bool = False
     extra: dict = field(default_factory=dict, compare=False)
@@ -67,7 +68,7 @@ def data_dir_of(name: str) -> str:
 
 def in_foreground(daemon: Daemon | None, words: list[str]) -> list[str]:
     """The command without its daemonizing options (`-D`, `--daemonize yes`, `--daemonize=/log`),
-    with the daemon's foreground options added where the command lacks them."""
+    with each of the daemon's foreground options (with its values) added where the command lacks it."""
     if daemon is None:
         return list(words)
     out, skip = [], False
@@ -82,7 +83,18 @@ def in_foreground(daemon: Daemon | None, words: list[str]) -> list[str]:
             continue
         else:
             out.append(word)
-    missing = [w for w in daemon.foreground if w.startswith("-") and w not in out]
-    if missing:
-        out += list(daemon.foreground)
+    for group in _groups(daemon.foreground):
+        if not any(out[i : i + len(group)] == group for i in range(len(out))):
+            out += group
     return out
+
+
+def _groups(words: tuple[str, ...]) -> list[list[str]]:
+    """Options with their values: (-D, -e) is [-D], [-e]; (--daemonize, no) is one."""
+    groups: list[list[str]] = []
+    for word in words:
+        if word.startswith("-") or not groups:
+            groups.append([word])
+        else:
+            groups[-1].append(word)
+    return groups

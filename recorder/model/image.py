@@ -8,7 +8,7 @@ Some facts are not in the Session model yet, so they are derived here from what 
 - secrets: an environment value holding a `<redacted:NAME>` placeholder (written by the recorder's
   redaction) is a secret; the whole value is handed to the runtime's secret store, never inlined;
 - stateful services: the recorded `data_dir` wins; a session without one (written by hand) falls back
-  on the directory where a known daemon keeps its data (STATEFUL_DATA_DIRS, which capture uses too);
+  on the directory where a known daemon keeps its data (daemons.yaml, which capture uses too);
 - config files: captured files under /etc, or with a config-file suffix, that are owned by root.
 """
 
@@ -18,21 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from recorder.model import daemons
 from recorder.model.placeholders import PLACEHOLDER, names_in, placeholder
 from recorder.model.session import Service, Session, active_steps, running_services
-
-# Daemons whose state lives on disk, and where Debian-family and RHEL-family packages keep it: the
-# image must not carry it (state belongs in a volume or a backend service).
-STATEFUL_DATA_DIRS = {
-    "mysqld": "/var/lib/mysql",
-    "mariadbd": "/var/lib/mysql",
-    "postgres": "/var/lib/postgresql",
-    "redis-server": "/var/lib/redis",
-    "mongod": "/var/lib/mongodb",
-    "slapd": "/var/lib/ldap",
-    "rabbitmq-server": "/var/lib/rabbitmq",
-    "beam.smp": "/var/lib/rabbitmq",
-}
 
 CONFIG_SUFFIXES = (".conf", ".cnf", ".cfg", ".ini", ".yaml", ".yml", ".json", ".toml", ".properties", ".xml")
 
@@ -134,8 +122,8 @@ def data_dir(service: Service) -> str | None:
     if service.data_dir:
         return service.data_dir
     for name in (service.name, PurePosixPath(service.command[0]).name if service.command else ""):
-        if name in STATEFUL_DATA_DIRS:
-            return STATEFUL_DATA_DIRS[name]
+        if name and daemons.data_dir_of(name):
+            return daemons.data_dir_of(name)
     return None
 
 

@@ -7,7 +7,7 @@ import shutil
 import time
 
 from recorder.capture import probes
-from recorder.capture.filewatch import SLACK_NS, FileWatcher
+from recorder.capture.filewatch import SLACK_NS, FileWatcher, SystemDirs
 
 STATUS = """Package: nginx
 Status: install ok installed
@@ -222,3 +222,21 @@ def test_user_ignore_patterns_use_gitignore_syntax(tmp_path):
     assert probe.ignored("/etc/app/cache/x.db") and probe.ignored("/opt/a/b.tmp")
     assert not probe.ignored("/etc/app/app.conf")
     assert probes.read_ignore_file(tmp_path / "missing") == ()
+
+
+def test_directories_a_step_makes_or_remodes_outside_the_watched_roots_are_its_changes(tmp_path):
+    """`mkdir -p /var/log/supervisor`, `chmod 750 /var/lib/app`: below the levels looked at and in the
+    package managers' own directories nothing is reported; files there never are."""
+    var_log, var_lib = tmp_path / "log", tmp_path / "lib"
+    (var_lib / "app").mkdir(parents=True)
+    var_log.mkdir()
+    dirs = SystemDirs({str(var_log): 2, str(var_lib): 2}, ignored=lambda path: path.endswith("/ignored"))
+    assert dirs.changes() == {}
+    (var_log / "supervisor" / "a" / "b").mkdir(parents=True)  # b: one level further than is looked at
+    (var_log / "ignored").mkdir()
+    (var_log / "app.log").write_text("a file: the service's, not the deployment\n")
+    (var_lib / "app").chmod(0o750)
+    changed = dirs.changes()
+    assert sorted(changed) == [str(var_lib / "app"), str(var_log / "supervisor"), str(var_log / "supervisor" / "a")]
+    assert changed[str(var_lib / "app")].kind == "dir" and changed[str(var_lib / "app")].mode == 0o750
+    assert dirs.changes() == {}  # each change is reported once
