@@ -30,6 +30,7 @@ BASE_IMAGE = os.environ.get("RECORD_BASE_IMAGE", "record-base:bookworm")
 # Tags are per checkout, so two clones can run their suites against one engine at the same time.
 CHECKOUT = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
 STAGING_IMAGE = f"record-staging:{CHECKOUT}"
+SYSTEMD_IMAGE = f"record-staging-systemd:{CHECKOUT}"
 
 
 def tag(name: str) -> str:
@@ -102,21 +103,64 @@ def build_staging_image(c: docker.DockerClient) -> str:
     return STAGING_IMAGE
 
 
+def build_systemd_image(c: docker.DockerClient) -> str:
+    """The staging image with systemd as its init, for a staging host whose PID 1 is systemd."""
+    dockerfile = (
+        f"FROM {STAGING_IMAGE}\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends systemd systemd-sysv dbus"
+        " && rm -rf /var/lib/apt/lists/*\n"
+        'CMD ["/sbin/init"]\n'
+    )
+    c.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=SYSTEMD_IMAGE, rm=True, forcerm=True)
+    return SYSTEMD_IMAGE
+
+
+def _systemd_needs() -> dict:
+    """What systemd needs to be PID 1 in a container, and nothing more: tmpfs on /run and /run/lock,
+    and the cgroup tree (cgroup v1: the host's, read-only; v2: its own namespace's, writable)."""
+    needs: dict = {"tmpfs": {"/run": "", "/run/lock": ""}}
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        needs["cgroupns"] = "private"
+        needs["volumes"] = {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}}
+    else:
+        needs["volumes"] = {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"}}
+    return needs
+
+
 class StagingHost:
     """One staging container; `record(...)` types a deployment into `record start` inside it."""
 
-    def __init__(self, c: docker.DockerClient, ports: Iterable[int] = (8080,), cap_add: Iterable[str] = ()):
+    def __init__(
+        self,
+        c: docker.DockerClient,
+        ports: Iterable[int] = (8080,),
+        cap_add: Iterable[str] = (),
+        systemd: bool = False,
+    ):
         self.client = c
         self.container = c.containers.run(
-            STAGING_IMAGE,
-            ["sleep", "infinity"],
+            SYSTEMD_IMAGE if systemd else STAGING_IMAGE,
+            None if systemd else ["sleep", "infinity"],
             detach=True,
             remove=True,
             ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
             # Docker's default capabilities, as a user's staging container has them: no SYS_PTRACE, so
             # the recorder may not read the /proc/PID/fd of another user's or a non-dumpable process.
             cap_add=list(cap_add),
+            **(_systemd_needs() if systemd else {}),
         )
+        if systemd:
+            self._wait_for_systemd()
+
+    def _wait_for_systemd(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            _, state = self.sh("systemctl is-system-running")
+            if state.strip() in ("running", "degraded"):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"systemd did not come up in the staging container: {state.strip()}")
 
     def close(self) -> None:
         self.container.remove(force=True)

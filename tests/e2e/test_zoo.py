@@ -39,7 +39,7 @@ class Outcome:
 
 
 def _record(c, entry: dict, workdir: Path) -> Path:
-    host = staging.StagingHost(c, ports=())
+    host = staging.StagingHost(c, ports=(), systemd=entry.get("systemd", False))
     log = (workdir / "terminal.log").open("w")
     try:
         child = host.spawn_record(f"--name {entry['name']}", log)
@@ -185,13 +185,15 @@ def run_entry(c, entry: dict, root: Path) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - one entry's failure is reported with its name, the rest go on
         outcome.problems.append(f"{type(exc).__name__}: {exc}")
     finally:
-        with contextlib.suppress(Exception):
-            c.images.remove(tag, force=True)
+        with contextlib.suppress(Exception):  # its layers stay: another entry's build may be using them
+            c.images.remove(tag, force=True, noprune=True)
     return outcome
 
 
 @pytest.fixture(scope="module")
 def zoo(docker_client, staging_image, tmp_path_factory):
+    if any(e.get("systemd") for e in ENTRIES):
+        staging.build_systemd_image(docker_client)
     root = tmp_path_factory.mktemp("zoo")
     with ThreadPoolExecutor(WORKERS) as pool:
         outcomes = list(pool.map(lambda e: run_entry(docker_client, e, root), ENTRIES))
