@@ -36,12 +36,17 @@ def run(session: Session, tag: str, timeout: float = 30.0, emit: Callable[[str],
     ports = image.exposed_ports(session)
     client = engine.connect()
     try:
-        container = client.containers.run(
-            tag, detach=True, ports={f"{p}/tcp": (LOOPBACK, None) for p in ports}, labels={"io.record.smoke": tag}
+        container = client.containers.create(
+            tag, ports={f"{p}/tcp": (LOOPBACK, None) for p in ports}, labels={"io.record.smoke": tag}
         )
     except APIError as exc:
         raise EngineError(f"could not start {tag}: {exc.explanation}") from None
     try:
+        try:
+            container.start()
+        except APIError as exc:  # the engine could not even start it: no such program, say
+            entrypoint = container.attrs.get("Config", {}).get("Entrypoint") or []
+            raise _says(session, tag, f"it could not start ({exc.explanation})", entrypoint, "no output") from None
         deadline = time.monotonic() + timeout
         for port in ports:
             emit(f"smoke run: waiting for port {port}")
@@ -73,7 +78,6 @@ def _stopped(container) -> bool:
 
 
 def _failure(session: Session, tag: str, container, what: str) -> SmokeFailed:
-    service = image.primary(session)
     code = container.attrs.get("State", {}).get("ExitCode") if _stopped(container) else None
     entrypoint = container.attrs.get("Config", {}).get("Entrypoint") or []
     try:
@@ -81,8 +85,12 @@ def _failure(session: Session, tag: str, container, what: str) -> SmokeFailed:
     except DockerException:
         logs = []
     exited = f" (exit {code})" if code is not None else ""
-    last = " | ".join(logs[-5:]) or "no output"
+    return _says(session, tag, what + exited, entrypoint, " | ".join(logs[-5:]) or "no output")
+
+
+def _says(session: Session, tag: str, what: str, entrypoint: list[str], last: str) -> SmokeFailed:
+    service = image.primary(session)
     return SmokeFailed(
-        f"{tag} does not serve: {what}{exited}; service {service.name if service else '?'}, "
+        f"{tag} does not serve: {what}; service {service.name if service else '?'}, "
         f"ENTRYPOINT {json.dumps(entrypoint)}; last lines: {last} (`--no-smoke` skips this check)"
     )

@@ -3,8 +3,10 @@ a remote engine through DOCKER_HOST, and a failing instruction traced back to th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import json
 import os
 import socket
 import sys
@@ -15,8 +17,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from recorder.model import read, write
 from recorder.model import session as s
-from recorder.model import write
 from tests import staging
 from tests.cli import record
 
@@ -208,3 +210,49 @@ def test_a_tcp_docker_host_is_used_for_the_build(docker_client, tmp_path):
     finally:
         forwarder.close()
         docker_client.images.remove(tag, force=True)
+
+
+LISTENER = (
+    "use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 8099, Listen => 5, ReuseAddr => 1)"
+    ' or die "cannot listen: $!"; while (my $c = $s->accept) { print $c "ok\\n"; close $c }'
+)
+
+
+@pytest.mark.parametrize(
+    "command, serves",
+    [
+        (["/usr/bin/perl", "-e", LISTENER], True),
+        (["/bin/sh", "-c", "echo starting on 8099; echo config not found >&2; exit 3"], False),
+        (["/usr/sbin/no-such-server", "--port", "8099"], False),
+    ],
+)
+def test_the_build_ends_with_a_smoke_run_that_catches_an_image_that_does_not_serve(
+    docker_client, tmp_path, command, serves
+):
+    d = small_session(tmp_path / "small")
+    session = read.load(d)
+    session.services = [s.Service("listener", command, ports=[s.Port(8099, "0.0.0.0")])]
+    write.save(session, d)
+    tag = staging.tag("build-smoke")
+    try:
+        result = record("build", str(d), "--tag", tag, "--timeout", "10")
+        last = result.stderr.splitlines()[-1]
+        if serves:
+            assert result.returncode == 0, result.stderr
+            assert last == f"smoke run: {tag} stayed up and accepted on 8099"
+        else:
+            assert result.returncode == 1, result.stderr
+            assert last.startswith(f"record: error: {tag} does not serve: ")
+            assert f"service listener, ENTRYPOINT {json.dumps(command)}" in last
+            assert "(`--no-smoke` skips this check)" in last and "Traceback" not in result.stderr
+            if command[0] == "/bin/sh":
+                assert "port 8099 did not accept within 10s (exit 3)" in last
+                assert "last lines: starting on 8099 | config not found" in last
+            else:
+                assert "it could not start (" in last and "/usr/sbin/no-such-server" in last
+        assert not docker_client.containers.list(all=True, filters={"label": f"io.record.smoke={tag}"})
+        skipped = record("build", str(d), "--tag", tag, "--no-smoke")
+        assert skipped.returncode == 0 and "smoke run" not in skipped.stderr
+    finally:
+        with contextlib.suppress(Exception):
+            docker_client.images.remove(tag, force=True)
