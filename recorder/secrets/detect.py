@@ -40,6 +40,7 @@ NOT_SECRET_PARTS = frozenset(
         "REQUIRED",
         "POLICY",
         "PROMPT",
+        "DIALOG",
         "TYPE",
         "URL",
         "HOST",
@@ -128,11 +129,24 @@ def _parts(name: str) -> list[str]:
     return [p for p in re.split(r"[^A-Za-z0-9]+", name.upper()) if p]
 
 
+CAMEL_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def _last_word(name: str) -> str:
+    """The last word of a name, CamelCase ones too (Apache's SSLPassPhraseDialog: DIALOG), which
+    says what the setting is: the words before it say whose (userPassword is a password)."""
+    words = CAMEL_WORD.findall(name)
+    return words[-1].upper() if words else ""
+
+
 def is_secret_name(name: str) -> bool:
-    """DB_PASSWORD, api-key, MYSQL_PWD, requirepass, PROXY_AUTH: yes. PASSWORD_FILE, TOKEN_TTL, AUTH_PROVIDER: no."""
+    """DB_PASSWORD, api-key, MYSQL_PWD, requirepass, PROXY_AUTH: yes. PASSWORD_FILE, TOKEN_TTL, AUTH_PROVIDER,
+    SSLPassPhraseDialog: no."""
     parts = _parts(name)
     if not parts or any(p in NOT_SECRET_PARTS for p in parts) or name.lower() in ADDRESS_SETTINGS:
         return False
+    if _last_word(name) in NOT_SECRET_PARTS:
+        return False  # PasswordFile, TokenTTL, SSLPassPhraseDialog: about a secret, not one
     joined = "_".join(parts)
     squashed = joined.replace("_", "")
     if any(word in squashed for word in SECRET_WORDS) or any(pair in joined for pair in SECRET_PAIRS):

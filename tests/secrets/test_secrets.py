@@ -81,9 +81,21 @@ def test_each_kind_of_secret_is_replaced_by_a_named_placeholder(kind):
     assert redacted.startswith(before) and redacted.endswith(after)  # only the secret went
 
 
-SECRET_NAMES = ["DB_PASSWORD", "MYSQL_PWD", "requirepass", "api-key", "GITHUB_TOKEN", "APP_SECRET_KEY", "PROXY_AUTH"]
+SECRET_NAMES = [
+    "DB_PASSWORD",
+    "MYSQL_PWD",
+    "requirepass",
+    "api-key",
+    "GITHUB_TOKEN",
+    "APP_SECRET_KEY",
+    "PROXY_AUTH",
+    "userPassword",
+    "AuthLDAPBindPassword",
+]
 NOT_SECRET_NAMES = [
     "PASSWORD_FILE",
+    "PasswordFile",
+    "SSLPassPhraseDialog",
     "TOKEN_TTL",
     "PASSWORD_MIN_LENGTH",
     "AUTH_PROVIDER",
@@ -116,6 +128,23 @@ STILL_SECRETS = ["password = hunter2hunter", "db_pass: s3cr3tP4ss", "requirepass
 def test_an_address_in_a_config_file_is_not_a_secret_and_a_password_still_is(line):
     found = [line[h.start : h.end] for h in secrets.find_in_file(line + "\n")]
     assert bool(found) == (line in STILL_SECRETS), found
+
+
+# Directives of the config files Debian ships (tests/secrets/test_conffiles.py) whose name holds a
+# secret's word but whose value is none, and directives of the same syntax that do hold one.
+ABOUT_A_SECRET = [
+    "SSLPassPhraseDialog  exec:/usr/share/apache2/ask-for-passphrase",  # how the passphrase is asked for
+    "SSLPassPhraseDialog builtin",
+]
+HOLDING_ONE = ["AuthLDAPBindPassword {}", "OIDCClientSecret {}"]
+
+
+@pytest.mark.parametrize("template", ABOUT_A_SECRET + HOLDING_ONE)
+def test_a_directive_about_a_secret_is_not_one_and_a_directive_holding_one_still_is(template):
+    pw = fakes.password()
+    line = template.format(pw)
+    found = [line[h.start : h.end] for h in secrets.find_in_file(line + "\n")]
+    assert found == ([pw] if template in HOLDING_ONE else []), found
 
 
 @pytest.mark.parametrize("command", ORDINARY)
