@@ -66,6 +66,9 @@ NOT_SECRET_VALUES = frozenset({"true", "false", "yes", "no", "on", "off", "none"
 ADDRESS_SETTINGS = frozenset(
     {"proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass", "memcached_pass", "proxypass"}
 )
+# Settings whose name holds a secret's word in another sense: the product tokens of the Server:
+# header (Apache's `ServerTokens OS`, nginx's `server_tokens build;`) say what software answers.
+OTHER_SENSE_SETTINGS = frozenset({"servertokens", "server_tokens"})
 # A value that is an address: a unix socket, or host:port with a host that looks like one.
 ENDPOINT = re.compile(
     r"unix:\S+|(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+):\d{1,5}"
@@ -143,7 +146,11 @@ def is_secret_name(name: str) -> bool:
     """DB_PASSWORD, api-key, MYSQL_PWD, requirepass, PROXY_AUTH: yes. PASSWORD_FILE, TOKEN_TTL, AUTH_PROVIDER,
     SSLPassPhraseDialog: no."""
     parts = _parts(name)
-    if not parts or any(p in NOT_SECRET_PARTS for p in parts) or name.lower() in ADDRESS_SETTINGS:
+    if (
+        not parts
+        or any(p in NOT_SECRET_PARTS for p in parts)
+        or name.lower() in ADDRESS_SETTINGS | OTHER_SENSE_SETTINGS
+    ):
         return False
     if _last_word(name) in NOT_SECRET_PARTS:
         return False  # PasswordFile, TokenTTL, SSLPassPhraseDialog: about a secret, not one

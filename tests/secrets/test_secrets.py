@@ -96,6 +96,8 @@ NOT_SECRET_NAMES = [
     "PASSWORD_FILE",
     "PasswordFile",
     "SSLPassPhraseDialog",
+    "ServerTokens",
+    "server_tokens",
     "TOKEN_TTL",
     "PASSWORD_MIN_LENGTH",
     "AUTH_PROVIDER",
@@ -135,8 +137,15 @@ def test_an_address_in_a_config_file_is_not_a_secret_and_a_password_still_is(lin
 ABOUT_A_SECRET = [
     "SSLPassPhraseDialog  exec:/usr/share/apache2/ask-for-passphrase",  # how the passphrase is asked for
     "SSLPassPhraseDialog builtin",
+    "ServerTokens OS",  # what the Server: header names
+    "ServerTokens Minimal",
+    "    server_tokens build;",
 ]
-HOLDING_ONE = ["AuthLDAPBindPassword {}", "OIDCClientSecret {}"]
+HOLDING_ONE = [
+    "AuthLDAPBindPassword {}",
+    "OIDCClientSecret {}",
+    "    secure_link_secret {};",
+]
 
 
 @pytest.mark.parametrize("template", ABOUT_A_SECRET + HOLDING_ONE)
