@@ -209,11 +209,26 @@ def test_captured_files_with_secrets_are_flagged_and_plain_ones_are_not():
         "json web token on line 2"
     )
     assert r.file_content(f"notify = {pw}\n".encode()) == "the secret PASSWORD on line 1"  # seen before
+    aws, gitlab = fakes.aws_secret_access_key(), fakes.gitlab_token()  # as tests/e2e/test_trust.py writes them
+    assert r.file_content(f"[default]\naws_secret_access_key = {aws}\n".encode()) == "secret setting on line 2"
+    assert r.file_content(f"gitlab_token = {gitlab}\n".encode()) == "secret setting on line 1, gitlab token on line 1"
+    # learned from the file, each is gone from the command that wrote it, whatever its shape
+    written = r.command(f"printf '[default]\\naws_secret_access_key = %s\\n' {aws} > /root/.aws/credentials")
+    assert aws not in written and "<redacted:AWS_SECRET_ACCESS_KEY>" in written
     for plain in (EXAMPLE / "files").rglob("*"):
         if plain.is_file():
             assert r.file_content(plain.read_bytes()) == "", plain
     not_secrets = b"# password: set it below\npassword_file = /run/secrets/db\nPasswordAuthentication no\n"
     assert r.file_content(not_secrets) == ""
+
+
+@pytest.mark.parametrize("make", [fakes.github_token, fakes.password])
+def test_a_secret_on_a_service_s_command_line_is_replaced_in_what_runs_and_what_was_seen(make):
+    secret = make()  # a token by its shape, or anything by the option's name
+    argv = ["python3", "/opt/srv.py", "--token", secret]
+    service = s.Service(name="srv", command=list(argv), observed=list(argv))
+    redact.Redactor().service(service)
+    assert service.command == service.observed == ["python3", "/opt/srv.py", "--token", "<redacted:TOKEN>"]
 
 
 def test_typed_lines_apply_erase_and_kill_as_the_terminal_did():
