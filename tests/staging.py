@@ -198,12 +198,17 @@ class StagingHost:
 
     def copy_out(self, path: str, destination: Path) -> Path:
         """Copy a directory out of the container; returns the local copy."""
-        stream, _ = self.container.get_archive(path)
-        buf = io.BytesIO(b"".join(stream))
-        with tarfile.open(fileobj=buf) as tar:
-            # the "tar" filter where Python has it (3.11.4 on); the container is ours either way
-            tar.extractall(destination, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
-        return destination / Path(path).name
+        return copy_out(self.container, path, destination)
+
+
+def copy_out(container, path: str, destination: Path) -> Path:
+    """Copy a directory out of a container (running or stopped) through the engine; returns the local copy."""
+    stream, _ = container.get_archive(path)
+    buf = io.BytesIO(b"".join(stream))
+    with tarfile.open(fileobj=buf) as tar:
+        # the "tar" filter where Python has it (3.11.4 on); the container is ours either way
+        tar.extractall(destination, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+    return destination / Path(path).name
 
 
 def http_get(port: int, timeout: float = 60.0) -> tuple[int, bytes]:
