@@ -227,15 +227,18 @@ def _own_names() -> frozenset[str]:
     return frozenset({socket.gethostname().lower()})
 
 
-def probe_address(service_addresses: list[str]) -> str:
-    """Where to ask a port on this host: loopback when the service listens on it, else its own address."""
+def probe_addresses(service_addresses: list[str]) -> list[str]:
+    """Where to ask a port on this host, best first: loopback when the service listens on it, else its
+    own address. A socket on `::` also takes IPv4 (dual stack), and a container often has no ::1."""
+    out: list[str] = []
     for address in service_addresses:
         if address in ("0.0.0.0", "") or address.startswith("127."):
-            return "127.0.0.1"
+            out.append("127.0.0.1")
     for address in service_addresses:
         if address in ("::", "::1"):
-            return "::1"
-    return service_addresses[0]
+            out += ["::1"] if address == "::1" else ["::1", "127.0.0.1"]
+    out += service_addresses
+    return list(dict.fromkeys(out))
 
 
 def _addresses(services: list[Service]) -> dict[int, list[str]]:
@@ -252,8 +255,8 @@ def take(session: Session) -> Fingerprint:
     fingerprint = Fingerprint()
     answering: dict[int, str] = {}
     for port, where in sorted(addresses.items()):
-        host = probe_address(where)
-        ok = accepts(host, port)
+        host = next((h for h in probe_addresses(where) if accepts(h, port)), "")
+        ok = bool(host)
         fingerprint.ports.append(PortCheck(port=port, accepts=ok))
         if ok:
             answering[port] = host

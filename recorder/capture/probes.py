@@ -44,6 +44,7 @@ DEFAULT_IGNORES = (
     "/etc/subuid-",
     "/etc/subgid-",
     "/etc/ssh/ssh_host_*",
+    "*.pid",  # a running daemon's pid file (supervisord's in its cwd): written again when it starts
     "__pycache__",
     "*.pyc",
     ".*.swp",

@@ -143,7 +143,7 @@ def _trees(windows: list[Window], procs: dict[int, Proc], started: float, own: s
     for p in fresh.values():
         children.setdefault(p.ppid, []).append(p)
     roots = [p for p in fresh.values() if p.ppid not in fresh]
-    roots = [r for root in roots for r in _unwrapped(root, children)]
+    roots = [r for root in roots for r in _unwrapped(root, children, procs)]
     trees = []
     for root in sorted(roots, key=lambda p: (p.start, p.pid)):
         step = _step_at(windows, root.start)
@@ -158,12 +158,15 @@ def _trees(windows: list[Window], procs: dict[int, Proc], started: float, own: s
     return trees
 
 
-def _unwrapped(root: Proc, children: dict[int, list[Proc]]) -> list[Proc]:
-    """su, nohup, `sh -c` and the like that still wait for what they started are not the service."""
+def _unwrapped(root: Proc, children: dict[int, list[Proc]], procs: dict[int, Proc]) -> list[Proc]:
+    """su, nohup, `sh -c` and the like that still wait for what they started are not the service;
+    nor is a shell's fork running a list in the background (`cd /srv && sudo -u rb ruby app.rb &`)."""
     name = basename(root.argv[0]) if root.argv else root.comm
-    wraps = root.comm in WRAPPERS or name in WRAPPERS or (name in SHELLS and "-c" in root.argv[1:])
+    parent = procs.get(root.ppid)
+    forked = name in SHELLS and parent is not None and parent.argv == root.argv
+    wraps = root.comm in WRAPPERS or name in WRAPPERS or (name in SHELLS and "-c" in root.argv[1:]) or forked
     if wraps and children.get(root.pid):
-        return [r for child in children[root.pid] for r in _unwrapped(child, children)]
+        return [r for child in children[root.pid] for r in _unwrapped(child, children, procs)]
     return [root]
 
 

@@ -166,3 +166,11 @@ def test_fingerprint_round_trips_in_a_stable_order(tmp_path):
     )
     assert write.to_yaml_text(loaded) == text
     assert read.from_yaml_text(text.replace("fingerprint:", "old:"), Path("x")).fingerprint is None
+
+
+def test_a_port_is_asked_where_its_listener_can_answer_best_first():
+    assert fp.probe_addresses(["0.0.0.0", "::"]) == ["127.0.0.1", "::1", "0.0.0.0", "::"]
+    # a dual-stack socket on :: takes IPv4 too, and a container's loopback often has no ::1
+    assert fp.probe_addresses(["::"]) == ["::1", "127.0.0.1", "::"]
+    assert fp.probe_addresses(["::1"]) == ["::1"]
+    assert fp.probe_addresses(["10.0.0.5"]) == ["10.0.0.5"]

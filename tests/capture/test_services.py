@@ -157,3 +157,17 @@ def test_a_unit_enabled_with_now_runs_its_execstart_as_its_user_in_its_directory
         "LEVEL": "info # not a comment",
     }
     assert [p.port for p in service.ports] == [5000] and launched == {0: 1}
+
+
+def test_a_list_run_in_the_background_is_its_server_not_the_shell_s_fork_that_waits_for_it():
+    """`cd /srv/rb && sudo -u rb nohup ruby server.rb &`: bash forks itself to run the list."""
+    shell_argv = ("/usr/bin/bash", "--rcfile", "/tmp/record-1/bashrc", "-i")
+    windows = [Window(1, 1001, "cd /srv/rb && sudo -u rb nohup ruby server.rb >/dev/null 2>&1 &", "/root", "root")]
+    shell = proc(SHELL, RECORDER, 999.0, *shell_argv, comm="bash")
+    fork = proc(201, SHELL, 1001.1, *shell_argv, comm="bash")
+    sudo = proc(202, 201, 1001.2, "sudo", "-u", "rb", "nohup", "ruby", "server.rb")
+    ruby = proc(203, 202, 1001.3, "ruby", "server.rb", uid=1001, readable=False)
+    [service], warnings, _ = run(windows, [shell, fork, sudo, ruby], [tcp(4567, 11, uid=1001)])
+    assert service.name == "ruby" and service.command[-1] == "server.rb"
+    assert (service.user, service.cwd) == ("rb", "/srv/rb")
+    assert [p.port for p in service.ports] == [4567] and not warnings
