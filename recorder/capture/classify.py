@@ -48,6 +48,10 @@ def command_words(command: str) -> list[list[str]]:
 
 
 NAVIGATION = frozenset({"cd", "pushd", "popd"})
+# Commands that change only who owns a file and what its mode is: the same command on the tree the
+# earlier steps rebuilt makes the same change, where copying every file it touched would double a tree
+# (`chown -R app /opt/app` over node_modules). Directories alone are rebuilt as recorded (install -d).
+ATTRIBUTES = frozenset({"chown", "chgrp", "chmod", "setfacl", "chattr"})
 
 
 SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh", "fish", "csh", "tcsh"})
@@ -112,6 +116,12 @@ def decide(command: str, status: int, effects: Effects, nested: bool = False) ->
         return "run", f"creates the virtualenv {venv}: replayed by running the command"
     if manages_users(command):
         return "run", "manages users or groups: replayed by running the command, /etc/passwd is not copied"
+    words = command_words(command)
+    changers = [w for w in words if w and _basename(w[0]) not in NAVIGATION]
+    touched_files = any(f.kind != "dir" for f in effects.files)
+    if touched_files and changers and all(_basename(w[0]) in ATTRIBUTES for w in changers):
+        n = len(effects.files)
+        return "run", f"changes the owner or mode of {n} path{'s' if n != 1 else ''}: replayed by running the command"
     if effects.files or effects.env_set or effects.env_unset:
         parts = []
         if effects.files:
@@ -121,7 +131,6 @@ def decide(command: str, status: int, effects: Effects, nested: bool = False) ->
         if names:
             parts.append(f"sets {', '.join(names)}: ENV")
         return "files", "; ".join(parts)
-    words = command_words(command)
     if words and all(w[0] in NAVIGATION for w in words):
         return "skip", "changes directory only (kept as the step's cwd)"
     if any(request.action == REFRESH for request in registry.parse(command)):  # apt-get update, yum makecache

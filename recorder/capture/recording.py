@@ -32,6 +32,7 @@ from recorder.model.session import (
     Effects,
     FileChange,
     Host,
+    PackageChange,
     Session,
     Step,
 )
@@ -216,6 +217,9 @@ class Recording:
         rc.write_text(hooks.rcfile(self.channel, self.options.name), encoding="utf-8")
 
         self.files = FileWatcher(self.file_probe)
+        # What pip and npm had installed under the roots: a step that only touches their files
+        # (`chown -R app /opt/app`) installs nothing.
+        self.language_versions = _language_versions(pip.installs(self.files.known), npm.installs(self.files.known))
         self.system_dirs = SystemDirs(ignored=self.file_probe.ignored)
         self.windows: list[services.Window] = []
         self.sockets_at_start = {(k.protocol, k.address, k.port) for k in processes.sockets()}
@@ -385,6 +389,7 @@ class Recording:
         changed, deleted = self.files.changes()
         changed.update(self.system_dirs.changes())
         language = pip.changes(command, shell.cwd, requests, changed, deleted) + npm.changes(requests, changed)
+        language = _new_versions(language, self.language_versions)
         effects.packages += language
         if change is None:  # what an OS package install wrote comes back with the package
             owned = tuple(f"{c.target or c.site}/" for c in language if c.target or c.site)
@@ -532,3 +537,26 @@ class Recording:
                 step.replay, step.why = "skip", what
             elif what not in step.why:
                 step.why += f"; {what}"
+
+
+def _language_versions(*found: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """site or project directory -> {package: version}, as pip.installs and npm.installs read them."""
+    return {where: dict(versions) for each in found for where, versions in each.items()}
+
+
+def _new_versions(changes: list[PackageChange], known: dict[str, dict[str, str]]) -> list[PackageChange]:
+    """What each change really installed or removed: a package whose files a step touched at the same
+    version (chown, chmod, a copy over it) is not an install. `known` is brought up to date."""
+    out = []
+    for change in changes:
+        key = change.site.removesuffix("/node_modules") if change.manager == "npm" else change.site
+        before = known.setdefault(key, {})
+        change.installed = {n: v for n, v in change.installed.items() if before.get(n) != v}
+        change.dependencies = {n: v for n, v in change.dependencies.items() if before.get(n) != v}
+        change.removed = [n for n in change.removed if n in before or not before]
+        before.update({**change.dependencies, **change.installed})
+        for name in change.removed:
+            before.pop(name, None)
+        if change.installed or change.dependencies or change.removed:
+            out.append(change)
+    return out

@@ -167,6 +167,32 @@ def test_directories_a_step_makes_or_changes_are_recorded_and_rebuilt(home, tmp_
     assert f"install -d -m 0755 -o nobody -g nogroup {w}/log/supervisor" in text
 
 
+def test_a_chown_over_installed_packages_installs_nothing_and_is_replayed_as_typed(home, tmp_path):
+    """`chown -R app /opt/app` after an npm install touches every package.json at the same version:
+    it is not an install of them all, and the tree is not copied file by file."""
+    w = tmp_path / "watched"
+    (w / "app").mkdir(parents=True)
+    child = spawn(home, tmp_path)
+    modules = f"{w}/app/node_modules"
+    install = (
+        f"mkdir -p {modules}/left-pad {modules}/is-number && "
+        f"""echo '{{"name": "left-pad", "version": "1.3.0"}}' > {modules}/left-pad/package.json && """
+        f"""echo '{{"name": "is-number", "version": "7.0.0"}}' > {modules}/is-number/package.json"""
+    )
+    owner = f"chown -R nobody:nogroup {w}/app"
+    for line in (install, owner):
+        type_and_wait(child, line)
+    finish(child)
+    session = read.load(tmp_path / "sessions" / "t")
+    steps = {st.command: st for st in session.steps}
+    [npm] = steps[install].effects.packages
+    assert npm.installed == {"is-number": "7.0.0", "left-pad": "1.3.0"}
+    assert steps[owner].effects.packages == [] and steps[owner].replay == "run"
+    assert "changes the owner or mode" in steps[owner].why
+    text = dockerfile.generate(session)["Dockerfile"]
+    assert f"RUN chown -R nobody:nogroup {w}/app" in text and text.count("npm install") == 1
+
+
 def test_commands_in_a_nested_root_shell_are_recorded(home, tmp_path):
     w = tmp_path / "watched"
     child = spawn(home, tmp_path)
