@@ -510,6 +510,7 @@ class Recording:
             os.getpid(),
             path,
             {port: step.id for step in reversed(self.session.steps) for port in step.effects.ports_opened},
+            str(self.channel / hooks.RCFILE),
         )
         self._credit_launchers(found, launched)
         for service in found:

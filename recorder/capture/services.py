@@ -62,10 +62,12 @@ def discover(
     recorder: int,
     path: str = SYSTEM_PATH,
     port_steps: dict[int, int] | None = None,
+    rcfile: str = "",
 ) -> tuple[list[Service], list[str], dict[int, int]]:
     """(services, warnings, step of each service by index) for what the recording left running.
-    `own`: the recorder and its shells; the recorder's other children are its helpers."""
-    trees = _trees(windows, procs, started, own, recorder)
+    `own`: the recorder and its shells; the recorder's other children are its helpers; `rcfile`: the
+    one its bash shells were started with (a process that names it is one of them, or their fork)."""
+    trees = _trees(windows, procs, started, own, recorder, rcfile)
     warnings: list[str] = []
     owner = {inode: pid for pid, p in procs.items() for inode in p.sockets}
     by_pid = {m.pid: tree for tree in trees for m in tree.members}
@@ -132,7 +134,9 @@ def _from_typed(launch: launching.Launch, window: Window, sock: Socket, path: st
     )
 
 
-def _trees(windows: list[Window], procs: dict[int, Proc], started: float, own: set[int], recorder: int) -> list[Found]:
+def _trees(
+    windows: list[Window], procs: dict[int, Proc], started: float, own: set[int], recorder: int, rcfile: str = ""
+) -> list[Found]:
     """The process families started during the recording, each under its topmost process."""
     fresh = {
         pid: p
@@ -143,7 +147,7 @@ def _trees(windows: list[Window], procs: dict[int, Proc], started: float, own: s
     for p in fresh.values():
         children.setdefault(p.ppid, []).append(p)
     roots = [p for p in fresh.values() if p.ppid not in fresh]
-    roots = [r for root in roots for r in _unwrapped(root, children, procs)]
+    roots = [r for root in roots for r in _unwrapped(root, children, procs, rcfile)]
     trees = []
     for root in sorted(roots, key=lambda p: (p.start, p.pid)):
         step = _step_at(windows, root.start)
@@ -158,15 +162,18 @@ def _trees(windows: list[Window], procs: dict[int, Proc], started: float, own: s
     return trees
 
 
-def _unwrapped(root: Proc, children: dict[int, list[Proc]], procs: dict[int, Proc]) -> list[Proc]:
+def _unwrapped(root: Proc, children: dict[int, list[Proc]], procs: dict[int, Proc], rcfile: str = "") -> list[Proc]:
     """su, nohup, `sh -c` and the like that still wait for what they started are not the service;
-    nor is a shell's fork running a list in the background (`cd /srv && sudo -u rb ruby app.rb &`)."""
+    nor is a shell's fork running a list in the background (`cd /srv && sudo -u rb ruby app.rb &`),
+    known by its parent's argv or, once the recorded shell has exited, by the recorder's rcfile."""
     name = basename(root.argv[0]) if root.argv else root.comm
     parent = procs.get(root.ppid)
-    forked = name in SHELLS and parent is not None and parent.argv == root.argv
+    forked = name in SHELLS and (
+        (parent is not None and parent.argv == root.argv) or (bool(rcfile) and rcfile in root.argv)
+    )
     wraps = root.comm in WRAPPERS or name in WRAPPERS or (name in SHELLS and "-c" in root.argv[1:]) or forked
     if wraps and children.get(root.pid):
-        return [r for child in children[root.pid] for r in _unwrapped(child, children, procs)]
+        return [r for child in children[root.pid] for r in _unwrapped(child, children, procs, rcfile)]
     return [root]
 
 

@@ -171,3 +171,20 @@ def test_a_list_run_in_the_background_is_its_server_not_the_shell_s_fork_that_wa
     assert service.name == "ruby" and service.command[-1] == "server.rb"
     assert (service.user, service.cwd) == ("rb", "/srv/rb")
     assert [p.port for p in service.ports] == [4567] and not warnings
+    # once the recorded shell has exited, its fork is known by the recorder's rcfile
+    orphan = proc(201, 1, 1001.1, *shell_argv, comm="bash")
+    table = {p.pid: p for p in (orphan, sudo, ruby)}
+    table[1] = proc(1, 0, 1.0, "sleep", "infinity")
+    found, _, _ = discover(
+        windows,
+        table,
+        [tcp(4567, 11, uid=1001)],
+        set(),
+        STARTED,
+        {RECORDER},
+        RECORDER,
+        "/usr/bin",
+        None,
+        "/tmp/record-1/bashrc",
+    )
+    assert [s.name for s in found] == ["ruby"]
