@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder.capture import launch as launching
+from recorder.capture import probes
 from recorder.capture.processes import Proc, Socket
 from recorder.model import daemons
 from recorder.model.commandline import basename
@@ -268,6 +269,7 @@ def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | 
         ports=_ports(tree.sockets),
         data_dir=_data_dir(command, daemon),
         env=env,
+        processes=_processes(tree.members),
     )
 
 
@@ -387,6 +389,15 @@ def _environment_file(value: str) -> dict[str, str]:
             quoted = len(value) > 1 and value[0] == value[-1] and value[0] in "'\""
             out[name.strip()] = value[1:-1] if quoted else value
     return out
+
+
+def _processes(members: list[Proc]) -> dict[str, list[str]]:
+    """The users a family's processes run as, by program: what `record verify` asks of the image."""
+    users: dict[str, set[str]] = {}
+    for p in members:
+        if p.comm not in WRAPPERS:
+            users.setdefault(p.comm, set()).add(probes.user_name(p.uid))
+    return {comm: sorted(names) for comm, names in sorted(users.items())}
 
 
 def _plain_name(names: list[str]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from recorder.model.session import FileChange, Fingerprint, PortCheck, Session
+from recorder.model.session import FileChange, Fingerprint, PortCheck, Session, running_services
 from recorder.review import plan
 
 MATCH, MISMATCH, SKIPPED = "match", "mismatch", "skipped"
@@ -18,7 +18,7 @@ LOOPBACK_ONLY = "bound to loopback on staging: not reachable from outside the co
 
 @dataclass
 class Check:
-    kind: str  # port | http | file | package | env
+    kind: str  # port | http | file | package | env | user
     subject: str
     expected: str
     observed: str = "not checked"
@@ -96,4 +96,14 @@ def expectations(session: Session) -> list[Check]:
         checks.append(Check("package", name, "absent"))
     for name, value in sorted(p.env.items()):
         checks.append(Check("env", name, value))
+    users: dict[str, set[str]] = {}
+    for service in running_services(session):
+        for program, names in service.processes.items():
+            users.setdefault(program, set()).update(names)
+    for program, names in sorted(users.items()):
+        checks.append(Check("user", program, process_users(names), note="the users its processes run as"))
     return checks
+
+
+def process_users(names) -> str:
+    return ", ".join(sorted(set(names)))

@@ -22,7 +22,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from recorder.capture.fingerprint import accepts, fetch
 from recorder.engine import build as engine
-from recorder.engine.expect import MISMATCH, Check, answer, expectations, fingerprint
+from recorder.engine.expect import MISMATCH, Check, answer, expectations, fingerprint, process_users
 from recorder.errors import EngineError, RecorderError
 from recorder.managers import registry
 from recorder.model.session import FileChange, Fingerprint, HttpCheck, Session
@@ -125,6 +125,33 @@ def _installed(container, manager: str, site: str) -> dict[str, str] | None:
         with contextlib.suppress(Exception):
             stream.close()
     return found
+
+
+def _process_users(container) -> dict[str, str]:
+    """program -> the users its processes run as in the container, named by the image's own passwd."""
+    found = _archive(container, "/etc/passwd")
+    text = found[1].decode("utf-8", "replace") if isinstance(found, tuple) else ""
+    names = {f[2]: f[0] for f in (line.split(":") for line in text.splitlines()) if len(f) > 2}
+    users: dict[str, set[str]] = {}
+    try:
+        rows = container.top(ps_args="-eo pid,uid,comm")["Processes"] or []
+    except APIError:  # it is no longer running
+        rows = []
+    for uid, comm in (row[1:3] for row in rows):
+        users.setdefault(comm, set()).add(names.get(uid, uid))
+    return {comm: process_users(u) for comm, u in users.items()}
+
+
+def _ask_users(container, checks: list[Check], settle: float = 5.0) -> None:
+    """Each program runs as the users it ran as on staging; workers may still be starting: a few looks."""
+    deadline = time.monotonic() + settle
+    while checks:
+        running = _process_users(container)
+        for c in checks:
+            c.judge(running.get(c.subject, "not running"))
+        if all(c.result == "match" for c in checks) or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
 
 
 # ---------------------------------------------------------------- the run
@@ -242,6 +269,7 @@ def run(session: Session, tag: str, timeout: float = 30.0, emit: Callable[[str],
                     c.judge(installed.get(c.subject, "absent"))
             elif c.kind == "env":
                 c.judge(env.get(c.subject, "not set"))
+        _ask_users(container, [c for c in checks if c.kind == "user" and not c.skip])
     except DockerException as exc:
         raise EngineError(f"verify of {tag} lost the Docker engine: {str(exc).splitlines()[0]}") from None
     finally:

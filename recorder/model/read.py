@@ -302,8 +302,20 @@ def _read_service(r: _Reader, node: Any, where: str) -> Service:
         ports=ports,
         data_dir=r.get(node, "data_dir", str, where, default=""),
         env=r.str_map(node, "env", where, ENV_NAME, "a variable name"),
+        processes=_processes(r, node, where),
         replay=_service_replay(r, node, where),
     )
+
+
+def _processes(r: _Reader, node: dict, where: str) -> dict[str, list[str]]:
+    """program -> the users it ran as: lists of user names or ids."""
+    out = {}
+    for program, users in r.get(node, "processes", dict, where, default={}).items():
+        w = f"{where}.processes.{program}"
+        if not isinstance(users, list) or not all(isinstance(u, str) and ACCOUNT.fullmatch(u) for u in users):
+            raise r.fail(w, node, "processes", "expected a list of user names")
+        out[str(program)] = [str(u) for u in users]
+    return out
 
 
 def _port_number(r: _Reader, node: dict, i: int, pw: str) -> int:

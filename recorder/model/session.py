@@ -104,6 +104,8 @@ class Service:
     ports: list[Port] = field(default_factory=list)
     data_dir: str = ""  # a stateful daemon's data: a VOLUME in the image, never baked in
     env: dict[str, str] = field(default_factory=dict)  # its own variables (a unit's Environment=)
+    # the users its processes ran as on staging, by program (lighttpd: [www-data] after it dropped root)
+    processes: dict[str, list[str]] = field(default_factory=dict)
     replay: str = "run"  # run | skip: `skip` leaves the service out of the image
 
 

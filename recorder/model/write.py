@@ -119,6 +119,7 @@ def _service_to_yaml(s: Service) -> CommentedMap:
             "ports": [_port(p) for p in s.ports],
             "data_dir": s.data_dir,
             "env": CommentedMap(sorted(s.env.items())) if s.env else None,
+            "processes": CommentedMap((k, _flow(v)) for k, v in sorted(s.processes.items())) if s.processes else None,
             "replay": s.replay if s.replay != "run" else None,
         }
     )

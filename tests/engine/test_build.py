@@ -77,7 +77,8 @@ def test_build_options_reach_the_engine_and_logs_get_plain_progress_lines(docker
         assert steps[2].endswith("step 3/7: COPY files/etc/small.conf /etc/small.conf  (step 1: vi /etc/small.conf)")
         assert "step 5/7: RUN echo" in steps[4] and "(step 2: echo" in steps[4]
         assert steps[5].endswith("step 6/7: LABEL org.example.team=ops")
-        assert lines[-1].startswith(f"built {tag} (sha256:")
+        assert lines[-2].startswith(f"built {tag} (sha256:")
+        assert lines[-1] == "no service to run: nothing to smoke-test"
         image = docker_client.images.get(tag)
         assert image.labels["org.example.team"] == "ops" and image.labels["org.example.ticket"] == "OPS-1"
         assert image.labels["io.record.session"] == "small"  # the generated LABEL is still there

@@ -27,7 +27,8 @@ def example_copy(tmp_path: Path) -> Path:
 
 
 def build(d: Path, tag: str) -> None:
-    result = record("build", str(d), "--tag", tag, "--base", staging.BASE_IMAGE, "--quiet")
+    """Built without the smoke run: these images are broken on purpose, for verify to say how."""
+    result = record("build", str(d), "--tag", tag, "--base", staging.BASE_IMAGE, "--quiet", "--no-smoke")
     assert result.returncode == 0, result.stderr
 
 
@@ -178,4 +179,29 @@ def test_each_manager_s_packages_are_read_from_the_image_by_that_manager_s_reade
         assert _installed(container, "gem", "") is None  # gem's database is not read: such checks are skipped
     finally:
         container.remove(force=True)
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_each_program_runs_as_the_users_it_ran_as_on_staging(docker_client, tmp_path):
+    """nginx's master as root and its workers as www-data, as on staging; a program recorded as running
+    as another user is named."""
+    d = example_copy(tmp_path)
+    session = read.load(d)
+    session.services[0].processes = {"nginx": ["root", "www-data"]}
+    write.save(session, d)
+    tag = staging.tag("verify-users")
+    build(d, tag)
+    try:
+        result = record("verify", str(d), "--tag", tag, "--json")
+        users = [c for c in json.loads(result.stdout)["checks"] if c["kind"] == "user"]
+        assert [(c["subject"], c["expected"], c["observed"], c["result"]) for c in users] == [
+            ("nginx", "root, www-data", "root, www-data", "match")
+        ]
+        session.services[0].processes = {"nginx": ["root", "nginx-worker"]}
+        write.save(session, d)
+        result = record("verify", str(d), "--tag", tag)
+        assert result.returncode == 1
+        assert "mismatch: user nginx: staging nginx-worker, root, image root, www-data (the users its" in result.stdout
+    finally:
         docker_client.images.remove(tag, force=True)
