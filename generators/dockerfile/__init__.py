@@ -280,13 +280,15 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
     )
     if _uses_pipes(session):
         w.lines.append('SHELL ["/bin/bash", "-o", "pipefail", "-c"]')
-    _needed(session, w, relaxed)
+    grouped = layers.group(session)
+    if not any(layer.host_packages for layer in grouped):
+        _needed(session, w, relaxed)
     _secrets_note(needs(session), w)
     last = image.last_writers(session)
     trees = _Trees(session, last)
-    for layer in layers.group(session):
+    for layer in grouped:
         step = layer.steps[0]
-        if len(layer.steps) > 1:
+        if len(layer.steps) > 1 or layer.host_packages:
             body = []
             for change in layer.merged:
                 body += _chdir_for(change, w) + registry.install(change, relaxed)
@@ -294,7 +296,8 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
             body = _run(step, w, last, relaxed, trees)
         else:
             body = _files(step, last, trees)
-        w.block("\n".join(_summary(s) for s in layer.steps), body + _env(step))
+        summary = [_summary(s) for s in layer.steps] + ([HOST_PACKAGES] if layer.host_packages else [])
+        w.block("\n".join(summary), body + _env(step))
     _entrypoint(session, w)
     return "\n".join(w.lines) + "\n"
 
@@ -363,8 +366,12 @@ def _entrypoint(session: Session, w: _Writer) -> None:
     w.block(f"# services: {names}, under supervisord (each in the foreground, logs to stdout)", out)
 
 
+HOST_PACKAGES = "# and the packages the staging host already had, which the commands and services need"
+
+
 def _needed(session: Session, w: _Writer, relaxed: bool) -> None:
-    """Packages the host had before recording that the replay needs: early, they change least."""
+    """Packages the host had before recording that the replay needs, in a layer of their own when no
+    apt install can take them (layers.group): early, they change least."""
     if session.host.needed_packages:
         change = PackageChange(manager="apt", installed=dict(session.host.needed_packages))
         w.block(

@@ -6,7 +6,8 @@ go first and captured config and application files last; a change to a config fi
 only the copies after it. What must stay before an install: the package-manager configuration it
 uses (a mirror repo file, pip.conf), and any file a command replayed verbatim might read — so files
 before such a command keep their place. Consecutive installs by one manager into one place merge
-into one RUN.
+into one RUN, and the packages the host already had that the replay needs join the first apt install
+when nothing is run before it: one apt layer, one download of the package lists.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Layer:
 
     steps: list[Step]
     merged: list[PackageChange] = field(default_factory=list)  # set when installs were merged
+    host_packages: bool = False  # the packages the host already had are installed here too
 
 
 def _configures_packages(step: Step) -> bool:
@@ -75,4 +77,22 @@ def group(session: Session) -> list[Layer]:
                 )
                 continue
         layers.append(Layer([step], [change] if change is not None else []))
+    _fold_host_packages(session, layers)
     return layers
+
+
+def _fold_host_packages(session: Session, layers: list[Layer]) -> None:
+    """The host's own packages that the replay needs go into the first layer that runs anything when
+    it is an apt install (else they get a layer of their own, first: what runs may need them)."""
+    first = next((layer for layer in layers if layer.steps[0].replay == "run"), None)
+    needed = session.host.needed_packages
+    if not needed or first is None or len(first.merged) != 1 or first.merged[0].manager != "apt":
+        return
+    change = first.merged[0]
+    first.merged[0] = PackageChange(
+        manager="apt",
+        installed={**needed, **change.installed},
+        dependencies={n: v for n, v in change.dependencies.items() if n not in needed},
+        options=list(change.options),
+    )
+    first.host_packages = True

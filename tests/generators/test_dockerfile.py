@@ -126,6 +126,23 @@ def test_a_service_s_own_environment_is_set_for_it_and_its_secrets_are_asked_at_
     assert "<redacted" not in conf
 
 
+def test_the_host_s_own_packages_join_the_first_apt_install_unless_something_runs_before_it():
+    session = read.load(CASES["web"])
+    session.host.needed_packages = {"curl": "7.88.1-10+deb12u5"}
+    text = dockerfile.render(session)
+    assert text.count("apt-get update") == 1
+    install = text[text.index("RUN apt-get update") :].split("\n\n")[0]
+    assert "curl=7.88.1-10+deb12u5" in install and "nginx=" in install
+    assert "# and the packages the staging host already had" in text
+    first_run = next(st for st in session.steps if st.replay == "run")
+    session.steps.insert(
+        session.steps.index(first_run), s.Step(99, "useradd -r web", "/root", 0, "run", "manages users")
+    )
+    text = dockerfile.render(session)
+    assert text.count("apt-get update") == 2
+    assert text.index("curl=7.88.1-10+deb12u5") < text.index("useradd -r web") < text.index("nginx=")
+
+
 def test_relaxed_drops_version_pins():
     text = dockerfile.render(read.load(CASES["langs"]), relaxed=True)
     assert "Flask==" not in text and "      Flask" in text
