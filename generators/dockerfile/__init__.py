@@ -113,16 +113,39 @@ def _copy(f: FileChange) -> str:
     return f"COPY {chown}{src} {dst}"
 
 
+IGNORE = "# hadolint ignore="
+ONE_RUN_A_STEP = (
+    "# Each recorded step is a RUN of its own, so a failing build names its step: hadolint's DL3059\n"
+    "# (consecutive RUNs) is ignored where two follow each other."
+)
+
+USER_BY_NAME = "# by name, as on staging: this image makes the user itself (its package, or a step above)"
+
+
 class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.workdir = "/"
+        self.after_run = False  # the last instruction written was a RUN
 
     def block(self, comment: str, instructions: list[str]) -> None:
         if instructions:
             self.lines.append("")
             self.lines.append(comment)
-            self.lines.extend(instructions)
+            for line in instructions:
+                self._instruction(line)
+
+    def _instruction(self, line: str) -> None:
+        if line.startswith("#"):
+            self.lines.append(line)
+            return
+        if line.startswith("RUN ") and self.after_run:
+            if self.lines[-1].startswith(IGNORE):
+                self.lines[-1] += ",DL3059"
+            else:
+                self.lines.append(IGNORE + "DL3059")
+        self.lines.append(line)
+        self.after_run = line.startswith("RUN ")
 
     def chdir(self, path: str) -> list[str]:
         if path == self.workdir:
@@ -299,6 +322,8 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
         summary = [_summary(s) for s in layer.steps] + ([HOST_PACKAGES] if layer.host_packages else [])
         w.block("\n".join(summary), body + _env(step))
     _entrypoint(session, w)
+    if any(line.startswith(IGNORE) and "DL3059" in line for line in w.lines):
+        w.lines.insert(2, ONE_RUN_A_STEP)
     return "\n".join(w.lines) + "\n"
 
 
@@ -356,7 +381,7 @@ def _entrypoint(session: Session, w: _Writer) -> None:
         out += w.chdir(service.cwd)
         out += _env_lines(dict(sorted(service.env.items())))
         if service.user not in ("root", "0"):
-            out.append(f"USER {service.user}")
+            out += [USER_BY_NAME, IGNORE + "DL3066", f"USER {service.user}"]
         out.append(f"ENTRYPOINT {json.dumps(_entrypoint_argv(service.command))}")
         w.block(f"# service: {service.name}, in the foreground", out)
         return

@@ -46,9 +46,11 @@ def test_generation_is_deterministic(case):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_hadolint_passes_at_warning_threshold(case):
+def test_hadolint_finds_nothing_at_any_level(case):
+    """Info included; what is ignored on purpose carries an ignore comment that says why. Shellcheck's
+    style notes on a command replayed as the operator typed it (SC2012 on `ls | wc -l`) are theirs."""
     result = subprocess.run(
-        [test_tool("hadolint"), "--failure-threshold", "warning", "-"],
+        [test_tool("hadolint"), "--failure-threshold", "info", "--ignore", "SC2012", "-"],
         input=dockerfile.render(read.load(CASES[case])),
         capture_output=True,
         text=True,
