@@ -269,7 +269,7 @@ def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | 
         ports=_ports(tree.sockets),
         data_dir=_data_dir(command, daemon),
         env=env,
-        processes=_processes(tree.members),
+        processes=_processes(_runs_in_image(tree.members, command)),
     )
 
 
@@ -389,6 +389,28 @@ def _environment_file(value: str) -> dict[str, str]:
             quoted = len(value) > 1 and value[0] == value[-1] and value[0] in "'\""
             out[name.strip()] = value[1:-1] if quoted else value
     return out
+
+
+def _runs_in_image(members: list[Proc], command: list[str]) -> list[Proc]:
+    """The part of a family the image runs: from the topmost process that is the command's program
+    down (`service mariadb start` ran mysqld_safe and logger around mariadbd; the unit runs mariadbd),
+    else all of it (apache2ctl in the image starts what the init script started on staging)."""
+    program = basename(command[0]) if command else ""
+    pids = {m.pid: m for m in members}
+
+    def depth(p: Proc) -> int:
+        return 1 + depth(pids[p.ppid]) if p.ppid in pids else 0
+
+    matching = [m for m in members if program and program in names_of(m)]
+    if not matching:
+        return members
+    top = min(matching, key=depth)
+    kept, todo = [], [top]
+    while todo:
+        p = todo.pop()
+        kept.append(p)
+        todo += [m for m in members if m.ppid == p.pid]
+    return kept
 
 
 def _processes(members: list[Proc]) -> dict[str, list[str]]:

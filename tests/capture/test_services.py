@@ -188,3 +188,19 @@ def test_a_list_run_in_the_background_is_its_server_not_the_shell_s_fork_that_wa
         "/tmp/record-1/bashrc",
     )
     assert [s.name for s in found] == ["ruby"]
+
+
+def test_the_users_recorded_are_those_of_what_the_image_runs_not_of_the_launcher_around_it(tmp_path, monkeypatch):
+    """`service mariadb start`: mysqld_safe (root) and logger (root) around mariadbd (mysql); the unit's
+    ExecStart runs mariadbd alone, so only its users are asked of the image."""
+    units = tmp_path / "system"
+    units.mkdir()
+    (units / "mariadb.service").write_text("[Service]\nType=notify\nUser=mysql\nExecStart=/usr/sbin/mariadbd\n")
+    monkeypatch.setattr(services, "UNIT_DIRS", (str(units),))
+    windows = [Window(1, 1001, "service mariadb start", "/root", "root")]
+    safe = proc(300, 1, 1001.2, "/bin/sh", "/usr/bin/mysqld_safe", comm="mysqld_safe")
+    mariadbd = proc(301, 300, 1001.3, "/usr/sbin/mariadbd", "--user=mysql", uid=105, readable=False)
+    logger = proc(302, 300, 1001.3, "logger", "-t", "mysqld", uid=0)
+    [service], _, _ = run(windows, [safe, mariadbd, logger], [tcp(3306, 5, uid=105)])
+    assert service.command == ["/usr/sbin/mariadbd"] and service.user == "mysql"
+    assert list(service.processes) == ["mariadbd"]

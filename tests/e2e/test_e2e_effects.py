@@ -52,9 +52,8 @@ def _vi_edit(child) -> None:
 
 
 def test_a_full_deployment_replays_and_the_image_answers_like_staging(docker_client, staging_image, tmp_path):
-    # The one staging container still given SYS_PTRACE: its second service runs as user `app`, and
-    # without ptrace the recorder cannot map that user's port to its process (issue 12, open).
-    host = staging.StagingHost(docker_client, ports=(8080, 9000), cap_add=["SYS_PTRACE"])
+    # Docker's default capabilities: the second service runs as user `app`, whose fds root may not read
+    host = staging.StagingHost(docker_client, ports=(8080, 9000))
     try:
         child = host.spawn_record("--name multi")
         child.expect(staging.PROMPT)
@@ -85,8 +84,10 @@ def test_a_full_deployment_replays_and_the_image_answers_like_staging(docker_cli
     assert {"python3-venv"} <= set(session.host.needed_packages)  # the host had it before recording
     services = {svc.name: svc for svc in session.services}
     assert services["nginx"].user == "root"
-    python = next(svc for name, svc in services.items() if name.startswith("python"))
+    python = next(svc for name, svc in services.items() if name != "nginx")
+    assert python.command == ["/opt/app/venv/bin/python", "app.py"], python
     assert python.user == "app" and python.cwd == "/opt/app"
+    assert [p.port for p in python.ports] == [9000]
 
     tag = staging.tag("e2e-multi")
     result = subprocess.run(
