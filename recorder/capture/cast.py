@@ -10,7 +10,6 @@ import errno
 import json
 import mmap
 import os
-import queue
 import shutil
 import threading
 import time
@@ -87,7 +86,9 @@ class CastWriter:
         self._part = os.fdopen(_private(self.part_path), "w", encoding="utf-8")
         with open(path, encoding="utf-8") as cast:
             shutil.copyfileobj(cast, self._part)  # the part is the whole cast to be: it replaces the cast
-        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._arrived: list = []  # (time, byte count) of each write, RELEASE, STOP: for the cast's thread
+        self._wake = threading.Event()  # set for RELEASE and STOP, and for output when the thread is idle
+        self._idle = False  # the thread waits for output, not for output to pause
         self._rewrite = False  # a secret learned late was let through: the cast is written again at close
         self._checked = 0  # the redactor's values up to here were looked for in what was let through
         self._let_through = 0  # raw bytes let through, or more (a replaced invalid byte counts three)
@@ -108,7 +109,10 @@ class CastWriter:
             except OSError as exc:
                 self.error = exc.strerror or str(exc)
                 return
-        self._work.put((round(elapsed, 6), len(data)))
+            self._arrived.append((round(elapsed, 6), len(data)))
+            wake, self._idle = self._idle, False
+        if wake:  # else the thread looks again QUIET seconds later: no wake-up a write while output flows
+            self._wake.set()
 
     def flush(self) -> None:
         """Called at each prompt, once the finished command's secrets are known: what it printed may
@@ -119,14 +123,16 @@ class CastWriter:
                     self._timing.flush()
                 except OSError as exc:
                     self.error = exc.strerror or str(exc)
-        self._work.put(RELEASE)
+            self._arrived.append(RELEASE)
+        self._wake.set()
 
     def close(self) -> None:
         with self._lock:
             os.close(self._raw)
             with contextlib.suppress(OSError):
                 self._timing.close()
-        self._work.put(STOP)
+            self._arrived.append(STOP)
+        self._wake.set()
         self._thread.join()
         try:
             if self._rewrite:
@@ -153,16 +159,17 @@ class CastWriter:
         ending = False
         try:
             while not ending:
-                try:
-                    item = self._work.get(timeout=QUIET if backlog else None)
-                except queue.Empty:
-                    item = None  # a pause: work
-                ending = item == STOP
-                if item is not None and not ending:
-                    backlog.append(item)
-                    if item != RELEASE:
-                        continue  # output flowing: it is read back later
-                while backlog and (ending or self._work.empty()):  # a scan at a time, until output comes
+                with self._lock:
+                    idle = self._idle = not backlog and not self._arrived
+                self._wake.wait(None if idle else QUIET)
+                self._wake.clear()
+                with self._lock:
+                    arrived, self._arrived = self._arrived, []
+                ending = STOP in arrived
+                backlog.extend(item for item in arrived if item != STOP)
+                if arrived and not ending and RELEASE not in arrived:
+                    continue  # output flowing: it is read back when it pauses
+                while backlog and (ending or not self._arrived):  # a scan at a time, until output comes
                     item = backlog.popleft()
                     if item == RELEASE:
                         self._release(stream)

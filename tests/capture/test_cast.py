@@ -161,7 +161,9 @@ def test_a_crashed_recordings_raw_output_is_redacted_into_the_cast_on_resume(tmp
     cast = writer(tmp_path, r)
     cast.output(f"before the crash: {pw}\r\n".encode())
     cast.flush()
-    cast._work.put(casting.STOP)  # the recorder is killed: the raw files and the part stay behind
+    with cast._lock:  # the recorder is killed: its thread ends, the raw files and the part stay behind
+        cast._arrived.append(casting.STOP)
+    cast._wake.set()
     cast._thread.join()
     assert pw.encode() in (tmp_path / "terminal.cast.raw").read_bytes()
 
