@@ -54,7 +54,11 @@ def timed_exit(proc: PtyProcess, data: str, pause: float) -> float:
 
 
 def run(megabytes: int, rounds: int, pause: float) -> None:
-    work = tempfile.mkdtemp(prefix="bench-exit-")
+    with tempfile.TemporaryDirectory(prefix="bench-exit-") as work:  # a cast of each size each round: gone after
+        report(measure(work, megabytes, rounds, pause), rounds)
+
+
+def measure(work: str, megabytes: int, rounds: int, pause: float) -> dict[tuple[str, int, float], list[float]]:
     line = b"0123456789 the quick brown fox jumps over the lazy dog 0123456789\n"
     sizes = {0: os.path.join(work, "empty.txt"), megabytes: os.path.join(work, "big.txt")}
     for size, path in sizes.items():
@@ -80,7 +84,11 @@ def run(megabytes: int, rounds: int, pause: float) -> None:
             runs.setdefault(("record start", size, wait), []).append(timed_exit(rec, data, wait))
             cast = os.path.join(work, "sessions", name, "terminal.cast")
             assert os.path.getsize(cast) > size * 1_000_000, "the cast holds the output"
+    return runs
 
+
+def report(runs: dict[tuple[str, int, float], list[float]], rounds: int) -> None:
+    cases = sorted({(size, wait) for _, size, wait in runs})
     print(f"exit after the output of `cat FILE`, median of {rounds} rounds (slowest too)")
     medians = {}
     for (name, size, wait), samples in runs.items():
