@@ -7,6 +7,8 @@ helper brings psutil, subprocess and the rest with it, and pure generation is pu
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -26,6 +28,25 @@ EDGE = {
     "pyroute2",
     "requests",
     "socket",
+}
+
+
+# What `record` must not import before it knows which command runs: each is imported by the commands
+# that use it (pre-commit runs `record check` on every commit; `--help` needs none of them).
+NOT_AT_START = {
+    "rich",
+    "docker",
+    "detect_secrets",
+    "requests",
+    "pexpect",
+    "ptyprocess",
+    "bashlex",
+    "psutil",
+    "ruamel",
+    "yaml",
+    "pyroute2",
+    "inotify_simple",
+    "generators",
 }
 
 
@@ -122,3 +143,19 @@ def test_nothing_imports_the_commands_but_the_cli():
         upward = {n for n in ours(imports(module)) if under(n, "recorder.commands", "recorder.cli")}
         if upward:
             assert under(module, "recorder.commands", "recorder.cli", "recorder.__main__"), f"{module} imports {upward}"
+
+
+def test_the_cli_starts_with_typer_and_the_command_modules_only():
+    """What importing the CLI adds to what typer imports itself: none of the heavy libraries, and of ours
+    only the command modules and what they share (errors, the console)."""
+    code = (
+        "import sys; import typer; before = set(sys.modules); import recorder.cli; "
+        "print(*sorted(set(sys.modules) - before))"
+    )
+    added = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    loaded = set(added.stdout.split())
+    assert not {name.split(".")[0] for name in loaded} & NOT_AT_START
+    allowed = {"recorder", "recorder.cli", "recorder.console", "recorder.errors"}
+    ours = {n for n in loaded if n.split(".")[0] in PACKAGES}
+    wrong = {n for n in ours if n not in allowed and not under(n, "recorder.commands")}
+    assert not wrong, f"imported at start: {sorted(wrong)}"

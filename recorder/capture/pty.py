@@ -212,7 +212,7 @@ class PtyRelay:
             saved_mode = termios.tcgetattr(self.stdin_fd)
             tty.setraw(self.stdin_fd)
         try:
-            self._loop(wake_r)
+            self._loop(wake_r, wake_w)
         finally:
             if saved_mode is not None:
                 termios.tcsetattr(self.stdin_fd, termios.TCSAFLUSH, saved_mode)
@@ -231,12 +231,12 @@ class PtyRelay:
 
     _resize = False
 
-    def _loop(self, wake_fd: int) -> None:
+    def _loop(self, wake_r: int, wake_w: int) -> None:
         master = self.proc.fd
-        pump = OutputPump(master, self.stdout_fd, self.cast, wake_fd)
+        pump = OutputPump(master, self.stdout_fd, self.cast, wake_w)
         pump.start()
         try:
-            self._serve(master, wake_fd, pump)
+            self._serve(master, wake_r, pump)
         finally:
             pump.stop()
 

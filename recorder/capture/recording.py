@@ -46,7 +46,14 @@ GITIGNORE = ".gitignore"
 # What a recording may leave in its directory that must never be committed: the unredacted terminal
 # output and the secret values while a recording runs (or after a crash, until it is resumed), and
 # the .env a user fills in from .env.example.
-PRIVATE_FILES = (f"{CAST_FILE}.raw", f"{CAST_FILE}.timing", VALUES_STORE, f"{VALUES_STORE}.tmp", ".env")
+PRIVATE_FILES = (
+    f"{CAST_FILE}.raw",
+    f"{CAST_FILE}.timing",
+    f"{CAST_FILE}.part",
+    VALUES_STORE,
+    f"{VALUES_STORE}.tmp",
+    ".env",
+)
 END_COMMANDS = frozenset({"exit", "logout"})
 
 
@@ -240,7 +247,7 @@ class Recording:
         rows, cols = terminal_size(0)
         with self._writing():
             cast = CastWriter(
-                self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redact=self.redactor.spans
+                self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redactor=self.redactor
             )
         self.cast = cast
         if os.path.basename(self.options.shell) == "zsh":

@@ -6,17 +6,19 @@ checked before any is written, and a file that already says the same is left alo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from recorder.commands.loading import load_session
 from recorder.console import note
 from recorder.errors import RecorderError
-from recorder.model import paths
-from recorder.model.session import FILES_DIR, Session
 
-# The generators are imported by the commands that use them: every `record` command pays for what this
-# module imports, and `to-dockerfile` is run in loops (pre-commit).
+if TYPE_CHECKING:
+    from recorder.model.session import Session
+
+# The generators and the model are imported by the commands that use them: every `record` command,
+# `--help` too, pays for what this module imports, and `to-dockerfile` is run in loops (pre-commit).
 
 K8S_DIR = "k8s"
 
@@ -62,6 +64,7 @@ def to_k8s(
 def captured_configs(recorded: Session, session_dir: Path) -> dict[str, bytes]:
     """The captured contents of the session's config files, which the ConfigMap carries."""
     from recorder.model import image as runtime
+    from recorder.model.session import FILES_DIR
 
     return {c.path: (session_dir / f"{FILES_DIR}{c.path}").read_bytes() for c in runtime.config_files(recorded)}
 
@@ -82,6 +85,8 @@ def to_compose(
 def _write(directory: Path, files: dict[str, str]) -> None:
     """Write generated files into `directory`: all checked first (a symlink or a `..` that leads out is
     refused before anything is written), and a file that already says the same is left alone."""
+    from recorder.model import paths
+
     if directory.exists() and not directory.is_dir():
         raise RecorderError(f"{directory}: exists and is not a directory")
     for name in files:

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recorder.errors import RecorderError
-from recorder.model import read
-from recorder.model import session as session_io
+
+if TYPE_CHECKING:
+    from recorder.model.session import Session
 
 
-def load_session(session_dir: Path, shown_as: str | None = None) -> session_io.Session:
+def load_session(session_dir: Path, shown_as: str | None = None) -> Session:
     """A session well-formed and free of secrets written into it by hand (they would reach an image, a
-    manifest or a compose file). `shown_as` names the session in errors when it was read from a copy."""
+    manifest or a compose file). `shown_as` names the session in errors when it was read from a copy.
+
+    The reader (ruamel, libyaml) and the guard (detect-secrets) are imported here, by the commands that
+    read a session: `record --help` and the commands that read none do not pay for them."""
+    from recorder.model import read
+    from recorder.model import session as session_io
     from recorder.secrets import guard
 
     try:

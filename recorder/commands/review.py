@@ -4,7 +4,6 @@ to stderr; exit 1 means "found a difference", exit 2 "bad input"."""
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,10 +11,11 @@ import typer
 
 from recorder.commands.loading import load_session
 from recorder.console import note
-from recorder.engine.expect import MATCH, MISMATCH, Check
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from recorder.engine.expect import Check
 
 REPORT_WIDTH = 160  # a log or a pipe has no width; wide enough that table rows stay on one line
 
@@ -54,6 +54,8 @@ def diff(
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
 ) -> None:
     """Compare what two sessions put in their images: packages, files, ports, env, entrypoint (Markdown)."""
+    import tempfile
+
     from recorder.review import diff as diff_mod
     from recorder.review.revision import session_dir
 
@@ -101,11 +103,10 @@ def check(
         raise typer.Exit(1)
 
 
-RESULT_STYLE = {MATCH: "green", MISMATCH: "bold red"}
-
-
 def _rows(checks: list[Check]) -> list[Check]:
     """Dependencies that match fold into one row; everything else, and any mismatch, has its own."""
+    from recorder.engine.expect import MATCH, Check
+
     deps = [c for c in checks if c.kind == "package" and c.note == "dependency" and c.result == MATCH]
     rows = [c for c in checks if c not in deps]
     if deps:
@@ -119,6 +120,9 @@ def report_verify(checks: list[Check], tag: str, as_json: bool) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from recorder.engine.expect import MATCH, MISMATCH
+
+    result_style = {MATCH: "green", MISMATCH: "bold red"}
     mismatched = [c for c in checks if c.result == MISMATCH]
     counts = {r: sum(1 for c in checks if c.result == r) for r in (MATCH, MISMATCH, "skipped")}
     if as_json:
@@ -134,7 +138,7 @@ def report_verify(checks: list[Check], tag: str, as_json: bool) -> int:
             c.subject,
             c.expected,
             c.observed if not c.skip else "",
-            Text(c.result, style=RESULT_STYLE.get(c.result, "dim")),
+            Text(c.result, style=result_style.get(c.result, "dim")),
             c.skip or c.note,
         )
     out.print(table)

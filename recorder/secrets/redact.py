@@ -2,7 +2,7 @@
 
 A `Redactor` lives for one recording: every value it has seen gets one stable placeholder name, and it
 is applied at one point, to each Step as it is built, before anything is journaled or copied; the
-terminal cast is cleaned of the same values when it is written.
+terminal cast is cleaned of the same values as it is written, on a thread of its own (hence the lock).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,6 +33,23 @@ from recorder.secrets.detect import (
 )
 
 
+def values_pattern(values: Iterable[str], binary: bool = False) -> re.Pattern | None:
+    """One regex for these values, the longest first: those of SUBSTRING_MIN characters or more
+    anywhere, shorter ones as whole words only, none shorter than WORD_MIN; over bytes (UTF-8) when
+    `binary`. None when no value is long enough."""
+    before, after = (part.encode() for part in WHOLE_WORD) if binary else WHOLE_WORD
+    parts = []
+    for value in sorted((v for v in values if len(v) >= WORD_MIN), key=len, reverse=True):
+        escaped = re.escape(value.encode() if binary else value)
+        parts.append(escaped if len(value) >= SUBSTRING_MIN else before + escaped + after)
+    if not parts:
+        return None
+    return re.compile((b"|" if binary else "|").join(parts))
+
+
+WHOLE_WORD = ("(?<![A-Za-z0-9_])", "(?![A-Za-z0-9_])")
+
+
 class Redactor:
     """One recording's secrets: value -> placeholder name. Same value, same name, everywhere.
 
@@ -41,8 +59,10 @@ class Redactor:
 
     def __init__(self, store: Path | None = None):
         self.store = store
-        self.known: dict[str, str] = {}
+        self.known: dict[str, str] = {}  # in the order learned: values are never forgotten
+        self.from_output: set[str] = set()  # learned by their shape in the terminal's output (see spans)
         self._pattern: re.Pattern | None = None
+        self._lock = threading.RLock()  # the cast's thread learns from the output while a step is redacted
         if store is not None and store.exists():
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 loaded = json.loads(store.read_text(encoding="utf-8"))
@@ -52,17 +72,26 @@ class Redactor:
 
     def learn(self, value: str, name: str) -> str:
         """The placeholder name for a value; a new value gets a name no other value has."""
-        if value in self.known:
-            return self.known[value]
-        base = var_name(name) or "SECRET"
-        used = set(self.known.values())
-        chosen, n = base, 2
-        while chosen in used:
-            chosen, n = f"{base}_{n}", n + 1
-        self.known[value] = chosen
-        self._pattern = None
-        self._save()
-        return chosen
+        with self._lock:
+            if value in self.known:
+                return self.known[value]
+            base = var_name(name) or "SECRET"
+            used = set(self.known.values())
+            chosen, n = base, 2
+            while chosen in used:
+                chosen, n = f"{base}_{n}", n + 1
+            self.known[value] = chosen
+            self._pattern = None
+            self._save()
+            return chosen
+
+    def learned_since(self, count: int) -> tuple[list[str], int]:
+        """The values learned after the first `count`, but for those found by their shape in the
+        terminal's output (found wherever they are shown) and those too short to be searched for; and
+        the count to ask from next time."""
+        with self._lock:
+            values = list(self.known)[count:]
+            return [v for v in values if v not in self.from_output and len(v) >= WORD_MIN], len(self.known)
 
     def _save(self) -> None:
         if self.store is None:
@@ -87,14 +116,10 @@ class Redactor:
 
     def pattern(self) -> re.Pattern | None:
         """One regex for every known value: long ones anywhere, short ones as whole words."""
-        if self._pattern is None:
-            values = sorted((v for v in self.known if len(v) >= WORD_MIN), key=len, reverse=True)
-            parts = [
-                re.escape(v) if len(v) >= SUBSTRING_MIN else rf"(?<![A-Za-z0-9_]){re.escape(v)}(?![A-Za-z0-9_])"
-                for v in values
-            ]
-            self._pattern = re.compile("|".join(parts)) if parts else None
-        return self._pattern
+        with self._lock:
+            if self._pattern is None:
+                self._pattern = values_pattern(self.known)
+            return self._pattern
 
     def replace_known(self, text: str) -> str:
         pattern = self.pattern()
@@ -125,14 +150,17 @@ class Redactor:
         if pattern is not None:
             found += [Hit(m.start(), m.end(), "known", self.known[m.group()]) for m in pattern.finditer(text)]
         out: list[tuple[int, int, str]] = []
-        for hit in sorted(found, key=lambda h: (h.start, -h.end)):
-            if out and hit.start < out[-1][1]:
-                continue
-            value = text[hit.start : hit.end]
-            if PLACEHOLDER.fullmatch(value):
-                continue
-            name = hit.name if hit.kind == "known" else self.learn(value, kind_name(hit))
-            out.append((hit.start, hit.end, placeholder(name)))
+        with self._lock:
+            for hit in sorted(found, key=lambda h: (h.start, -h.end)):
+                if out and hit.start < out[-1][1]:
+                    continue
+                value = text[hit.start : hit.end]
+                if PLACEHOLDER.fullmatch(value):
+                    continue
+                if hit.kind != "known" and value not in self.known:
+                    self.from_output.add(value)
+                name = hit.name if hit.kind == "known" else self.learn(value, kind_name(hit))
+                out.append((hit.start, hit.end, placeholder(name)))
         return out
 
     def command(self, text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -234,6 +235,28 @@ def test_a_secret_on_a_service_s_command_line_is_replaced_in_what_runs_and_what_
 def test_typed_lines_apply_erase_and_kill_as_the_terminal_did():
     assert secrets.typed_lines(b"hunx\x7fter2\r") == ["hunter2"]
     assert secrets.typed_lines(b"wrong\x15right\rsecond\n") == ["right", "second"]
+
+
+def test_the_text_every_match_holds_is_read_from_the_top_level_of_a_pattern_only():
+    assert secrets.required_text(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == "k_live_"
+    assert secrets.required_text(re.compile(r"xox(?:a|b)-\d+", re.IGNORECASE)) == "xox"
+    assert secrets.required_text(re.compile(r"ab?cd")) == "cd"  # b is optional: a and cd are runs
+    assert secrets.required_text(re.compile(r"ghp_x|glpat-y")) == "g"  # what the alternatives share
+    for nothing in (r"ghp_x|xoxb-y", r"(?:BEGIN)+", r"[A-Z]{20}", r"(?=key)\w+"):
+        assert secrets.required_text(re.compile(nothing)) == ""
+
+
+def test_case_blind_patterns_find_tokens_in_any_case_and_beside_any_letters():
+    """Slack's patterns ignore case: their needle is compared in lower case, and only in ASCII text,
+    since re also folds letters such as the Kelvin sign and the long s onto ASCII ones."""
+    token = fakes.slack_token()
+    for text in (f"token {token.upper()} done", f"jeton {token.upper()} prêt", f"{token[:1]}\u212a {token} ok"):
+        found = [text[h.start : h.end] for h in secrets.find_values(text, entropy=False, tokens_only=True)]
+        assert token.upper() in found or token in found, text
+    long_s = "xo" + "xb-1234-" + "abc\u017fdef"  # matches Slack's pattern only through re's folding of ſ
+    text = f"see {long_s} here"
+    assert re.search(r"xox(?:a|b|p|o|s|r)-(?:\d+-)+[a-z0-9]+", text, re.IGNORECASE)
+    assert secrets.find_values(text, entropy=False, tokens_only=True), "a non-ASCII text is searched in full"
 
 
 def test_cast_events_are_redacted_even_when_a_secret_is_split_between_two_bursts():

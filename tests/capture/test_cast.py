@@ -1,0 +1,175 @@
+"""The cast is redacted as output arrives: a secret cut in two by a read, by a scan, or learned only at
+its command's prompt (or later) never reaches terminal.cast in the clear, and nothing private is left."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recorder.capture import cast as casting
+from recorder.capture.cast import CastWriter
+from recorder.secrets.redact import Redactor
+from tests import fakes
+
+
+def shown(path: Path) -> str:
+    """What the cast replays: its events' text, joined."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[0])["version"] == 2
+    return "".join(json.loads(line)[2] for line in lines[1:])
+
+
+def writer(tmp_path: Path, redactor: Redactor, append: bool = False) -> CastWriter:
+    return CastWriter(tmp_path / "terminal.cast", 80, 24, {"TERM": "xterm"}, append=append, redactor=redactor)
+
+
+def assert_nothing_left(tmp_path: Path) -> None:
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["terminal.cast"]
+
+
+def test_a_known_secret_split_across_two_reads_is_redacted(tmp_path):
+    r = Redactor()
+    pw = fakes.password()
+    r.learn(pw, "DB_PASSWORD")
+    cast = writer(tmp_path, r)
+    cast.output(f"$ mysql -p{pw[:7]}".encode())
+    cast.output(f"{pw[7:]} app\r\n".encode())
+    cast.flush()
+    cast.close()
+    assert shown(tmp_path / "terminal.cast") == "$ mysql -p<redacted:DB_PASSWORD> app\r\n"
+    assert_nothing_left(tmp_path)
+
+
+def test_a_token_split_across_two_reads_is_found_by_its_shape(tmp_path):
+    r = Redactor()
+    token = fakes.github_token()
+    cast = writer(tmp_path, r)
+    cast.output(f"token: {token[:20]}".encode())
+    cast.output(f"{token[20:]}\r\n".encode())
+    cast.flush()
+    cast.close()
+    assert shown(tmp_path / "terminal.cast") == "token: <redacted:GITHUB_TOKEN>\r\n"
+
+
+def test_a_character_split_across_two_reads_is_kept(tmp_path):
+    cast = writer(tmp_path, Redactor())
+    data = "naïve café ✓\r\n".encode()
+    cast.output(data[:3])  # inside the ï
+    cast.output(data[3:])
+    cast.close()
+    assert shown(tmp_path / "terminal.cast") == "naïve café ✓\r\n"
+
+
+def test_what_a_command_printed_waits_for_its_prompt_and_the_secrets_typed_for_it(tmp_path):
+    """The echo of `export DB_PASSWORD=...` is output before the recording knows the value: it is let
+    into the cast only at the prompt, when the step has been redacted and the value learned."""
+    r = Redactor()
+    pw = fakes.password()
+    cast = writer(tmp_path, r)
+    cast.output(f"$ export DB_PASSWORD={pw}\r\n".encode())
+    r.learn(pw, "DB_PASSWORD")  # what Recording._protect does before the prompt
+    cast.flush()
+    cast.output(b"$ echo done\r\ndone\r\n")
+    cast.close()
+    assert shown(tmp_path / "terminal.cast") == "$ export DB_PASSWORD=<redacted:DB_PASSWORD>\r\n$ echo done\r\ndone\r\n"
+
+
+def test_a_secret_learned_after_it_was_let_through_has_the_cast_written_again(tmp_path):
+    """Printed at one prompt, typed at a later one (or typed ahead): the cast is written again from the
+    raw output at close, with every value known then."""
+    r = Redactor()
+    pw = fakes.password()
+    cast = writer(tmp_path, r)
+    cast.output(f"$ cat generated\r\n{pw}\r\n".encode())
+    cast.flush()
+    cast.output(b"$ export APP_KEY=...\r\n")
+    r.learn(pw, "APP_KEY")
+    cast.flush()
+    cast.close()
+    text = shown(tmp_path / "terminal.cast")
+    assert pw not in text and "$ cat generated\r\n<redacted:APP_KEY>\r\n" in text
+    assert_nothing_left(tmp_path)
+
+
+@pytest.fixture
+def small_scans(monkeypatch):
+    """Scans of a few hundred characters, so a test's output crosses many of them."""
+    monkeypatch.setattr(casting, "TAIL", 96)
+    monkeypatch.setattr(casting, "BATCH", 160)
+
+
+def test_a_secret_learned_at_the_prompt_of_a_long_output_is_found_in_what_was_scanned(tmp_path, small_scans):
+    """When a command printed more than one scan, its echo was scanned before the prompt taught the
+    value: what waits for the prompt is scanned again, and the cast need not be written twice."""
+    r = Redactor()
+    pw = fakes.password()
+    cast = writer(tmp_path, r)
+    cast.output(f"$ mysql -p{pw} -e 'select * from big'\r\n".encode())
+    for i in range(40):
+        cast.output(f"row {i:04} | some value | another value\r\n".encode())
+    r.learn(pw, "MYSQL_PASSWORD")
+    cast.flush()
+    cast.close()
+    text = shown(tmp_path / "terminal.cast")
+    assert text.startswith("$ mysql -p<redacted:MYSQL_PASSWORD> -e") and "row 0039" in text
+    assert not cast._rewrite
+
+
+CHUNKS = st.lists(st.integers(min_value=1, max_value=90), min_size=1, max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=CHUNKS)
+def test_however_the_output_is_cut_the_cast_is_what_redacting_it_whole_gives(tmp_path_factory, cuts):
+    """Reads of any size, scans far shorter than the output: every secret is seen whole, and the cast
+    replays exactly the output redacted at once."""
+    saved = casting.TAIL, casting.BATCH
+    casting.TAIL, casting.BATCH = 600, 200  # a tail longer than the key, the longest secret here
+    try:
+        tmp_path = tmp_path_factory.mktemp("cast")
+        r = Redactor()
+        pw, token, jwt, key = fakes.password(), fakes.github_token(), fakes.jwt(), fakes.private_key()
+        r.learn(pw, "DB_PASSWORD")
+        lines = [pw, token, jwt, "nothing here", "café ✓", key.replace("\n", "\r\n")]
+        text = "".join(f"line {i}: {lines[i % len(lines)]} end\r\n" for i in range(36)).encode()
+        cast, pos, k = writer(tmp_path, r), 0, 0
+        while pos < len(text):
+            size = cuts[k % len(cuts)]
+            cast.output(text[pos : pos + size])
+            pos, k = pos + size, k + 1
+            if k % 7 == 0:
+                cast.flush()
+        cast.close()
+        whole = text.decode()
+        expected = casting.redact_events([whole], r.spans(whole))[0]
+        got = shown(tmp_path / "terminal.cast")
+        assert got == expected
+        assert not any(secret in got for secret in (pw, token, jwt, *key.splitlines()[1:-1]))
+        assert re.findall(r"<redacted:(\w+)>", got)[:4] == ["DB_PASSWORD", "GITHUB_TOKEN", "JWT", "PRIVATE_KEY"]
+    finally:
+        casting.TAIL, casting.BATCH = saved
+
+
+def test_a_crashed_recordings_raw_output_is_redacted_into_the_cast_on_resume(tmp_path):
+    r = Redactor()
+    pw = fakes.password()
+    cast = writer(tmp_path, r)
+    cast.output(f"before the crash: {pw}\r\n".encode())
+    cast.flush()
+    with cast._lock:  # the recorder is killed: its thread ends, the raw files and the part stay behind
+        cast._arrived.append(casting.STOP)
+    cast._wake.set()
+    cast._thread.join()
+    assert pw.encode() in (tmp_path / "terminal.cast.raw").read_bytes()
+
+    r.learn(pw, "DB_PASSWORD")  # as the resumed recording reads back its store of values
+    resumed = writer(tmp_path, r, append=True)
+    resumed.output(b"after\r\n")
+    resumed.close()
+    assert shown(tmp_path / "terminal.cast") == "before the crash: <redacted:DB_PASSWORD>\r\nafter\r\n"
+    assert_nothing_left(tmp_path)
