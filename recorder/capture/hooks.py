@@ -1,7 +1,8 @@
 """The bash rcfile that reports each command to the recorder.
 
 The shell is the only party that knows where a command starts and ends, so it tells us: PS0 (after a
-line is read, before it runs) sends the command text; the first thing PROMPT_COMMAND does is send the
+line is read, before it runs; before bash 4.4, the first DEBUG trap after a prompt) sends the command
+text; the first thing PROMPT_COMMAND does is send the
 exit status, PIPESTATUS and cwd, dump the exported environment, and then *wait for the recorder's
 acknowledgement*. That wait is what makes "every finished command is on disk before the next prompt"
 true: the recorder probes the host, appends to the journal, fsyncs, and only then lets the prompt
@@ -29,14 +30,41 @@ __rec_events=@EVENTS@
 __rec_ack=@ACK@
 __rec_dir=@DIR@
 __rec_rc=@RC@
+__rec_nl=$'\n'
+# bash before 4.4 has no PS0: a DEBUG trap stands in for it (see "fallback" below). `record start`
+# sets this for such a bash or when RECORD_HOOKS=fallback; a nested shell checks its own version.
+__rec_fallback=@FALLBACK@
+__rec_version=$((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1]))
+[ "$__rec_version" -lt 404 ] && __rec_fallback=1
 
 # Commands typed with a leading space must still reach the history, or `history 1` cannot see them.
 case "$HISTCONTROL" in *ignoreboth*) HISTCONTROL=ignoredups ;; *ignorespace*) HISTCONTROL= ;; esac
 HISTIGNORE=
 shopt -s cmdhist lithist
-set -o history
+if [ -n "$__rec_fallback" ]; then
+  # Every line typed must be a history entry of its own (no ignoredups, no erasedups): a line is
+  # known to be new by `history 1` having changed.
+  HISTCONTROL=
+  # bash 4.2 with lithist stores an empty line after each here-document line, so the document
+  # replays changed; without lithist here-documents are exact and only other multi-line commands
+  # (loops) are stored joined with "; ", which runs the same. Exact commands beat exact layout.
+  [ "$__rec_version" -lt 404 ] && shopt -u lithist
+fi
 
 __rec_seq=0
+
+__rec_hold_int() {
+  # Ctrl-C is held off while a report is made (its handler is $1); the user's own INT trap is kept
+  # through a file, as $(trap -p) would fork for every command.
+  trap -p INT >"$__rec_dir/trap.$$" 2>/dev/null
+  trap "$1" INT
+}
+
+__rec_release_int() {
+  local __rec_trap=
+  IFS= read -r -d '' __rec_trap <"$__rec_dir/trap.$$" 2>/dev/null
+  if [ -n "$__rec_trap" ]; then eval "$__rec_trap"; else trap - INT; fi
+}
 
 __rec_preexec() {
   # This runs in PS0's subshell. A Ctrl-C typed as the line is accepted must not cut the message in
@@ -51,12 +79,20 @@ __rec_preexec() {
 }
 
 __rec_precmd() {
-  local __rec_status="$?" __rec_pipe="${PIPESTATUS[*]}" __rec_reply= __rec_trap=
+  local __rec_status="$?" __rec_pipe="${PIPESTATUS[*]}" __rec_reply= __rec_line=
   # From here to the prompt a Ctrl-C would abandon the report half-made (no "finish", or an answer
-  # left unread for the next command to take as its own): it waits until the prompt is back. The
-  # user's own INT trap is kept (through a file: $(trap -p) would fork for every command).
-  trap -p INT >"$__rec_dir/trap.$$" 2>/dev/null
-  trap '' INT
+  # left unread for the next command to take as its own): it waits until the prompt is back.
+  __rec_hold_int ''
+  if [ -n "$__rec_fallback" ]; then
+    __rec_armed=
+    # A line of which nothing ran in this shell itself (a subshell, a function definition) met no
+    # DEBUG trap: it is reported now, and the recorder dates it from the previous prompt. At the
+    # first prompt the newest entry is the history file's (bash reads it after this rcfile).
+    if __rec_new_line && [ -n "$__rec_prompted" ]; then
+      printf 'late\0%s\0%s\0' "$$" "$__rec_line" >"$__rec_events" 2>/dev/null
+    fi
+    __rec_prompted=1
+  fi
   env -0 >"$__rec_dir/env.$$" 2>/dev/null
   alias -p >"$__rec_dir/alias.$$" 2>/dev/null
   __rec_seq=$((__rec_seq + 1))
@@ -69,9 +105,64 @@ __rec_precmd() {
   done 2>/dev/null
   __rec_reply="${__rec_reply#"$$:$__rec_seq "}"
   [ -n "$__rec_reply" ] && printf '%b\n' "$__rec_reply" >&2
-  IFS= read -r -d '' __rec_trap <"$__rec_dir/trap.$$" 2>/dev/null
-  if [ -n "$__rec_trap" ]; then eval "$__rec_trap"; else trap - INT; fi
+  __rec_release_int
   return "$__rec_status"
+}
+
+# ---- fallback: the DEBUG trap runs before every simple command of the shell itself (not those in
+# functions, so none of the hooks'); the first one after a prompt is where PS0 would have been
+# shown. The prompt arms it, the first command that is not the prompt's own disarms it. bash puts a
+# DEBUG trap back after its handler has run, so it cannot remove itself: a flag is the switch.
+
+__rec_new_line() {
+  # True when the newest history entry is not the one reported last; it is then in __rec_line.
+  # Read through a file: a $(history 1) would fork.
+  local HISTTIMEFORMAT=
+  history 1 >"$__rec_dir/line.$$" 2>/dev/null
+  __rec_line=
+  IFS= read -r -d '' __rec_line <"$__rec_dir/line.$$"
+  [ "$__rec_line" != "$__rec_last" ] && __rec_last=$__rec_line
+}
+
+__rec_debug() {
+  # $1 is what the trap returns: the line's $? for a user's DEBUG trap run after this one, else 0
+  # (with extdebug, anything else would skip the command). $2 is the line's $_: being the last
+  # argument here, it is $_ again once this returns.
+  if [ -n "$__rec_armed" ] && [ "$BASH_COMMAND" != __rec_precmd ] && [ "$BASHPID" = "$$" ]; then
+    # As in PS0: a Ctrl-C must neither cut the message nor be lost; once it is sent, the Ctrl-C
+    # abandons the line as it would have without the hook.
+    local __rec_cut= __rec_line=
+    __rec_hold_int '__rec_cut=1'
+    # A command that is not the start of a typed line finds the history unchanged: one added to
+    # PROMPT_COMMAND after ours, a key binding's. The line's own first command then reports it.
+    if __rec_new_line; then
+      __rec_armed=
+      printf 'start\0%s\0%s\0' "$$" "$__rec_line" >"$__rec_events" 2>/dev/null
+    fi
+    __rec_release_int
+    [ -n "$__rec_cut" ] && kill -INT "$$"
+  fi
+  return "$1"
+}
+
+__rec_trap_command() { __rec_body=${2-}; }  # given what follows "trap" in: trap -- 'COMMAND' DEBUG
+
+__rec_arm() {
+  # The last thing PROMPT_COMMAND does, just after saving `trap -p DEBUG` (a function sees no DEBUG
+  # trap). Ours goes (back) in front of the user's, if they have set one since: theirs then runs
+  # after ours for every command, with its $? and $_.
+  local __rec_trap= __rec_body=
+  IFS= read -r -d '' __rec_trap <"$__rec_dir/debug.$$"
+  eval "__rec_trap_command ${__rec_trap#trap }"
+  if [ -z "$__rec_ours" ] || [ "$__rec_body" != "$__rec_ours" ]; then
+    if [ -n "$__rec_body" ]; then
+      __rec_ours="__rec_debug \"\$?\" \"\$_\"$__rec_nl$__rec_body"
+    else
+      __rec_ours='[[ -z $__rec_armed ]] || __rec_debug 0 "$_"'  # no call at all for most commands
+    fi
+    trap -- "$__rec_ours" DEBUG
+  fi
+  __rec_armed=1
 }
 
 # Nested root shells are the norm on staging hosts: start them with these hooks too, so what is
@@ -94,14 +185,22 @@ su() {
   esac
 }
 
-PS0='$(__rec_preexec)'"${PS0:-}"
-if [ "${#PROMPT_COMMAND[@]}" -gt 0 ] && [ -n "${PROMPT_COMMAND[*]}" ]; then
+[ -z "$__rec_fallback" ] && PS0='$(__rec_preexec)'"${PS0:-}"
+if [ -n "$__rec_fallback" ] || [ "$__rec_version" -lt 501 ]; then
+  # One string: before bash 5.1 only the first element of a PROMPT_COMMAND array runs (the user's
+  # was that one). Ours first, the user's, then the fallback's arming last.
+  PROMPT_COMMAND="__rec_precmd${PROMPT_COMMAND:+$__rec_nl$PROMPT_COMMAND}"
+  [ -n "$__rec_fallback" ] && PROMPT_COMMAND+="$__rec_nl"'trap -p DEBUG >"$__rec_dir/debug.$$"; __rec_arm'
+elif [ "${#PROMPT_COMMAND[@]}" -gt 0 ] && [ -n "${PROMPT_COMMAND[*]}" ]; then
   PROMPT_COMMAND=(__rec_precmd "${PROMPT_COMMAND[@]}")
 else
   PROMPT_COMMAND=__rec_precmd
 fi
 PS1=@MARKER@"$PS1"
 printf '\033]0;recording: %s\007' @NAME@
+__rec_line= __rec_last= __rec_ours= __rec_armed= __rec_prompted=
+# Last: with history on, the lines of this file read after it would land in the user's history.
+set -o history
 """
 
 
@@ -172,9 +271,10 @@ def _fill(template: str, channel_dir: Path, session_name: str) -> str:
     return template
 
 
-def rcfile(channel_dir: Path, session_name: str) -> str:
-    """The rcfile text for one recording, talking through FIFOs in `channel_dir`."""
-    return _fill(_TEMPLATE, channel_dir, session_name)
+def rcfile(channel_dir: Path, session_name: str, fallback: bool = False) -> str:
+    """The rcfile text for one recording, talking through FIFOs in `channel_dir`; `fallback` reports
+    lines through the DEBUG trap even where bash has PS0."""
+    return _fill(_TEMPLATE, channel_dir, session_name).replace("@FALLBACK@", "1" if fallback else "")
 
 
 def parse_history_line(text: str) -> str:
@@ -189,11 +289,12 @@ def parse_history_line(text: str) -> str:
 class EventParser:
     """Splits the FIFO byte stream into events: ('start', pid, cmd), ('finish', pid, seq, euid, status,
     pipestatus, cwd). `seq` counts a shell's reports; the answer to one names it (see `answer`).
+    ('late', pid, cmd) is a start seen only as the line finished (the fallback's subshell-only lines).
 
     The pid tells shells apart: a nested root shell reports its own commands while the outer
     shell's `sudo -i` is still running."""
 
-    ARITY = {b"start": 2, b"finish": 6}
+    ARITY = {b"start": 2, b"late": 2, b"finish": 6}
 
     def __init__(self) -> None:
         self._buffer = b""
