@@ -92,7 +92,7 @@ class Options:
     force: bool = False
     resume: bool = False
     shell: str = "/bin/bash"
-    hooks: str = "ps0"  # how bash reports its commands: ps0, or fallback (the DEBUG trap)
+    hooks: str = "ps0"  # how the shell reports its commands: hooks.mode()
     ignores: tuple[str, ...] = ()  # the user's own patterns (.recordignore, --ignore), gitignore syntax
 
 
@@ -241,7 +241,7 @@ class Recording:
                 self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redact=self.redactor.spans
             )
         self.cast = cast
-        if os.path.basename(self.options.shell) == "zsh":
+        if self.options.hooks == "zsh":
             env["ZDOTDIR"] = str(hooks.zshrc(self.channel, self.options.name))
             argv = [self.options.shell, "-i"]
         else:
