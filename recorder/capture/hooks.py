@@ -2,11 +2,10 @@
 
 The shell is the only party that knows where a command starts and ends, so it tells us: PS0 (after a
 line is read, before it runs; before bash 4.4, the first DEBUG trap after a prompt) sends the command
-text; the first thing PROMPT_COMMAND does is send the
-exit status, PIPESTATUS and cwd, dump the exported environment, and then *wait for the recorder's
-acknowledgement*. That wait is what makes "every finished command is on disk before the next prompt"
-true: the recorder probes the host, appends to the journal, fsyncs, and only then lets the prompt
-appear.
+text; the first thing PROMPT_COMMAND does is send the exit status, PIPESTATUS and cwd, dump the
+exported environment, and then *wait for the recorder's acknowledgement*. That wait is what makes
+"every finished command is on disk before the next prompt" true: the recorder probes the host,
+appends to the journal, fsyncs, and only then lets the prompt appear.
 
 Messages go through FIFOs, not the terminal, so nothing a program prints can forge a command and
 nothing has to be stripped from the user's screen. Fields are NUL-terminated, so commands with
@@ -128,7 +127,7 @@ __rec_new_line() {
   local HISTTIMEFORMAT=
   history 1 >"$__rec_dir/line.$$" 2>/dev/null
   __rec_line=
-  IFS= read -r -d '' __rec_line <"$__rec_dir/line.$$"
+  IFS= read -r -d '' __rec_line <"$__rec_dir/line.$$" 2>/dev/null
   [ "$__rec_line" != "$__rec_last" ] && __rec_last=$__rec_line
 }
 
@@ -160,7 +159,7 @@ __rec_arm() {
   # trap). Ours goes (back) in front of the user's, if they have set one since: theirs then runs
   # after ours for every command, with its $? and $_.
   local __rec_trap= __rec_body=
-  IFS= read -r -d '' __rec_trap <"$__rec_dir/debug.$$"
+  IFS= read -r -d '' __rec_trap <"$__rec_dir/debug.$$" 2>/dev/null
   eval "__rec_trap_command ${__rec_trap#trap }"
   if [ -z "$__rec_ours" ] || [ "$__rec_body" != "$__rec_ours" ]; then
     if [ -n "$__rec_body" ]; then
@@ -198,7 +197,7 @@ if [ -n "$__rec_fallback" ] || [ "$__rec_version" -lt 501 ]; then
   # One string: before bash 5.1 only the first element of a PROMPT_COMMAND array runs (the user's
   # was that one). Ours first, the user's, then the fallback's arming last.
   PROMPT_COMMAND="__rec_precmd${PROMPT_COMMAND:+$__rec_nl$PROMPT_COMMAND}"
-  [ -n "$__rec_fallback" ] && PROMPT_COMMAND+="$__rec_nl"'trap -p DEBUG >"$__rec_dir/debug.$$"; __rec_arm'
+  [ -n "$__rec_fallback" ] && PROMPT_COMMAND+="$__rec_nl"'trap -p DEBUG >"$__rec_dir/debug.$$" 2>/dev/null; __rec_arm'
 elif [ "${#PROMPT_COMMAND[@]}" -gt 0 ] && [ -n "${PROMPT_COMMAND[*]}" ]; then
   PROMPT_COMMAND=(__rec_precmd "${PROMPT_COMMAND[@]}")
 else
