@@ -91,14 +91,16 @@ __rec_precmd() {
   # left unread for the next command to take as its own): it waits until the prompt is back.
   __rec_hold_int ''
   if [ -n "$__rec_fallback" ]; then
-    __rec_armed=
     # A line of which nothing ran in this shell itself (a subshell, a function definition) met no
-    # DEBUG trap: it is reported now, and the recorder dates it from the previous prompt. At the
-    # first prompt the newest entry is the history file's (bash reads it after this rcfile).
-    if __rec_new_line && [ -n "$__rec_prompted" ]; then
+    # DEBUG trap: it is reported now, and the recorder dates it from the previous prompt. So is one
+    # typed after a prompt that was never armed, or after someone replaced our DEBUG trap: it is put
+    # back at this prompt. At the first prompt the newest entry is the history file's (bash reads it
+    # after this rcfile).
+    if [ -z "$__rec_sent" ] && __rec_new_line && [ -n "$__rec_prompted" ]; then
       printf 'late\0%s\0%s\0' "$$" "$__rec_line" >"$__rec_events" 2>/dev/null
+      __rec_chain=1
     fi
-    __rec_prompted=1
+    __rec_prompted=1 __rec_armed= __rec_sent=
   fi
   env -0 >"$__rec_dir/env.$$" 2>/dev/null
   alias -p >"$__rec_dir/alias.$$" 2>/dev/null
@@ -143,7 +145,7 @@ __rec_debug() {
     # A command that is not the start of a typed line finds the history unchanged: one added to
     # PROMPT_COMMAND after ours, a key binding's. The line's own first command then reports it.
     if __rec_new_line; then
-      __rec_armed=
+      __rec_armed= __rec_sent=1
       printf 'start\0%s\0%s\0' "$$" "$__rec_line" >"$__rec_events" 2>/dev/null
     fi
     __rec_release_int
@@ -155,19 +157,22 @@ __rec_debug() {
 __rec_trap_command() { __rec_body=${2-}; }  # given what follows "trap" in: trap -- 'COMMAND' DEBUG
 
 __rec_arm() {
-  # The last thing PROMPT_COMMAND does, just after saving `trap -p DEBUG` (a function sees no DEBUG
-  # trap). Ours goes (back) in front of the user's, if they have set one since: theirs then runs
-  # after ours for every command, with its $? and $_.
-  local __rec_trap= __rec_body=
-  IFS= read -r -d '' __rec_trap <"$__rec_dir/debug.$$" 2>/dev/null
-  eval "__rec_trap_command ${__rec_trap#trap }"
-  if [ -z "$__rec_ours" ] || [ "$__rec_body" != "$__rec_ours" ]; then
-    if [ -n "$__rec_body" ]; then
-      __rec_ours="__rec_debug \"\$?\" \"\$_\"$__rec_nl$__rec_body"
-    else
-      __rec_ours='[[ -z $__rec_armed ]] || __rec_debug 0 "$_"'  # no call at all for most commands
+  # The last thing PROMPT_COMMAND does. When asked (the first prompt, a line no DEBUG trap saw), our
+  # trap goes back in front of the user's, read from the file PROMPT_COMMAND just wrote (a function
+  # sees no DEBUG trap): theirs then runs after ours for every command, with its $? and $_.
+  if [ -n "$__rec_chain" ]; then
+    local __rec_trap= __rec_body=
+    IFS= read -r -d '' __rec_trap <"$__rec_dir/debug.$$" 2>/dev/null
+    eval "__rec_trap_command ${__rec_trap#trap }"
+    if [ -z "$__rec_ours" ] || [ "$__rec_body" != "$__rec_ours" ]; then
+      if [ -n "$__rec_body" ]; then
+        __rec_ours="__rec_debug \"\$?\" \"\$_\"$__rec_nl$__rec_body"
+      else
+        __rec_ours='[[ -z $__rec_armed ]] || __rec_debug 0 "$_"'  # no call at all for most commands
+      fi
+      trap -- "$__rec_ours" DEBUG
     fi
-    trap -- "$__rec_ours" DEBUG
+    __rec_chain=
   fi
   __rec_armed=1
 }
@@ -197,7 +202,8 @@ if [ -n "$__rec_fallback" ] || [ "$__rec_version" -lt 501 ]; then
   # One string: before bash 5.1 only the first element of a PROMPT_COMMAND array runs (the user's
   # was that one). Ours first, the user's, then the fallback's arming last.
   PROMPT_COMMAND="__rec_precmd${PROMPT_COMMAND:+$__rec_nl$PROMPT_COMMAND}"
-  [ -n "$__rec_fallback" ] && PROMPT_COMMAND+="$__rec_nl"'trap -p DEBUG >"$__rec_dir/debug.$$" 2>/dev/null; __rec_arm'
+  [ -n "$__rec_fallback" ] &&
+    PROMPT_COMMAND+="$__rec_nl"'[ -z "$__rec_chain" ] || trap -p DEBUG >"$__rec_dir/debug.$$" 2>/dev/null; __rec_arm'
 elif [ "${#PROMPT_COMMAND[@]}" -gt 0 ] && [ -n "${PROMPT_COMMAND[*]}" ]; then
   PROMPT_COMMAND=(__rec_precmd "${PROMPT_COMMAND[@]}")
 else
@@ -205,7 +211,7 @@ else
 fi
 PS1=@MARKER@"$PS1"
 printf '\033]0;recording: %s\007' @NAME@
-__rec_line= __rec_last= __rec_ours= __rec_armed= __rec_prompted=
+__rec_line= __rec_last= __rec_ours= __rec_armed= __rec_sent= __rec_prompted= __rec_chain=1
 # Last: with history on, the lines of this file read after it would land in the user's history.
 set -o history
 """

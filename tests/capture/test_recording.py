@@ -97,11 +97,12 @@ def test_commands_are_recorded_exactly_with_status_and_effects(home, tmp_path):
     assert '"version": 2' in cast[0] and len(cast) > 5
 
 
-def test_lines_the_shell_runs_no_simple_command_of_and_a_users_debug_trap(home, tmp_path):
+def test_lines_the_shell_runs_no_simple_command_of_and_a_users_debug_trap(home, tmp_path, hook_mode):
     """The fallback hears of a line at its first simple command run by the shell itself: a line that is
     only a subshell or a function definition has none, and is reported as it finishes. Comments and
     blank lines are no command, as with PS0. The user's own DEBUG trap runs after the hooks' and sees
-    the line's $? and $_; a command added to PROMPT_COMMAND later is not taken for a typed one."""
+    the line's $? and $_, and one they set later is chained after the next line; a command added to
+    PROMPT_COMMAND later is not taken for a typed one."""
     w = tmp_path / "watched"
     with (home / ".bashrc").open("a") as rc:
         rc.write("""seen() { [[ $BASH_COMMAND == "echo mark" ]] && SEEN+="[$1:$2]"; }\ntrap 'seen "$?" "$_"' DEBUG\n""")
@@ -120,6 +121,9 @@ def test_lines_the_shell_runs_no_simple_command_of_and_a_users_debug_trap(home, 
         "PROMPT_COMMAND+=$'\\n'PC_TAIL=1",
         "echo after-1",
         "echo after-2",
+        "trap 'LATER=$((LATER + 1))' DEBUG",
+        "echo after-3",
+        'echo "later=$LATER"; trap -p DEBUG',
     ]
     outputs = {}
     for line in ["# a note", *commands[:3], "   ", *commands[3:]]:
@@ -127,6 +131,9 @@ def test_lines_the_shell_runs_no_simple_command_of_and_a_users_debug_trap(home, 
     finish(child)
     assert "seen=[2:/nonexistent-dir][1:false]" in outputs['echo "seen=$SEEN"']  # as bash alone gives
     assert "status=2" in outputs['echo "status=$?"']  # the hooks keep $? across the prompt
+    chained = outputs['echo "later=$LATER"; trap -p DEBUG']
+    assert "later=" in chained and "later=\r" not in chained  # the user's new trap runs
+    assert ("__rec_debug" in chained) == (hook_mode == "fallback")  # and the fallback's is in front of it again
     steps = read.load(tmp_path / "sessions" / "t").steps
     assert [st.command for st in steps] == commands
     assert [f.path for f in steps[0].effects.files] == [str(w / "sub.txt")]
