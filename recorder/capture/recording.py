@@ -252,6 +252,9 @@ class Recording:
             relay.spawn()
             self.top_pid = relay.proc.pid
             relay.run()
+            # The relay stops at the pty's end of output, which can come in the same instant as the
+            # shell's last message (the `start` of a `kill -9 $$` that ends it): read what is left.
+            self._on_events(self.events_fd)
             self._finish()
         finally:
             cast.close()
@@ -321,10 +324,10 @@ class Recording:
     # ------------------------------------------------------------ events
 
     def _on_events(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(fd, 65536):
+                data += chunk
         for event in self.parser.feed(data):
             pid = int(event[1]) if event[1].isdigit() else 0
             if event[0] in ("start", "late"):
