@@ -68,6 +68,7 @@ class Shell:
     expanded: str = ""
     nested: bool = False  # the pending command opened a shell that reported its own commands
     began: float = 0.0  # when the pending command started, on processes.now()'s clock
+    prompted: float = 0.0  # when its last prompt was let through, on the same clock
 
 
 def channel_prefix(pid: int) -> str:
@@ -99,6 +100,7 @@ class Options:
     force: bool = False
     resume: bool = False
     shell: str = "/bin/bash"
+    hooks: str = "ps0"  # how the shell reports its commands: hooks.mode()
     ignores: tuple[str, ...] = ()  # the user's own patterns (.recordignore, --ignore), gitignore syntax
 
 
@@ -221,7 +223,7 @@ class Recording:
         self.events_fd = os.open(events, os.O_RDWR | os.O_NONBLOCK)
         self.ack_fd = os.open(ack, os.O_RDWR | os.O_NONBLOCK)
         rc = self.channel / hooks.RCFILE
-        rc.write_text(hooks.rcfile(self.channel, self.options.name), encoding="utf-8")
+        rc.write_text(hooks.rcfile(self.channel, self.options.name, self.options.hooks == "fallback"), encoding="utf-8")
 
         self.files = FileWatcher(self.file_probe)
         # What pip and npm had installed under the roots: a step that only touches their files
@@ -250,7 +252,7 @@ class Recording:
                 self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redactor=self.redactor
             )
         self.cast = cast
-        if os.path.basename(self.options.shell) == "zsh":
+        if self.options.hooks == "zsh":
             env["ZDOTDIR"] = str(hooks.zshrc(self.channel, self.options.name))
             argv = [self.options.shell, "-i"]
         else:
@@ -261,6 +263,9 @@ class Recording:
             relay.spawn()
             self.top_pid = relay.proc.pid
             relay.run()
+            # The relay stops at the pty's end of output, which can come in the same instant as the
+            # shell's last message (the `start` of a `kill -9 $$` that ends it): read what is left.
+            self._on_events(self.events_fd)
             self._finish()
         finally:
             cast.close()
@@ -330,28 +335,34 @@ class Recording:
     # ------------------------------------------------------------ events
 
     def _on_events(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(fd, 65536):
+                data += chunk
         for event in self.parser.feed(data):
             pid = int(event[1]) if event[1].isdigit() else 0
-            if event[0] == "start":
-                self._on_start(pid, hooks.parse_history_line(event[2]))
+            if event[0] in ("start", "late"):
+                self._on_start(pid, hooks.parse_history_line(event[2]), late=event[0] == "late")
             elif event[0] == "finish":
                 pipe = [int(x) for x in event[5].split() if x.isdigit()]
                 self._on_finish(pid, event[2], int(event[3] or -1), int(event[4] or 0), pipe, event[6])
 
-    def _on_start(self, pid: int, command: str) -> None:
+    def _on_start(self, pid: int, command: str, late: bool = False) -> None:
+        """A line starts. One reported `late`, as it finished, began when its prompt was shown, and
+        what was typed at a prompt since belongs to it; a blank or comment-only line, which PS0 is
+        never shown for, is no command."""
+        if late and (not command.strip() or command.lstrip().startswith("#")):
+            return
         shell = self.shells.setdefault(pid, Shell(cwd=self.cwd))
         for other in self.shells.values():
             if other is not shell and other.pending is not None:
                 other.nested = True  # that command opened the shell now reporting
         shell.pending = command
-        shell.began = processes.now()
+        shell.began = shell.prompted if late else processes.now()
         shell.expanded = hooks.expand_alias(command, shell.aliases) or ""
-        self.relay.secret_typed = False
-        self.relay.take_typed()
+        if not late:
+            self.relay.secret_typed = False
+            self.relay.take_typed()
 
     def _on_finish(self, pid: int, seq: str, euid: int, status: int, pipestatus: list[int], cwd: str) -> None:
         shell = self.shells.setdefault(pid, Shell(cwd=cwd))
@@ -371,6 +382,7 @@ class Recording:
         with contextlib.suppress(OSError):
             shell.aliases = hooks.parse_aliases(hooks.alias_dump(self.channel, pid).read_text(errors="replace"))
         self.cast.flush()
+        shell.prompted = processes.now()
         os.write(self.ack_fd, hooks.answer(pid, seq, reply))
 
     def _reply(self, step: Step) -> str:

@@ -37,6 +37,7 @@ def start(
     from recorder.capture.recording import Options
 
     _check_can_record(name)
+    path, hooks = _shell(shell)
     _record(
         Options(
             name=name,
@@ -44,7 +45,8 @@ def start(
             force=force,
             roots=_roots(watch),
             ignores=_ignores(ignore),
-            shell=_shell(shell),
+            shell=path,
+            hooks=hooks,
         )
     )
 
@@ -58,20 +60,34 @@ def resume(
     from recorder.capture.recording import Options
 
     _check_can_record(name)
-    _record(Options(name=name, sessions_dir=directory, resume=True, roots=_roots(watch), ignores=_ignores(None)))
+    path, hooks = _shell("bash")
+    _record(
+        Options(
+            name=name,
+            sessions_dir=directory,
+            resume=True,
+            roots=_roots(watch),
+            ignores=_ignores(None),
+            shell=path,
+            hooks=hooks,
+        )
+    )
 
 
-def _shell(chosen: str | None) -> str:
-    """bash unless zsh is asked for or is the login shell: the hooks exist for those two."""
+def _shell(chosen: str | None) -> tuple[str, str]:
+    """The shell to open, bash unless zsh is asked for or is the login shell, and how its commands are
+    reported (hooks.mode). A shell that cannot be followed is refused here, before anything is written."""
     import os
     import shutil
 
-    wanted = chosen or os.environ.get("SHELL", "")
-    if os.path.basename(wanted) == "zsh" and shutil.which(wanted):
-        return shutil.which(wanted) or wanted
-    if chosen and os.path.basename(chosen) != "bash":
-        raise RecorderError(f"--shell {chosen}: only bash and zsh can be recorded")
-    return shutil.which(chosen or "bash") or "/bin/bash"
+    from recorder.capture import hooks
+
+    login = os.environ.get("SHELL", "")
+    wanted = chosen or (login if os.path.basename(login) == "zsh" and shutil.which(login) else "bash")
+    path = shutil.which(wanted)
+    if path is None:
+        raise RecorderError(f"--shell {wanted}: no such program")
+    return path, hooks.mode(path, dict(os.environ))
 
 
 def _ignores(patterns: list[str] | None) -> tuple[str, ...]:

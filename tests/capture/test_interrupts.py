@@ -136,17 +136,22 @@ def test_ctrl_c_at_any_moment_brings_the_prompt_back_every_time(home, tmp_path):
     assert journal == recorded
 
 
-# The hooks call `history` (while PS0 reports a line) and `env` (while the prompt's hook reports a finished
-# command); a function of the user's of that name runs instead, so a slow one holds each window open
-# long enough for a Ctrl-C to land in it every time.
+# The hooks call `history` (while PS0 or the fallback's DEBUG trap reports a line) and `env` (while the
+# prompt's hook reports a finished command); a function of the user's of that name runs instead, so a
+# slow one holds each window open long enough for a Ctrl-C to land in it every time. `history` waits
+# in the shell itself, as the hooks do: the fallback reports from the interactive shell, where bash
+# lets a Ctrl-C that kills a child of a function (a `sleep`) pass without running the INT trap.
 SLOW = {
-    "as the line is reported": 'history() { sleep 0.4; builtin history "$@"; }',
+    "as the line is reported": (
+        "history() { local end=$((${EPOCHREALTIME/./} + 400000)); while ((${EPOCHREALTIME/./} < end)); do :; done; "
+        'builtin history "$@"; }'
+    ),
     "as the finished command is reported": 'env() { sleep 0.4; command env "$@"; }',
 }
 
 
 @pytest.mark.parametrize("window", sorted(SLOW))
-def test_ctrl_c_inside_the_hooks_is_one_press_and_no_report_is_lost(tmp_path, window):
+def test_ctrl_c_inside_the_hooks_is_one_press_and_no_report_is_lost(tmp_path, window, hook_mode):
     home = tmp_path / "home"
     home.mkdir()
     (home / ".bashrc").write_text(f"PS1='test$ '\n{SLOW[window]}\n")

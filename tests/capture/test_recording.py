@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -18,14 +19,16 @@ import psutil
 import pytest
 
 from generators import dockerfile
+from recorder.capture.classify import effective_status
 from recorder.capture.journal import read as read_journal
 from recorder.model import read
 from tests.cli import PROMPT, finish, record_in_pty, type_and_wait, user_shell, wait_until_running
 
 
 @pytest.fixture
-def home(tmp_path):
-    """A user with their own rc file: an alias, a PROMPT_COMMAND and ignoreboth must keep working."""
+def home(tmp_path, hook_mode):
+    """A user with their own rc file: an alias, a PROMPT_COMMAND and ignoreboth must keep working (in
+    both of bash's hook modes: see conftest.py)."""
     home = tmp_path / "home"
     home.mkdir()
     (home / ".bashrc").write_text(
@@ -92,6 +95,82 @@ def test_commands_are_recorded_exactly_with_status_and_effects(home, tmp_path):
     assert journal[-1]["event"] == "end"
     cast = (directory / "terminal.cast").read_text().splitlines()
     assert '"version": 2' in cast[0] and len(cast) > 5
+
+
+def test_lines_the_shell_runs_no_simple_command_of_and_a_users_debug_trap(home, tmp_path, hook_mode):
+    """The fallback hears of a line at its first simple command run by the shell itself: a line that is
+    only a subshell or a function definition has none, and is reported as it finishes. Comments and
+    blank lines are no command, as with PS0. The user's own DEBUG trap runs after the hooks' and sees
+    the line's $? and $_, and one they set later is chained after the next line; a command added to
+    PROMPT_COMMAND later is not taken for a typed one."""
+    w = tmp_path / "watched"
+    with (home / ".bashrc").open("a") as rc:
+        rc.write("""seen() { [[ $BASH_COMMAND == "echo mark" ]] && SEEN+="[$1:$2]"; }\ntrap 'seen "$?" "$_"' DEBUG\n""")
+    child = spawn(home, tmp_path)
+    commands = [
+        f"( echo sub > {w}/sub.txt )",
+        "greet() { echo hi; }",
+        "greet",
+        "(exit 3) | true | (exit 5)",
+        "ls /nonexistent-dir",
+        "echo mark",
+        "false; echo mark",
+        'echo "seen=$SEEN"',
+        "ls /nonexistent-dir",
+        'echo "status=$?"',
+        "PROMPT_COMMAND+=$'\\n'PC_TAIL=1",
+        "echo after-1",
+        "echo after-2",
+        "trap 'LATER=$((LATER + 1))' DEBUG",
+        "echo after-3",
+        'echo "later=$LATER"; trap -p DEBUG',
+    ]
+    outputs = {}
+    for line in ["# a note", *commands[:3], "   ", *commands[3:]]:
+        outputs[line] = type_and_wait(child, line)
+    finish(child)
+    assert "seen=[2:/nonexistent-dir][1:false]" in outputs['echo "seen=$SEEN"']  # as bash alone gives
+    assert "status=2" in outputs['echo "status=$?"']  # the hooks keep $? across the prompt
+    chained = outputs['echo "later=$LATER"; trap -p DEBUG']
+    assert "later=" in chained and "later=\r" not in chained  # the user's new trap runs
+    assert ("__rec_debug" in chained) == (hook_mode == "fallback")  # and the fallback's is in front of it again
+    steps = read.load(tmp_path / "sessions" / "t").steps
+    assert [st.command for st in steps] == commands
+    assert [f.path for f in steps[0].effects.files] == [str(w / "sub.txt")]
+    assert steps[3].exit == effective_status(5, [3, 0, 5])
+
+
+def test_a_service_started_by_a_line_that_is_only_a_subshell_is_that_lines(home, tmp_path):
+    """The fallback reports such a line only as it finishes, after the server started: the recorder
+    dates the line from its prompt, so the server is still credited to it, not to the line before."""
+    w = tmp_path / "watched"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = f"nohup python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1"
+    start = f"(cd {w}; {server} & sleep 0.5)"  # the line ends well after the server started
+    child = spawn(home, tmp_path)
+    type_and_wait(child, "echo before")
+    type_and_wait(child, start)
+    try:
+        deadline = time.monotonic() + 20
+        while not _listening(port):
+            assert time.monotonic() < deadline, "the server never listened"
+            time.sleep(0.05)
+        finish(child)
+    finally:
+        for process in psutil.process_iter(["cmdline"]):
+            if f"http.server {port}" in " ".join(process.info["cmdline"] or []):
+                process.kill()
+    session = read.load(tmp_path / "sessions" / "t")
+    before, started = session.steps
+    assert "started the service" in started.why and port in started.effects.ports_opened
+    assert "started the service" not in before.why and not before.effects.ports_opened
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_finished_session_is_not_overwritten_without_force(home, tmp_path):
