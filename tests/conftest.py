@@ -3,9 +3,16 @@ when they are missing the tests fail and say so: CI must not pass by skipping th
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from tests import staging
+
+# A suite started in the background (`scripts/test &`) inherits SIGINT ignored, and so would every shell
+# the tests drive: Ctrl-C would do nothing in them. Children get the default back from here.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
