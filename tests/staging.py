@@ -144,7 +144,7 @@ class StagingHost:
             detach=True,
             remove=True,
             ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports},
-            # Docker's default capabilities, as a user's staging container has them: no SYS_PTRACE, so
+            # Docker's default capabilities, as a user's staging container has them: no ptrace capability, so
             # the recorder may not read the /proc/PID/fd of another user's or a non-dumpable process.
             cap_add=list(cap_add),
             **(_systemd_needs() if systemd else {}),
