@@ -57,6 +57,24 @@ def base_image(session: Session, base: str | None = None) -> str:
     return base or session.host.base_image or "debian:12"
 
 
+# Base images whose distribution is past its end of life: no updates, and their package mirrors are
+# gone, so an image built FROM them installs nothing.
+END_OF_LIFE = {
+    "centos:6": "November 2020",
+    "centos:7": "June 2024",
+    "centos:8": "December 2021",
+    "debian:9": "June 2022",
+    "debian:10": "June 2024",
+    "ubuntu:16.04": "April 2021",
+    "ubuntu:18.04": "May 2023",
+}
+
+
+def end_of_life(image: str) -> str:
+    """When the distribution of a base image reached its end of life; "" for a maintained one."""
+    return END_OF_LIFE.get(image.removeprefix("docker.io/").removeprefix("library/"), "")
+
+
 def environment(session: Session) -> list[EnvVar]:
     """The variables the image's replayed steps leave set, by name; later steps override earlier ones."""
     current: dict[str, EnvVar] = {}

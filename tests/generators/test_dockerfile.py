@@ -145,6 +145,14 @@ def test_the_host_s_own_packages_join_the_first_apt_install_unless_something_run
     assert text.index("curl=7.88.1-10+deb12u5") < text.index("useradd -r web") < text.index("nginx=")
 
 
+def test_an_end_of_life_base_says_so_and_how_to_pick_another():
+    centos = read.load(CASES["centos7-nginx"])
+    text = dockerfile.render(centos)
+    assert "# centos:7 reached its end of life in June 2024" in text and "record build --base IMAGE" in text
+    assert "end of life" not in dockerfile.render(centos, base="rockylinux:9")
+    assert "end of life" not in dockerfile.render(read.load(CASES["web"]))
+
+
 def test_relaxed_drops_version_pins():
     text = dockerfile.render(read.load(CASES["langs"]), relaxed=True)
     assert "Flask==" not in text and "      Flask" in text
