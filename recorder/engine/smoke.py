@@ -16,11 +16,11 @@ from docker.errors import APIError, DockerException
 
 from recorder.capture.fingerprint import accepts
 from recorder.engine import build as engine
+from recorder.engine.verify import LOOPBACK, host_port, last_lines
 from recorder.errors import EngineError
 from recorder.model import image
 from recorder.model.session import Session
 
-LOOPBACK = "127.0.0.1"
 STAY_UP = 3.0  # seconds the container must still run once its ports answer
 
 
@@ -67,9 +67,8 @@ def run(session: Session, tag: str, timeout: float = 30.0, emit: Callable[[str],
 
 
 def _accepts(container, port: int) -> bool:
-    container.reload()
-    bound = (container.ports or {}).get(f"{port}/tcp") or []
-    return bool(bound) and accepts(LOOPBACK, int(bound[0]["HostPort"]), connect_timeout=1.0)
+    published = host_port(container, port)
+    return published is not None and accepts(LOOPBACK, published, connect_timeout=1.0)
 
 
 def _stopped(container) -> bool:
@@ -80,12 +79,8 @@ def _stopped(container) -> bool:
 def _failure(session: Session, tag: str, container, what: str) -> SmokeFailed:
     code = container.attrs.get("State", {}).get("ExitCode") if _stopped(container) else None
     entrypoint = container.attrs.get("Config", {}).get("Entrypoint") or []
-    try:
-        logs = container.logs(tail=5).decode("utf-8", "replace").strip().splitlines()
-    except DockerException:
-        logs = []
     exited = f" (exit {code})" if code is not None else ""
-    return _says(session, tag, what + exited, entrypoint, " | ".join(logs[-5:]) or "no output")
+    return _says(session, tag, what + exited, entrypoint, last_lines(container, 5) or "no output")
 
 
 def _says(session: Session, tag: str, what: str, entrypoint: list[str], last: str) -> SmokeFailed:

@@ -157,7 +157,8 @@ def _ask_users(container, checks: list[Check], settle: float = 5.0) -> None:
 # ---------------------------------------------------------------- the run
 
 
-def _logs(container, lines: int = 3) -> str:
+def last_lines(container, lines: int = 3) -> str:
+    """The container's last lines of output, on one line."""
     try:
         text = container.logs(tail=lines).decode("utf-8", "replace").strip()
     except DockerException:
@@ -165,7 +166,8 @@ def _logs(container, lines: int = 3) -> str:
     return " | ".join(text.splitlines()[-lines:])
 
 
-def _host_port(container, port: int) -> int | None:
+def host_port(container, port: int) -> int | None:
+    """Where the engine published a container's TCP port on this machine, once it has."""
     container.reload()
     bound = (container.ports or {}).get(f"{port}/tcp") or []
     return int(bound[0]["HostPort"]) if bound else None
@@ -175,7 +177,7 @@ def _exited(container) -> str:
     container.reload()
     if container.status in ("exited", "dead"):
         code = container.attrs.get("State", {}).get("ExitCode")
-        logs = _logs(container)
+        logs = last_lines(container)
         return f"the container exited (code {code})" + (f": {logs}" if logs else "")
     return ""
 
@@ -191,8 +193,8 @@ def _wait_for_ports(container, checks: list[Check], timeout: float, emit: Callab
         emit(f"waiting for port {port} (up to {max(0.0, deadline - time.monotonic()):.0f}s)")
         ok, why = False, ""
         while True:
-            host_port = _host_port(container, port)
-            if host_port is not None and accepts(LOOPBACK, host_port):
+            published = host_port(container, port)
+            if published is not None and accepts(LOOPBACK, published):
                 ok = True
                 break
             why = _exited(container)
@@ -203,7 +205,7 @@ def _wait_for_ports(container, checks: list[Check], timeout: float, emit: Callab
         if not ok and c.expected == "accepts TCP":
             c.note = why or f"nothing accepted a connection within {timeout:.0f}s"
         if ok:
-            reachable[port] = host_port
+            reachable[port] = published
     return reachable
 
 
