@@ -12,6 +12,7 @@ import re
 import shlex
 
 from generators.dockerfile import layers, supervisord
+from generators.dockerfile.recommends import applied
 from recorder.managers import registry
 from recorder.model import image
 from recorder.model.placeholders import ENV_FILE_EXAMPLE, PLACEHOLDER, Needs, names_in, needs
@@ -259,11 +260,11 @@ def _chdir_for(change: PackageChange, w: _Writer) -> list[str]:
     return w.chdir(change.target) if change.manager == "npm" and change.target else []
 
 
-def _run(step: Step, w: _Writer, last: dict[str, int], relaxed: bool, trees: _Trees) -> list[str]:
+def _run(session: Session, step: Step, w: _Writer, last: dict[str, int], relaxed: bool, trees: _Trees) -> list[str]:
     out: list[str] = []
     if step.effects.packages:
         for change in step.effects.packages:
-            out += _chdir_for(change, w) + registry.install(change, relaxed)
+            out += _chdir_for(change, w) + registry.install(applied(session, change), relaxed)
     elif not step.command.strip():
         return ["# an empty command: nothing to run"]
     elif PLACEHOLDER.search(step.command):
@@ -318,29 +319,30 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
     trees = _Trees(session, last)
     for layer in grouped:
         step = layer.steps[0]
-        if len(layer.steps) > 1 or layer.host_packages:
+        if len(layer.steps) > 1 or layer.host_packages or layer.supervisor:
             body = []
             for change in layer.merged:
                 body += _chdir_for(change, w) + registry.install(change, relaxed)
         elif step.replay == "run":
-            body = _run(step, w, last, relaxed, trees)
+            body = _run(session, step, w, last, relaxed, trees)
         else:
             body = _files(step, last, trees)
         summary = [_summary(s) for s in layer.steps] + ([HOST_PACKAGES] if layer.host_packages else [])
+        summary += [FOLDED_SUPERVISOR] if layer.supervisor else []
         w.block("\n".join(summary), body + _env(step))
-    _entrypoint(session, w)
+    _entrypoint(session, w, supervisor_installed=any(layer.supervisor for layer in grouped))
     if any(line.startswith(IGNORE) and "DL3059" in line for line in w.lines):
         w.lines.insert(2, ONE_RUN_A_STEP)
     return "\n".join(w.lines) + "\n"
 
 
 NO_PIN = "# supervisor was not on the staging host, so there is no version to pin"
+FOLDED_SUPERVISOR = "# and supervisor, which runs the services (not on the staging host: no version to pin)"
 
 
 def _supervisor_install(session: Session) -> list[str]:
     """supervisord itself, unless the session installed it; it was not on the host, so no pin."""
-    installed = {n for st in session.steps for p in st.effects.packages for n in (*p.installed, *p.dependencies)}
-    if "supervisor" in installed:
+    if not layers.needs_supervisor(session):
         return []
     return [NO_PIN, *registry.install_unpinned(session.host.os_id, ["supervisor"])]
 
@@ -374,7 +376,7 @@ def _entrypoint_argv(command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", "exec " + " ".join(_shell_word(a) for a in command)]
 
 
-def _entrypoint(session: Session, w: _Writer) -> None:
+def _entrypoint(session: Session, w: _Writer, supervisor_installed: bool = False) -> None:
     services = image.running_services(session)
     if not services:
         return
@@ -393,7 +395,8 @@ def _entrypoint(session: Session, w: _Writer) -> None:
         w.block(f"# service: {service.name}, in the foreground", out)
         return
     names = ", ".join(s.name for s in services)
-    out = _supervisor_install(session) + [f"COPY {supervisord.CONF_FILE} {supervisord.CONF_PATH}"] + out
+    install = [] if supervisor_installed else _supervisor_install(session)
+    out = install + [f"COPY {supervisord.CONF_FILE} {supervisord.CONF_PATH}"] + out
     out.append(f"ENTRYPOINT {json.dumps(supervisord.ENTRYPOINT)}")
     w.block(f"# services: {names}, under supervisord (each in the foreground, logs to stdout)", out)
 
@@ -408,5 +411,5 @@ def _needed(session: Session, w: _Writer, relaxed: bool) -> None:
         change = PackageChange(manager="apt", installed=dict(session.host.needed_packages))
         w.block(
             "# packages the staging host already had, which the commands and services below need",
-            registry.install(change, relaxed),
+            registry.install(applied(session, change), relaxed),
         )

@@ -6,16 +6,20 @@ go first and captured config and application files last; a change to a config fi
 only the copies after it. What must stay before an install: the package-manager configuration it
 uses (a mirror repo file, pip.conf), and any file a command replayed verbatim might read — so files
 before such a command keep their place. Consecutive installs by one manager into one place merge
-into one RUN, and the packages the host already had that the replay needs join the first apt install
-when nothing is run before it: one apt layer, one download of the package lists.
+into one RUN, and the packages the host already had that the replay needs, and supervisor when it
+runs several services, join the first apt install when nothing is run before it: one apt layer, one
+download of the package lists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from generators.dockerfile.recommends import applied
 from recorder.managers import pip, registry, users
-from recorder.model.session import PackageChange, Session, Step, active_steps
+from recorder.model.session import PackageChange, Session, Step, active_steps, running_services
+
+SUPERVISOR = "supervisor"
 
 
 @dataclass
@@ -25,6 +29,7 @@ class Layer:
     steps: list[Step]
     merged: list[PackageChange] = field(default_factory=list)  # set when installs were merged
     host_packages: bool = False  # the packages the host already had are installed here too
+    supervisor: bool = False  # supervisor (not on the host: unpinned) is installed here too
 
 
 def _configures_packages(step: Step) -> bool:
@@ -51,17 +56,17 @@ def order(session: Session) -> list[Step]:
     return early + late
 
 
-def _pure_install(step: Step) -> PackageChange | None:
+def _pure_install(session: Session, step: Step) -> PackageChange | None:
     e = step.effects
     if step.replay != "run" or len(e.packages) != 1 or e.files or e.env_set or e.env_unset or e.packages[0].removed:
         return None
-    return e.packages[0]
+    return applied(session, e.packages[0])
 
 
 def group(session: Session) -> list[Layer]:
     layers: list[Layer] = []
     for step in order(session):
-        change = _pure_install(step)
+        change = _pure_install(session, step)
         previous = layers[-1] if layers else None
         if change is not None and previous is not None and previous.merged:
             last = previous.merged[-1]
@@ -81,18 +86,28 @@ def group(session: Session) -> list[Layer]:
     return layers
 
 
+def needs_supervisor(session: Session) -> bool:
+    """Several services run under supervisord, which the session did not install itself."""
+    installed = {n for st in session.steps for p in st.effects.packages for n in (*p.installed, *p.dependencies)}
+    return len(running_services(session)) > 1 and SUPERVISOR not in installed
+
+
 def _fold_host_packages(session: Session, layers: list[Layer]) -> None:
-    """The host's own packages that the replay needs go into the first layer that runs anything when
-    it is an apt install (else they get a layer of their own, first: what runs may need them)."""
+    """The host's own packages that the replay needs, and supervisor, go into the first layer that runs
+    anything when it is an apt install (else the host's packages get a layer of their own, first: what
+    runs may need them; supervisor one of its own, last)."""
     first = next((layer for layer in layers if layer.steps[0].replay == "run"), None)
     needed = session.host.needed_packages
-    if not needed or first is None or len(first.merged) != 1 or first.merged[0].manager != "apt":
+    supervisor = needs_supervisor(session) and registry.system_manager(session.host.os_id) == "apt"
+    if not (needed or supervisor) or first is None or len(first.merged) != 1 or first.merged[0].manager != "apt":
         return
     change = first.merged[0]
+    extra = {**needed, **({SUPERVISOR: ""} if supervisor else {})}  # "": not on the host, nothing to pin
     first.merged[0] = PackageChange(
         manager="apt",
-        installed={**needed, **change.installed},
-        dependencies={n: v for n, v in change.dependencies.items() if n not in needed},
+        installed={**extra, **change.installed},
+        dependencies={n: v for n, v in change.dependencies.items() if n not in extra},
         options=list(change.options),
     )
-    first.host_packages = True
+    first.host_packages = bool(needed)
+    first.supervisor = supervisor

@@ -11,7 +11,9 @@ from recorder.model.session import PackageChange
 
 ACTIONS = {"install": INSTALL, "reinstall": INSTALL, "remove": REMOVE, "purge": REMOVE, "update": REFRESH}
 VALUED = {"-t", "--target-release", "-o", "-c"}
-CLEAN = "rm -rf /var/lib/apt/lists/*"
+NO_RECOMMENDS = "--no-install-recommends"
+# the package lists and the downloaded .debs (an image from debootstrap has no docker-clean hook)
+CLEAN = "apt-get clean \\\n && rm -rf /var/lib/apt/lists/*"
 STATUS = "/var/lib/dpkg/status"  # dpkg's database: what is installed
 
 
@@ -31,12 +33,16 @@ def parse_dpkg(program: str, args: list[str]) -> Request | None:
 
 
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
+    """Pinned names (a name without a version, e.g. supervisor the host did not have, stays unpinned);
+    with the recommended packages as on the host unless the change says --no-install-recommends."""
     wanted = change.installed or change.dependencies
     lines = []
     if wanted:
-        pins = [name if relaxed else f"{name}={version}" for name, version in sorted(wanted.items())]
-        ignore = "DL3015" + (",DL3008" if relaxed else "")
-        lines.append(f"# hadolint ignore={ignore}")  # the host installed recommended packages; so does the image
+        pins = [name if relaxed or not version else f"{name}={version}" for name, version in sorted(wanted.items())]
+        ignore = [] if NO_RECOMMENDS in change.options else ["DL3015"]  # the host installed them; so does the image
+        ignore += ["DL3008"] if relaxed or not all(wanted.values()) else []
+        if ignore:
+            lines.append(f"# hadolint ignore={','.join(ignore)}")
         lines.append(
             "RUN apt-get update \\\n"
             f" && DEBIAN_FRONTEND=noninteractive apt-get install -y {options(change)}\\\n      {words(pins)} \\\n"
@@ -50,7 +56,7 @@ def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
 def install_unpinned(names: list[str]) -> list[str]:
     return [
         "# hadolint ignore=DL3008",
-        "RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        f"RUN apt-get update \\\n && DEBIAN_FRONTEND=noninteractive apt-get install -y {NO_RECOMMENDS} "
         f"{' '.join(names)} \\\n && {CLEAN}",
     ]
 
@@ -101,6 +107,7 @@ MANAGER = Manager(
     install_unpinned=install_unpinned,
     database=lambda site: STATUS,
     versions=versions,
+    without_recommends=NO_RECOMMENDS,
 )
 
 

@@ -52,6 +52,8 @@ class Manager:
     # and what each file read there says is installed; None where that is not known (it is not checked).
     database: Callable[[str], str] | None = None
     versions: Versions | None = None
+    # the install option that leaves out recommended (weak) packages; `record minimize` proves it safe
+    without_recommends: str = ""
 
 
 def words(items: list[str]) -> str:

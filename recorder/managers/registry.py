@@ -55,9 +55,18 @@ def configures(path: str) -> bool:
     return path.startswith(CONFIG_PATHS) or path.rsplit("/", 1)[-1] in CONFIG_NAMES
 
 
+def _system(os_id: str) -> Manager:
+    return next((m for m in MANAGERS if os_id in m.families and m.install_unpinned), apt.MANAGER)
+
+
+def system_manager(os_id: str) -> str:
+    """The system's own package manager on an image of `os_id` (Debian's apt when unknown)."""
+    return _system(os_id).replays[0]
+
+
 def install_unpinned(os_id: str, names: list[str]) -> list[str]:
     """How the system's own manager installs `names` on an image of `os_id` (Debian's apt when unknown)."""
-    system = next((m for m in MANAGERS if os_id in m.families and m.install_unpinned), apt.MANAGER)
+    system = _system(os_id)
     assert system.install_unpinned is not None
     return system.install_unpinned(names)
 
@@ -72,3 +81,9 @@ def versions(manager: str, path: str, read) -> dict[str, str]:
     """What one file of `manager`'s database, read out of an image, says is installed."""
     found = REPLAYS[manager]
     return found.versions(path, read) if found.versions else {}
+
+
+def without_recommends(manager: str) -> str:
+    """The install option of `manager` that leaves out recommended (weak) packages; "" when it has none."""
+    found = REPLAYS.get(manager)
+    return found.without_recommends if found else ""

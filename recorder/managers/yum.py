@@ -85,4 +85,5 @@ DNF = Manager(
     config_paths=("/etc/dnf/",),
     families=("fedora",),
     install_unpinned=_install_unpinned_with("dnf"),
+    without_recommends="--setopt=install_weak_deps=False",
 )

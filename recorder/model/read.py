@@ -23,6 +23,7 @@ from recorder.model import yamlload
 from recorder.model.paths import check_files, inside
 from recorder.model.session import (
     MAX_SESSION_BYTES,
+    MINIMIZABLE,
     REPLAY_MODES,
     SCHEMA_VERSION,
     SESSION_FILE,
@@ -31,6 +32,7 @@ from recorder.model.session import (
     Fingerprint,
     Host,
     HttpCheck,
+    Minimized,
     PackageChange,
     Port,
     PortCheck,
@@ -368,6 +370,29 @@ def _read_fingerprint(r: _Reader, doc: dict, step_ids: set[int]) -> Fingerprint:
     return Fingerprint(ports, checks).sort()
 
 
+def _read_minimized(r: _Reader, doc: dict) -> list[Minimized]:
+    out: list[Minimized] = []
+    for i, node in enumerate(r.get(doc, "minimized", list, "session", default=[])):
+        where = f"minimized[{i}]"
+        r.mapping(node, where, doc["minimized"], i)
+        manager = r.text(node, "manager", where, required=True)
+        if manager not in MINIMIZABLE:
+            known = ", ".join(MINIMIZABLE)
+            raise r.fail(f"{where}.manager", node, "manager", f"`{_show(manager)}` is not one of {known}")
+        if any(m.manager == manager for m in out):
+            raise r.fail(f"{where}.manager", node, "manager", f"{manager} is minimized twice; keep one entry")
+        kept = r.str_map(node, "kept", where, PACKAGE, "a package name")
+        for name, why in kept.items():
+            if CONTROL.search(why):
+                raise r.fail(f"{where}.kept.{name}", node["kept"], name, "must be one line, without control characters")
+        dropped = _packages(r, node, "dropped", where)
+        both = sorted(set(kept) & set(dropped))
+        if both:
+            raise r.fail(f"{where}.kept", node, "kept", f"{both[0]} is both kept and dropped")
+        out.append(Minimized(manager=manager, dropped=dropped, kept=kept))
+    return out
+
+
 def from_yaml_text(text: str, file: Path) -> Session:
     """Parse and check a session. The fast loader goes first; what it leaves to ruamel (tags, aliases)
     is loaded by ruamel's safe loader, which types values the same way. Only when something is wrong
@@ -432,6 +457,7 @@ def _from_document(doc: Any, file: Path) -> Session:
         warnings=r.str_list(doc, "warnings", "session"),
         schema=schema,
         fingerprint=None if doc.get("fingerprint") is None else _read_fingerprint(r, doc, seen),
+        minimized=_read_minimized(r, doc),
     )
 
 

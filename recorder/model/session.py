@@ -14,6 +14,7 @@ SCHEMA_VERSION = 1
 SESSION_FILE = "session.yaml"
 FILES_DIR = "files"
 REPLAY_MODES = ("run", "files", "skip")
+MINIMIZABLE = ("apt", "dnf")  # managers that can install without recommended (weak) packages
 MAX_SESSION_BYTES = 16 << 20  # a hand-written plan is kilobytes; more is a mistake (a log pasted in)
 
 HEADER = """\
@@ -22,6 +23,12 @@ Each step's `replay` says how it is rebuilt: run (the command runs in the image)
 it changed are copied from files/), skip (left out). `why` says why the recorder chose it.
 `fingerprint` is what the staging host answered when the recording ended; `record verify` asks
 the image the same (delete an entry to stop checking it).
+"""
+
+MINIMIZED_NOTE = """\
+Written by `record minimize` after `record verify` passed on the image built this way: these
+managers install without recommended packages; `dropped` were recommended only and are left out,
+`kept` are recommended only but the deployment needs them. Delete an entry to install as recorded.
 """
 
 
@@ -163,6 +170,16 @@ class Host:
 
 
 @dataclass
+class Minimized:
+    """A manager's installs without recommended packages, written by `record minimize` only after
+    `record verify` passed on that image: a smaller image proven to behave the same, reviewable in a PR."""
+
+    manager: str  # apt | dnf: the manager whose installs leave out recommended (weak) packages
+    dropped: dict[str, str] = field(default_factory=dict)  # recommended only, not in the image: name -> version
+    kept: dict[str, str] = field(default_factory=dict)  # recommended only, yet installed: name -> why
+
+
+@dataclass
 class Session:
     name: str
     host: Host = field(default_factory=Host)
@@ -171,6 +188,12 @@ class Session:
     warnings: list[str] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
     fingerprint: Fingerprint | None = None  # None: recorded before fingerprints existed
+    minimized: list[Minimized] = field(default_factory=list)  # proven smaller installs, one per manager
+
+
+def minimized(session: Session, manager: str) -> Minimized | None:
+    """The decision `record minimize` wrote for a manager's installs; None: they keep their recommends."""
+    return next((m for m in session.minimized if m.manager == manager), None)
 
 
 def running_services(session: Session) -> list[Service]:

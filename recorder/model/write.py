@@ -13,9 +13,11 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 
 from recorder.model.session import (
     HEADER,
+    MINIMIZED_NOTE,
     SESSION_FILE,
     FileChange,
     Fingerprint,
+    Minimized,
     PackageChange,
     Port,
     Service,
@@ -162,11 +164,49 @@ def to_yaml_text(session: Session) -> str:
     doc["services"] = [_service_to_yaml(s) for s in session.services]
     if session.fingerprint is not None:
         doc["fingerprint"] = _fingerprint_to_yaml(session.fingerprint)
+    if session.minimized:
+        doc["minimized"] = minimized_to_yaml(session.minimized)
     doc["warnings"] = list(session.warnings)
     doc.yaml_set_start_comment(HEADER)
     buf = io.StringIO()
     round_trip().dump(doc, buf)
     return buf.getvalue()
+
+
+def minimized_to_yaml(decisions: list[Minimized]) -> CommentedSeq:
+    seq = CommentedSeq(
+        _drop_empty(
+            {
+                "manager": m.manager,
+                "dropped": CommentedMap(sorted(m.dropped.items())),
+                "kept": CommentedMap(sorted(m.kept.items())),
+            }
+        )
+        for m in sorted(decisions, key=lambda m: m.manager)
+    )
+    seq.yaml_set_start_comment(MINIMIZED_NOTE, indent=2)
+    return seq
+
+
+def set_minimized(directory: Path, decisions: list[Minimized]) -> Path:
+    """Write `record minimize`'s decision into session.yaml, everything else as it is: a person's
+    comments and edits stay (round-trip), and only the `minimized` block changes."""
+    target = directory / SESSION_FILE
+    doc = round_trip().load(target.read_text(encoding="utf-8"))
+    if decisions:
+        if "minimized" in doc:
+            doc["minimized"] = minimized_to_yaml(decisions)
+        else:
+            at = list(doc).index("warnings") if "warnings" in doc else len(doc)
+            doc.insert(at, "minimized", minimized_to_yaml(decisions))
+    else:
+        doc.pop("minimized", None)
+    buf = io.StringIO()
+    round_trip().dump(doc, buf)
+    tmp = target.with_suffix(".yaml.tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    tmp.replace(target)
+    return target
 
 
 def save(session: Session, directory: Path) -> Path:
