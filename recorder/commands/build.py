@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 def register(app: typer.Typer) -> None:
     app.command()(build)
+    app.command()(minimize)
 
 
 def build(
@@ -95,3 +96,43 @@ def _explain_failure(exc: BuildFailed, shown: bool) -> None:
         stderr().print("last lines of its output:", markup=False)
         for line in exc.tail:
             stderr().print(f"  {line}", markup=False)
+
+
+def minimize(
+    session_dir: Path = typer.Argument(..., help="A session directory (e.g. sessions/web)."),
+    base: str = typer.Option(None, "--base", help="Build FROM this image instead of the recorded host's."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds to wait for the recorded ports to accept."),
+    repo: str = typer.Option(None, "--repo", help="Image name for the trials (default record-minimize-NAME)."),
+) -> None:
+    """Build the image without recommended packages and verify it; only if it answers like staging and
+    is smaller, write that decision into session.yaml (dropped, kept and why) and regenerate the Dockerfile."""
+    from generators import dockerfile
+    from recorder.commands.generate import _write
+    from recorder.engine import minimize as engine_minimize
+    from recorder.model import write
+
+    recorded = load_session(session_dir)
+    name = repo or f"record-minimize-{_image_name(recorded.name)}"
+    say = stderr().print
+    outcome = engine_minimize.minimize(recorded, session_dir, base, name, timeout, lambda line: say(line, markup=False))
+    before = outcome.recorded.size
+    say(f"as recorded: {before / 1e6:.1f} MB, verify passed", markup=False)
+    if outcome.chosen is None:
+        say(f"kept as recorded: {outcome.why_not}; session.yaml is unchanged", markup=False)
+        return
+    after = outcome.chosen.size
+    say(f"chosen: {after / 1e6:.1f} MB ({after / before:.2f}x), verify passed; tagged {name}:minimized", markup=False)
+    for m in outcome.decisions:
+        say(f"{m.manager}: left out {len(m.dropped)}: {', '.join(sorted(m.dropped))}", markup=False)
+        for package, why in sorted(m.kept.items()):
+            say(f"{m.manager}: kept {package}: {why}", markup=False)
+    write.set_minimized(session_dir, outcome.decisions)
+    say(f"wrote {session_dir / 'session.yaml'} (minimized)", markup=False)
+    _write(session_dir, dockerfile.generate(load_session(session_dir)))
+
+
+def _image_name(name: str) -> str:
+    """A session name as a repository name: lower case, other characters as dashes."""
+    import re
+
+    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._") or "session"

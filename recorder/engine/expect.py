@@ -13,6 +13,7 @@ from recorder.model.session import FileChange, Fingerprint, PortCheck, Session, 
 from recorder.review import plan
 
 MATCH, MISMATCH, SKIPPED = "match", "mismatch", "skipped"
+DROPPED = "recommended only: left out by `record minimize` (the image verified without it)"
 LOOPBACK_ONLY = "bound to loopback on staging: not reachable from outside the container"
 
 
@@ -91,7 +92,12 @@ def expectations(session: Session) -> list[Check]:
             c.skip = f"step {state.step} could not copy it on staging"
         checks.append(c)
     for name, pkg in sorted(p.packages.items()):
-        checks.append(Check("package", name, pkg.version, note="" if pkg.requested else "dependency"))
+        note = "" if pkg.requested else "dependency"
+        if name in p.kept_back:
+            note = f"recommended, kept: {p.kept_back[name]}"
+        checks.append(Check("package", name, pkg.version, note=note))
+    for name, version in sorted(p.dropped.items()):
+        checks.append(Check("package", name, version, skip=DROPPED))
     for name in sorted(p.removed):
         checks.append(Check("package", name, "absent"))
     for name, value in sorted(p.env.items()):

@@ -127,6 +127,11 @@ def _installed(container, manager: str, site: str) -> dict[str, str] | None:
     return found
 
 
+def installed(container, manager: str, site: str) -> dict[str, str] | None:
+    """What an image's database of `manager` says is installed (the container need not be running)."""
+    return _installed(container, manager, site)
+
+
 def _process_users(container) -> dict[str, str]:
     """program -> the users its processes run as in the container, named by the image's own passwd."""
     found = _archive(container, "/etc/passwd")

@@ -1,7 +1,8 @@
 """What the image of a session holds, step effects folded in order: the common ground of show, diff and verify.
 
 It follows the generator's rules (packages come from `run` steps, files from every replayed step,
-ENV from both, the last step that touched a path wins), so what a reviewer reads is what gets built.
+ENV from both, the last step that touched a path wins, packages `record minimize` dropped are not
+there), so what a reviewer reads is what gets built.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class Plan:
     env: dict[str, str] = field(default_factory=dict)  # an unset variable is "" (ENV cannot delete)
     service: Service | None = None
     exposed: list[int] = field(default_factory=list)
+    # recommended only, left out by `record minimize` after verify passed without them: name -> version
+    dropped: dict[str, str] = field(default_factory=dict)
+    kept_back: dict[str, str] = field(default_factory=dict)  # recommended only, installed: name -> why
 
 
 def of(session: Session, base: str | None = None) -> Plan:
@@ -57,6 +61,12 @@ def of(session: Session, base: str | None = None) -> Plan:
                 plan.files[f.path] = FileState(f, step.id)
         plan.env.update(step.effects.env_set)
         plan.env.update({name: "" for name in step.effects.env_unset})
+    for decision in session.minimized:
+        for name in decision.dropped:
+            state = plan.packages.get(name)
+            if state is not None and state.manager == decision.manager and not state.requested:
+                plan.dropped[name] = plan.packages.pop(name).version
+        plan.kept_back.update({n: why for n, why in decision.kept.items() if n in plan.packages})
     plan.service = primary(session)
     plan.exposed = exposed_ports(session)
     return plan

@@ -139,6 +139,15 @@ def describe(session: Session, directory: Path, base: str | None = None) -> dict
         "packages": {name: pkg.version for name, pkg in sorted(p.packages.items()) if pkg.requested},
         "dependencies": sum(1 for pkg in p.packages.values() if not pkg.requested),
         "files": sorted(p.files),
+        "minimized": [
+            {
+                "manager": m.manager,
+                "option": registry.without_recommends(m.manager),
+                "dropped": {n: v for n, v in sorted(m.dropped.items()) if n in p.dropped},
+                "kept": {n: why for n, why in sorted(m.kept.items()) if n in p.kept_back},
+            }
+            for m in sorted(session.minimized, key=lambda m: m.manager)
+        ],
         "env": dict(sorted(p.env.items())),
         "service": service,
         "verify": [{"kind": c.kind, "subject": c.subject, "expected": c.expected} for c in expectations(session)],
@@ -159,6 +168,15 @@ def render(d: dict, console: Console) -> None:
     if d["packages"]:
         pins = [f"{n}={v}" for n, v in d["packages"].items()]
         console.print(f"packages: {', '.join(pins)} (+{d['dependencies']} dependencies)", markup=False)
+    for m in d["minimized"]:
+        dropped = [f"{n}={v}" for n, v in m["dropped"].items()]
+        console.print(
+            f"{m['manager']} installs {m['option']} (record minimize; the image verified this way): "
+            f"{len(dropped)} recommended package(s) left out: {', '.join(dropped) or 'none'}",
+            markup=False,
+        )
+        for name, why in m["kept"].items():
+            console.print(f"  kept though only recommended: {name}: {why}", markup=False)
     if d["files"]:
         console.print(f"files: {', '.join(d['files'])}", markup=False)
     if d["env"]:

@@ -189,6 +189,7 @@ READERS: dict[str, Callable[[Path], list[str]]] = {
     "diff (after)": lambda d: ["diff", str(EXAMPLE), str(d)],
     "check": lambda d: ["check", str(d)],
     "verify": lambda d: ["verify", str(d), "--tag", "never-built:x"],
+    "minimize": lambda d: ["minimize", str(d)],
 }
 
 

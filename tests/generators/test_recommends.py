@@ -19,8 +19,15 @@ from tests.tools import test_tool
 WEB = Path(__file__).resolve().parents[2] / "sessions" / "web"
 
 
-def _minimized_web() -> s.Session:
+def _faithful_web() -> s.Session:
+    """The shipped example as recorded, before `record minimize` wrote its decision."""
     session = read.load(WEB)
+    session.minimized = []
+    return session
+
+
+def _minimized_web() -> s.Session:
+    session = _faithful_web()
     session.minimized = [
         s.Minimized(
             "apt",
@@ -36,7 +43,7 @@ def _install(text: str) -> str:
 
 
 def test_a_minimized_manager_installs_without_recommends_and_pins_back_what_it_keeps():
-    faithful = dockerfile.render(read.load(WEB))
+    faithful = dockerfile.render(_faithful_web())
     text = dockerfile.render(_minimized_web())
     install = _install(text)
     assert "apt-get install -y --no-install-recommends \\\n" in install
@@ -58,9 +65,9 @@ def test_a_minimized_dockerfile_is_hadolint_clean_and_deterministic():
 
 
 def test_a_decision_for_another_manager_changes_nothing():
-    session = read.load(WEB)
+    session = _faithful_web()
     session.minimized = [s.Minimized("dnf", dropped={"x": "1"})]
-    assert dockerfile.render(session) == dockerfile.render(read.load(WEB))
+    assert dockerfile.render(session) == dockerfile.render(_faithful_web())
 
 
 def test_dnf_leaves_out_weak_dependencies():
@@ -73,7 +80,7 @@ def test_dnf_leaves_out_weak_dependencies():
 
 
 def test_supervisor_joins_the_first_apt_layer():
-    session = read.load(WEB)
+    session = _faithful_web()
     nginx = session.services[0]
     session.services.append(s.Service("api", ["/usr/bin/python3", "-m", "http.server", "9000"], cwd="/srv"))
     text = dockerfile.render(session)
@@ -93,6 +100,8 @@ def test_the_decision_is_written_into_session_yaml_keeping_a_person_s_comments(t
     shutil.copytree(WEB, directory)
     yaml_file = directory / s.SESSION_FILE
     yaml_file.write_text(yaml_file.read_text().replace("  - id: 3\n", "  # reviewed by ops\n  - id: 3\n"))
+    write.set_minimized(directory, [])
+    assert "minimized" not in yaml_file.read_text()
     decision = _minimized_web().minimized
     write.set_minimized(directory, decision)
     text = yaml_file.read_text()
@@ -117,9 +126,38 @@ def test_the_decision_is_written_into_session_yaml_keeping_a_person_s_comments(t
 def test_a_bad_decision_is_one_line_naming_the_file(tmp_path, block, message):
     directory = tmp_path / "web"
     shutil.copytree(WEB, directory)
+    write.set_minimized(directory, [])
     yaml_file = directory / s.SESSION_FILE
     yaml_file.write_text(yaml_file.read_text().replace("warnings: []\n", block + "warnings: []\n"))
     with pytest.raises(RecorderError) as caught:
         read.load(directory)
     assert str(yaml_file) in str(caught.value) and message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_show_and_verify_list_what_is_dropped_and_what_is_kept():
+    from recorder.engine.expect import DROPPED, expectations
+    from recorder.review import show
+
+    session = _minimized_web()
+    d = show.describe(session, WEB)
+    assert d["minimized"] == [
+        {
+            "manager": "apt",
+            "option": "--no-install-recommends",
+            "dropped": {"libatm1": "1:2.5.1-4+b2", "libpam-cap": "1:2.66-4+deb12u3+b1"},
+            "kept": {"libcap2-bin": "verify failed without it: GET http://localhost:8080/ answered 502"},
+        }
+    ]
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    show.render(d, Console(file=out, width=200))
+    assert "2 recommended package(s) left out: libatm1=1:2.5.1-4+b2, libpam-cap=1:2.66-4+deb12u3+b1" in out.getvalue()
+    assert "kept though only recommended: libcap2-bin: verify failed without it" in out.getvalue()
+    packages = {c.subject: c for c in expectations(session) if c.kind == "package"}
+    assert packages["libatm1"].skip == DROPPED and packages["libpam-cap"].skip == DROPPED
+    assert not packages["libcap2-bin"].skip and packages["libcap2-bin"].note.startswith("recommended, kept")
+    assert not packages["nginx"].skip

@@ -182,7 +182,7 @@ def test_show_says_what_each_step_becomes_and_warns(tmp_path):
         "the image will not hold what staging had, and verify will say so"
     ) in out
     data = json.loads(record("show", str(d), "--json").stdout)
-    assert data["packages"] == {"nginx": "1.22.1-9+deb12u9"} and data["dependencies"] == 10
+    assert data["packages"] == {"nginx": "1.22.1-9+deb12u9"} and data["dependencies"] == 8  # 2 recommends dropped
     assert data["service"]["exposed"] == [8080]
     assert [c["subject"] for c in data["verify"] if c["kind"] == "http"] == [
         "GET http://localhost:8080/",
