@@ -201,6 +201,34 @@ class StagingHost:
         return copy_out(self.container, path, destination)
 
 
+def zoo() -> list[dict]:
+    """The deployments of tests/e2e/zoo.yaml, each as {name, typed, answers, ...}."""
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe").load((ROOT / "tests" / "e2e" / "zoo.yaml").read_text())
+
+
+def record_deployment(c: docker.DockerClient, entry: dict, workdir: Path) -> Path:
+    """Type a deployment of the zoo's shape ({name, typed, systemd?}: tests/e2e/zoo.yaml) into `record
+    start` in its own staging container, as an operator would; returns the session copied to workdir.
+    The one runner the zoo, the minimize tests and bench/image.py share."""
+    host = StagingHost(c, ports=(), systemd=entry.get("systemd", False))
+    log = (workdir / "terminal.log").open("w")
+    try:
+        child = host.spawn_record(f"--name {entry['name']}", log)
+        child.expect(PROMPT)
+        for line in entry["typed"]:
+            child.sendline(line)
+            child.expect(PROMPT, timeout=900)
+        time.sleep(1)  # a server started with `&` binds a moment after its prompt
+        child.sendline("exit")
+        child.expect(pexpect.EOF, timeout=180)
+        return host.copy_out(f"/root/sessions/{entry['name']}", workdir)
+    finally:
+        log.close()
+        host.close()
+
+
 def copy_out(container, path: str, destination: Path) -> Path:
     """Copy a directory out of a container (running or stopped) through the engine; returns the local copy."""
     stream, _ = container.get_archive(path)

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from recorder.model import read
 from tests import staging
 
 pytestmark = pytest.mark.docker
 
-ZOO = YAML(typ="safe").load((Path(__file__).with_name("zoo.yaml")).read_text())
+ZOO = staging.zoo()
 WORKERS = int(os.environ.get("ZOO_WORKERS", "3"))
 ONLY = set(filter(None, os.environ.get("ZOO_ONLY", "").split(",")))
 ENTRIES = [e for e in ZOO if not ONLY or e["name"] in ONLY]
@@ -36,24 +35,6 @@ class Outcome:
     name: str
     problems: list[str] = field(default_factory=list)
     log: str = ""
-
-
-def _record(c, entry: dict, workdir: Path) -> Path:
-    host = staging.StagingHost(c, ports=(), systemd=entry.get("systemd", False))
-    log = (workdir / "terminal.log").open("w")
-    try:
-        child = host.spawn_record(f"--name {entry['name']}", log)
-        child.expect(staging.PROMPT)
-        for line in entry["typed"]:
-            child.sendline(line)
-            child.expect(staging.PROMPT, timeout=900)
-        time.sleep(1)  # a server started with `&` binds a moment after its prompt
-        child.sendline("exit")
-        child.expect(staging.pexpect.EOF, timeout=180)
-        return host.copy_out(f"/root/sessions/{entry['name']}", workdir)
-    finally:
-        log.close()
-        host.close()
 
 
 def _build(session_dir: Path, tag: str) -> subprocess.CompletedProcess:
@@ -154,7 +135,7 @@ def run_entry(c, entry: dict, root: Path) -> Outcome:
     workdir.mkdir(parents=True)
     tag = staging.tag(f"zoo-{entry['name']}")
     try:
-        session_dir = _record(c, entry, workdir)
+        session_dir = staging.record_deployment(c, entry, workdir)
         built = _build(session_dir, tag)
         outcome.log = built.stderr[-3000:]
         if built.returncode != 0:
