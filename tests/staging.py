@@ -208,9 +208,10 @@ def zoo() -> list[dict]:
     return YAML(typ="safe").load((ROOT / "tests" / "e2e" / "zoo.yaml").read_text())
 
 
-def record_deployment(c: docker.DockerClient, entry: dict, workdir: Path) -> Path:
+def record_deployment(c: docker.DockerClient, entry: dict, workdir: Path, commit_as: str = "") -> Path:
     """Type a deployment of the zoo's shape ({name, typed, systemd?}: tests/e2e/zoo.yaml) into `record
     start` in its own staging container, as an operator would; returns the session copied to workdir.
+    `commit_as` also commits the staging container as that image (what `docker commit` would ship).
     The one runner the zoo, the minimize tests and bench/image.py share."""
     host = StagingHost(c, ports=(), systemd=entry.get("systemd", False))
     log = (workdir / "terminal.log").open("w")
@@ -223,6 +224,9 @@ def record_deployment(c: docker.DockerClient, entry: dict, workdir: Path) -> Pat
         time.sleep(1)  # a server started with `&` binds a moment after its prompt
         child.sendline("exit")
         child.expect(pexpect.EOF, timeout=180)
+        if commit_as:
+            repository, _, version = commit_as.partition(":")
+            host.container.commit(repository=repository, tag=version or "latest")
         return host.copy_out(f"/root/sessions/{entry['name']}", workdir)
     finally:
         log.close()
