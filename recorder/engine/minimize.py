@@ -158,10 +158,15 @@ def _minimize_one(runner: _Runner, session: Session, manager: str) -> Trial | No
         return cache[frozenset(kept)]
 
     first = attempt(())
-    if first.passed or not first.dropped:
-        return first if first.passed else None
-    keep: list[str] = []
+    if first.passed:
+        return first
     pending = sorted(first.dropped)
+    if not first.size:  # the build itself failed (a replayed command needed one): what it left out is unknown
+        recorded = plan.of(session).packages
+        pending = sorted(n for n, p in recorded.items() if p.manager == manager and not p.requested)
+    if not pending:
+        return None
+    keep: list[str] = []
     failed = first
     while pending:
         # The smallest prefix of `pending` that, kept with `keep`, verifies; keeping all of it is the

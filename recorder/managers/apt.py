@@ -12,8 +12,10 @@ from recorder.model.session import PackageChange
 ACTIONS = {"install": INSTALL, "reinstall": INSTALL, "remove": REMOVE, "purge": REMOVE, "update": REFRESH}
 VALUED = {"-t", "--target-release", "-o", "-c"}
 NO_RECOMMENDS = "--no-install-recommends"
-# the package lists and the downloaded .debs (an image from debootstrap has no docker-clean hook)
-CLEAN = "apt-get clean \\\n && rm -rf /var/lib/apt/lists/*"
+# The package lists, the downloaded .debs (an image from debootstrap has no docker-clean hook), and
+# the backups dpkg and debconf rewrite on every run (status-old, templates.dat-old: ~0.8 MB a layer);
+# none is read by a program the image runs.
+CLEAN = "apt-get clean \\\n && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/lib/dpkg/*-old"
 STATUS = "/var/lib/dpkg/status"  # dpkg's database: what is installed
 
 
