@@ -107,7 +107,7 @@ def minimize(
     """Build the image without recommended packages and verify it; only if it answers like staging and
     is smaller, write that decision into session.yaml (dropped, kept and why) and regenerate the Dockerfile."""
     from generators import dockerfile
-    from recorder.commands.generate import _write
+    from recorder.commands.generate import write_generated
     from recorder.engine import minimize as engine_minimize
     from recorder.model import write
 
@@ -128,7 +128,7 @@ def minimize(
             say(f"{m.manager}: kept {package}: {why}", markup=False)
     write.set_minimized(session_dir, outcome.decisions)
     say(f"wrote {session_dir / 'session.yaml'} (minimized)", markup=False)
-    _write(session_dir, dockerfile.generate(load_session(session_dir)))
+    write_generated(session_dir, dockerfile.generate(load_session(session_dir)))
 
 
 def _image_name(name: str) -> str:

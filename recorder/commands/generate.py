@@ -38,7 +38,7 @@ def to_dockerfile(
     from generators import dockerfile
 
     recorded = load_session(session_dir)
-    _write(session_dir, dockerfile.generate(recorded, base, relaxed))
+    write_generated(session_dir, dockerfile.generate(recorded, base, relaxed))
 
 
 def to_k8s(
@@ -53,7 +53,7 @@ def to_k8s(
     recorded = load_session(session_dir)
     manifests = kubernetes.generate(recorded, captured_configs(recorded, session_dir), image=image, nodeport=nodeport)
     directory = output or session_dir / K8S_DIR
-    _write(directory, manifests.files)
+    write_generated(directory, manifests.files)
     for name in kubernetes.ALL_FILES:
         if name not in manifests.files and (directory / name).exists():
             note(f"note: {directory / name} is no longer generated from this session; remove it")
@@ -77,12 +77,12 @@ def to_compose(
 
     recorded = load_session(session_dir)
     generated = compose.generate(recorded)
-    _write(session_dir, generated.files)
+    write_generated(session_dir, generated.files)
     for text in generated.notes:
         note(f"note: {text}")
 
 
-def _write(directory: Path, files: dict[str, str]) -> None:
+def write_generated(directory: Path, files: dict[str, str]) -> None:
     """Write generated files into `directory`: all checked first (a symlink or a `..` that leads out is
     refused before anything is written), and a file that already says the same is left alone."""
     from recorder.model import paths
