@@ -12,6 +12,7 @@ import os
 import resource
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,8 +50,9 @@ def podman(docker_client, tmp_path_factory):
     if not shutil.which("podman"):
         pytest.fail("podman is missing; scripts/test installs it", pytrace=False)
     top = tmp_path_factory.mktemp("podman")
-    socket = top / "podman.sock"
-    storage = ["--root", str(top / "root"), "--runroot", str(top / "run")]
+    run = Path(tempfile.mkdtemp(prefix="record-podman-", dir="/tmp"))  # podman wants a runroot under 50 characters
+    socket = run / "podman.sock"
+    storage = ["--root", str(top / "root"), "--runroot", str(run / "state")]
     env = {**os.environ, "CONTAINERS_CONF": str(_containers_conf(top / "containers.conf"))}
     log = open(top / "service.log", "wb")  # noqa: SIM115 - closed at teardown
     service = subprocess.Popen(
@@ -67,6 +69,7 @@ def podman(docker_client, tmp_path_factory):
         log.close()
         subprocess.run(["podman", *storage, "system", "reset", "--force"], env=env, capture_output=True)
         shutil.rmtree(top, ignore_errors=True)
+        shutil.rmtree(run, ignore_errors=True)
 
 
 def _wait_for(host: str, service: subprocess.Popen, log: Path) -> docker.DockerClient:
