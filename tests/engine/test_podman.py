@@ -34,25 +34,14 @@ def _containers_conf(path: Path) -> Path:
     pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
     nproc = pid_max if nproc == resource.RLIM_INFINITY else min(nproc, pid_max)
     nofile = 1048576 if nofile == resource.RLIM_INFINITY else nofile
-    # Where the cgroup tree is read-only (a container, as CI is: docker mounts it so without --privileged),
-    # containers run without cgroups of their own, and builds use buildah's chroot isolation.
-    cgroups = "" if _cgroups_writable() else 'cgroups = "disabled"\n'
     path.write_text(
         "[containers]\n"
         f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
-        f"{cgroups}"
         "[engine]\n"
         'cgroup_manager = "cgroupfs"\n'
         'events_logger = "file"\n'
     )
     return path
-
-
-def _cgroups_writable() -> bool:
-    """False when any cgroup hierarchy is mounted read-only (cgroup v1 in a container: a rw tmpfs over ro
-    controllers)."""
-    mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
-    return not any(m[2] in ("cgroup", "cgroup2") and "ro" in m[3].split(",") for m in mounts)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +54,6 @@ def podman(docker_client, tmp_path_factory):
     socket = run / "podman.sock"
     storage = ["--root", str(top / "root"), "--runroot", str(run / "state")]
     env = {**os.environ, "CONTAINERS_CONF": str(_containers_conf(top / "containers.conf"))}
-    if not _cgroups_writable():
-        env["BUILDAH_ISOLATION"] = "chroot"
     log = open(top / "service.log", "wb")  # noqa: SIM115 - closed at teardown
     service = subprocess.Popen(
         ["podman", *storage, "system", "service", "--time=0", f"unix://{socket}"], env=env, stdout=log, stderr=log
