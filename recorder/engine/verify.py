@@ -3,7 +3,8 @@
 The container's ports are published on 127.0.0.1 only and nothing else is ever contacted. Files and
 the package database are read out of the container through the engine (`docker cp`'s API), so the
 image needs no tools of its own; each package manager's database (dpkg's status file, a virtualenv's
-dist-info directories, a node_modules' package.json files) is read by that manager's own reader.
+dist-info directories, a node_modules' package.json files) is read by that manager's own reader. rpm's
+database is asked through the image's own rpm (`rpm -qa`), which reads whichever format it wrote.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _installed(container, manager: str, site: str) -> dict[str, str] | None:
     no such database); None when the recorder cannot read that manager's database."""
     path = registry.database(manager, site)
     if path is None:
-        return None
+        return _queried(container, manager)
     try:
         stream, _ = container.get_archive(path)
     except NotFound:
@@ -125,6 +126,20 @@ def _installed(container, manager: str, site: str) -> dict[str, str] | None:
         with contextlib.suppress(Exception):
             stream.close()
     return found
+
+
+def _queried(container, manager: str) -> dict[str, str] | None:
+    """What the manager's own query says is installed in the running container (rpm's database is
+    Berkeley DB or sqlite, by rpm's version: the image's rpm reads it); {} when the image cannot answer."""
+    found = registry.query(manager)
+    if found is None:
+        return None
+    command, read = found
+    try:
+        code, output = container.exec_run(list(command), stdout=True, stderr=False)
+    except APIError:  # it is no longer running, or has no such program
+        return {}
+    return read(output.decode("utf-8", "replace")) if code == 0 else {}
 
 
 def _process_users(container) -> dict[str, str]:
