@@ -6,8 +6,10 @@ config byte for byte, and answer like staging; `record verify` checks the packag
 
 from __future__ import annotations
 
+import contextlib
 import re
 
+import docker
 import pytest
 
 from recorder.model import read
@@ -109,4 +111,23 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
         ]
     finally:
         container.remove(force=True)
+
+    justdb = staging.tag("e2e-el7-justdb")
+    # the same image with greeter-extras gone from rpm's database (its files stay, it answers the same):
+    # verify hears it from the image's rpm
+    changed = docker_client.containers.run(
+        tag, entrypoint=["rpm", "-e", "--nodeps", "--justdb", "greeter-extras"], detach=True
+    )
+    try:
+        assert changed.wait()["StatusCode"] == 0
+        changed.commit(*justdb.split(":"), changes=['ENTRYPOINT ["/usr/bin/greeter"]'])
+        result = record_cli("verify", str(session_dir), "--tag", justdb)
+        mismatches = [line for line in result.stdout.splitlines() if line.startswith("mismatch:")]
+        assert result.returncode == 1 and mismatches == [
+            "mismatch: package greeter-extras: staging 0.9-2.el7.noarch, image absent"
+        ], result.stdout
+    finally:
+        changed.remove(force=True)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(justdb, force=True)
         docker_client.images.remove(tag, force=True)
