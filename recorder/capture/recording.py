@@ -433,6 +433,12 @@ class Recording:
                 if not p.startswith(owned) and not (e.kind == "file" and self._as_shipped(p))
             ]
             effects.files += [FileChange(path=p, kind="deleted") for p in deleted if not p.startswith(owned)]
+        else:  # but a manager's configuration the same line wrote (`yum-config-manager --add-repo … && yum install`)
+            effects.files = [
+                self._file_change(p, e)
+                for p, e in changed.items()
+                if e.kind == "file" and registry.configures(p) and not self._packaged(p)
+            ]
 
         ports = self.port_probe.ports()
         effects.ports_opened = sorted(ports - self.ports)
@@ -469,6 +475,10 @@ class Recording:
     def _as_shipped(self, path: str) -> bool:
         """The file is byte for byte what its dpkg or rpm package shipped: the image gets it from there."""
         return self.owners.unchanged_from_package(path) or self.rpm_owners.unchanged_from_package(path)
+
+    def _packaged(self, path: str) -> bool:
+        """A package installed the file (epel-release's .repo file): the install brings it back."""
+        return bool(self.owners.owner(path) or self.rpm_owners.owner(path))
 
     def _protect(self, step: Step, typed: list[str]) -> None:
         """The one point where secrets are taken out of a step, before it is journaled or shown.

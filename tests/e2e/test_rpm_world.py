@@ -1,8 +1,9 @@
 """The rpm world end to end, on a CentOS 7-like staging host made of Debian packages (tests/rpmbench):
 a mirror .repo file written with a heredoc, `yum install` of a service that pulls a dependency (with
-an epoch), a package from a disabled repository with `--enablerepo=`, the service's %config file
-edited, the service started. The image built FROM the same base must hold the same NEVRAs, the edited
-config byte for byte, and answer like staging; `record verify` checks the packages through rpm."""
+an epoch), a package from a disabled repository with `--enablerepo=`, one from a repository added by
+`yum-config-manager --add-repo` in the same line, the service's %config file edited, the service
+started. The image built FROM the same base must hold the same NEVRAs, the edited config byte for
+byte, and answer like staging; `record verify` checks the packages through rpm."""
 
 from __future__ import annotations
 
@@ -32,15 +33,16 @@ gpgcheck=0
 enabled=0
 metadata_expire=0
 EOF"""
+ADD_REPO = "yum-config-manager --add-repo file:///srv/repos/tools && yum install -y --nogpgcheck greeter-tools"
 DEPLOYMENT = (
     REPO_FILE,
     "yum install -y greeter",
     "yum install -y --enablerepo=bench-extra greeter-extras",
+    ADD_REPO,
     "sed -i 's/^greeting = .*/greeting = hello from staging/; s/^port = .*/port = 8090/' /etc/greeter.conf",
     "nohup greeter >/var/log/greeter.log 2>&1 &",
     "sleep 1; curl -s http://localhost:8090/",
 )
-NEVRAS = ["greeter-2.1-1.el7.noarch", "greeter-common-1.4-3.el7.noarch", "greeter-extras-0.9-2.el7.noarch"]
 QUERY = ["rpm", "-q", "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n", "greeter", "greeter-common"]
 
 
@@ -57,11 +59,12 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
         assert "hello from staging" in shown
         staged = staging.http_get(host.port(8090))
         staged_conf = host.sh("cat /etc/greeter.conf")[1]
-        staged_rpm = host.sh(" ".join(f"'{w}'" for w in QUERY) + " greeter-extras")[1]
+        staged_rpm = host.sh(" ".join(f"'{w}'" for w in QUERY) + " greeter-extras greeter-tools")[1]
         session_dir = host.copy_out("/root/sessions/el7", tmp_path)
     finally:
         host.close()
     assert staged[0] == 200 and staged[1].startswith(b"hello from staging\nserved by greeter-common\n")
+    assert b"greeter-extras" in staged[1] and b"greeter-tools" in staged[1]
 
     session = read.load(session_dir)
     steps = {st.command: st for st in session.steps}
@@ -74,7 +77,12 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
     assert [(p.installed, p.options) for p in extra] == [
         ({"greeter-extras": "0.9-2.el7.noarch"}, ["--enablerepo=bench-extra"])
     ]
-    edit = steps[DEPLOYMENT[3]]
+    added = steps[ADD_REPO].effects
+    assert [(p.installed, p.options) for p in added.packages] == [
+        ({"greeter-tools": "1.0-5.el7.noarch"}, ["--nogpgcheck"])
+    ]
+    assert [f.path for f in added.files] == ["/etc/yum.repos.d/srv_repos_tools.repo"]
+    edit = steps[DEPLOYMENT[4]]
     assert [f.path for f in edit.effects.files] == ["/etc/greeter.conf"]  # rpm -V: no longer as shipped
     assert (session_dir / "files/etc/greeter.conf").read_text() == staged_conf
     assert session.host.needed_packages == {}  # the commands used rpm: dpkg's view of the host is not asked
@@ -87,14 +95,16 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
     assert repo < first_install  # the mirror is there before the install that needs it
     assert "greeter-common-2:1.4-3.el7.noarch" in text and "greeter-2.1-1.el7.noarch" in text
     assert re.search(r"RUN yum install -y --enablerepo=bench-extra \\\n\s+greeter-extras-0.9-2.el7.noarch", text)
-    assert text.count("yum clean all") == 2
+    assert text.count("yum clean all") == 3
+    added_repo = "COPY files/etc/yum.repos.d/srv_repos_tools.repo /etc/yum.repos.d/srv_repos_tools.repo"
+    assert text.index(added_repo) < text.index("RUN yum install -y --nogpgcheck")  # its own step, first
 
     tag = staging.tag("e2e-el7")
     result = record_cli("build", str(session_dir), "--tag", tag, "--base", base, "--verify")
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout
     assert re.search(r": \d+ matched, 0 mismatched, 0 skipped: the image answers like staging\n$", result.stdout)
     packages = [line for line in result.stdout.splitlines() if line.startswith("package ")]
-    assert len(packages) == 3, result.stdout
+    assert len(packages) == 4, result.stdout
     container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8090/tcp": ("127.0.0.1", None)})
     try:
         container.reload()
@@ -102,12 +112,13 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
         assert built == staged
         _, conf = container.exec_run(["cat", "/etc/greeter.conf"])
         assert conf.decode() == staged_conf
-        _, rpm = container.exec_run([*QUERY, "greeter-extras"])
+        _, rpm = container.exec_run([*QUERY, "greeter-extras", "greeter-tools"])
         assert rpm.decode() == staged_rpm
         assert rpm.decode().split() == [
             "greeter-0:2.1-1.el7.noarch",
             "greeter-common-2:1.4-3.el7.noarch",
             "greeter-extras-0:0.9-2.el7.noarch",
+            "greeter-tools-0:1.0-5.el7.noarch",
         ]
     finally:
         container.remove(force=True)
