@@ -37,6 +37,7 @@ print(json.dumps({
     "queries": queries.count("-qa"),
     "owners": [owners.owner(p) for p in paths],
     "as_shipped": [owners.unchanged_from_package(p) for p in paths],
+    "listings": queries.count("-qa") - 2,
 }))
 """
 
@@ -64,6 +65,7 @@ def test_rpm_probe_reads_nevras_when_the_database_changed_and_rpm_v_tells_edited
     assert found["owners"] == ["greeter", "greeter-common", "greeter", None]
     # edited: copied into the session; only touched, or untouched: the package brings it back
     assert found["as_shipped"] == [False, True, True, False]
+    assert found["listings"] == 1  # whose files are whose: asked once for all eight questions
 
 
 def test_a_debian_host_has_no_rpm_database_to_read(docker_client, staging_image):
