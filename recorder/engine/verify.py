@@ -224,6 +224,20 @@ def _wait_for_ports(container, checks: list[Check], timeout: float, emit: Callab
     return reachable
 
 
+def _database_of(session: Session, p: plan.Plan, name: str) -> tuple[str, str]:
+    """(manager, site) whose database says whether `name` is installed: the one that installed it, or
+    the one that removed it (`yum remove` is rpm's to answer, not dpkg's)."""
+    state = p.packages.get(name)
+    if state is not None:
+        return state.manager, state.site
+    for step in session.steps:
+        if step.id == p.removed.get(name):
+            for change in step.effects.packages:
+                if name in change.removed:
+                    return change.manager, change.site
+    return "apt", ""
+
+
 def _ask_http(checks: list[Check], fp: Fingerprint, reachable: dict[int, int]) -> None:
     by_subject: dict[str, HttpCheck] = {f"GET {h.url}": h for h in fp.http}
     for c in checks:
@@ -275,8 +289,7 @@ def run(session: Session, tag: str, timeout: float = 30.0, emit: Callable[[str],
             if c.kind == "file":
                 c.judge(_observe_file(container, c.subject, p.files[c.subject].change))
             elif c.kind == "package":
-                state = p.packages.get(c.subject)
-                where = (state.manager, state.site) if state else ("apt", "")  # a removed package: dpkg's
+                where = _database_of(session, p, c.subject)
                 if where not in databases:
                     databases[where] = _installed(container, *where)
                 installed = databases[where]

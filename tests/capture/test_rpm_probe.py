@@ -54,12 +54,13 @@ def test_rpm_probe_reads_nevras_when_the_database_changed_and_rpm_v_tells_edited
     finally:
         container.remove(force=True)
     assert found["available"] is True
-    assert found["first"] == {"bench-release": "7-1.noarch"}
+    assert found["first"] == {"bench-release": "7-1.noarch", "legacy-agent": "3.2-1.el7.noarch"}
     assert found["unchanged_queries"] == 1  # the database's files did not change: rpm is not asked again
     assert found["after"] == {
         "bench-release": "7-1.noarch",
         "greeter": "2.1-1.el7.noarch",
         "greeter-common": "2:1.4-3.el7.noarch",
+        "legacy-agent": "3.2-1.el7.noarch",
     }
     assert found["queries"] == 2
     assert found["owners"] == ["greeter", "greeter-common", "greeter", None]

@@ -40,6 +40,7 @@ DEPLOYMENT = (
     "yum install -y --enablerepo=bench-extra greeter-extras",
     ADD_REPO,
     "sed -i 's/^greeting = .*/greeting = hello from staging/; s/^port = .*/port = 8090/' /etc/greeter.conf",
+    "yum remove -y legacy-agent",
     "nohup greeter >/var/log/greeter.log 2>&1 &",
     "sleep 1; curl -s http://localhost:8090/",
 )
@@ -82,6 +83,8 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
         ({"greeter-tools": "1.0-5.el7.noarch"}, ["--nogpgcheck"])
     ]
     assert [f.path for f in added.files] == ["/etc/yum.repos.d/srv_repos_tools.repo"]
+    removal = steps["yum remove -y legacy-agent"].effects.packages
+    assert [(p.manager, p.removed, p.installed) for p in removal] == [("yum", ["legacy-agent"], {})]
     edit = steps[DEPLOYMENT[4]]
     assert [f.path for f in edit.effects.files] == ["/etc/greeter.conf"]  # rpm -V: no longer as shipped
     assert (session_dir / "files/etc/greeter.conf").read_text() == staged_conf
@@ -95,7 +98,7 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
     assert repo < first_install  # the mirror is there before the install that needs it
     assert "greeter-common-2:1.4-3.el7.noarch" in text and "greeter-2.1-1.el7.noarch" in text
     assert re.search(r"RUN yum install -y --enablerepo=bench-extra \\\n\s+greeter-extras-0.9-2.el7.noarch", text)
-    assert text.count("yum clean all") == 3
+    assert text.count("yum clean all") == 4 and "RUN yum remove -y legacy-agent && yum clean all" in text
     added_repo = "COPY files/etc/yum.repos.d/srv_repos_tools.repo /etc/yum.repos.d/srv_repos_tools.repo"
     assert text.index(added_repo) < text.index("RUN yum install -y --nogpgcheck")  # its own step, first
 
@@ -104,7 +107,7 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout
     assert re.search(r": \d+ matched, 0 mismatched, 0 skipped: the image answers like staging\n$", result.stdout)
     packages = [line for line in result.stdout.splitlines() if line.startswith("package ")]
-    assert len(packages) == 4, result.stdout
+    assert len(packages) == 5, result.stdout  # the four installed, and legacy-agent: absent, says rpm
     container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8090/tcp": ("127.0.0.1", None)})
     try:
         container.reload()
@@ -124,18 +127,25 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
         container.remove(force=True)
 
     justdb = staging.tag("e2e-el7-justdb")
-    # the same image with greeter-extras gone from rpm's database (its files stay, it answers the same):
-    # verify hears it from the image's rpm
+    # the same image with greeter-extras gone from rpm's database (its files stay, it answers the same)
+    # and legacy-agent back: verify hears both from the image's rpm
     changed = docker_client.containers.run(
-        tag, entrypoint=["rpm", "-e", "--nodeps", "--justdb", "greeter-extras"], detach=True
+        tag,
+        entrypoint=[
+            "sh",
+            "-c",
+            "rpm -e --nodeps --justdb greeter-extras && yum install -q -y --nogpgcheck legacy-agent",
+        ],
+        detach=True,
     )
     try:
-        assert changed.wait()["StatusCode"] == 0
+        assert changed.wait()["StatusCode"] == 0, changed.logs()
         changed.commit(*justdb.split(":"), changes=['ENTRYPOINT ["/usr/bin/greeter"]'])
         result = record_cli("verify", str(session_dir), "--tag", justdb)
         mismatches = [line for line in result.stdout.splitlines() if line.startswith("mismatch:")]
-        assert result.returncode == 1 and mismatches == [
-            "mismatch: package greeter-extras: staging 0.9-2.el7.noarch, image absent"
+        assert result.returncode == 1 and sorted(mismatches) == [
+            "mismatch: package greeter-extras: staging 0.9-2.el7.noarch, image absent",
+            "mismatch: package legacy-agent: staging absent, image 3.2-1.el7.noarch",
         ], result.stdout
     finally:
         changed.remove(force=True)
