@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
 
 import docker
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from recorder.model import read
 from tests import staging
 from tests.cli import record as record_cli
+from tests.tools import test_tool
 
 pytestmark = pytest.mark.docker
 
@@ -93,6 +95,12 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
     result = record_cli("to-dockerfile", str(session_dir), "--base", base)
     assert result.returncode == 0, result.stderr
     text = (session_dir / "Dockerfile").read_text()
+    lint = subprocess.run(
+        [test_tool("hadolint"), "--failure-threshold", "style", str(session_dir / "Dockerfile")],
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout  # yum -y, pins, clean all in the same RUN (DL3030/32/33)
     repo = text.index("COPY files/etc/yum.repos.d/mirror.repo /etc/yum.repos.d/mirror.repo")
     first_install = text.index("RUN yum install -y")
     assert repo < first_install  # the mirror is there before the install that needs it
