@@ -295,7 +295,7 @@ class Recording:
         for service in self.session.services:
             self.redactor.service(service)
         self.session.warnings.extend(warnings)
-        if self.dpkg.available and not self._rpm_world():
+        if self.dpkg.available:
             path = (top.env if top else os.environ).get("PATH", os.defpath)
             self.session.host.needed_packages = host_packages.needed_packages(
                 self.session, self.dpkg.snapshot(), self.owners, path
@@ -307,12 +307,6 @@ class Recording:
         self.session.warnings = [self.redactor.text(w) for w in self.session.warnings]
         self._save()
         self.journal.append("end", steps=len(self.session.steps))
-
-    def _rpm_world(self) -> bool:
-        """A host with both databases (an EL host with dpkg, a Debian one with rpm) is the one the
-        commands installed with: the programs it already had come from dpkg only where apt was used."""
-        used = {p.manager for step in self.session.steps for p in step.effects.packages}
-        return bool(used & set(yum.RPM_MANAGERS)) and "apt" not in used
 
     def _save(self) -> None:
         """session.yaml; with the disk still full, the journal's events go to a place with room,
