@@ -86,13 +86,23 @@ def change_between(
 ) -> PackageChange | None:
     """What rpm's database says a step did. The manager and repository options are those of the yum,
     dnf or rpm command typed (yum when a script installed them); packages asked for by name are
-    `installed`, the rest `dependencies`. None when nothing changed."""
+    `installed`, the rest `dependencies`. None when nothing changed.
+
+    A package installed from a URL (`rpm -Uvh https://…/epel-release-latest-7.noarch.rpm`, `yum install
+    URL`) is in no repository: the URL is kept with the options, and yum installs it from there (its
+    NEVRA pin then names the package the URL gave). rpm's own installs are replayed that way by yum,
+    with `--nogpgcheck`: rpm installed it without asking for a signature, and dnf would ask."""
     if before == after:
         return None
     typed = [r for r in requests if r.manager in RPM_MANAGERS]
-    manager = typed[0].manager if typed else ("dnf" if os_id == "fedora" else "yum")
+    system = "dnf" if os_id == "fedora" else "yum"
+    manager = typed[0].manager if typed else system
+    urls = [n for r in typed if r.action == INSTALL for n in r.names if "://" in n]
+    unsigned: list[str] = []
+    if manager == "rpm" and urls and all("://" in n for n in typed[0].names):
+        manager, unsigned = system, ["--nogpgcheck"]
     change = PackageChange(manager=manager)
-    change.options = list(dict.fromkeys(o for r in typed for o in r.options))
+    change.options = list(dict.fromkeys([*(o for r in typed for o in r.options), *unsigned, *urls]))
     asked = {n for r in typed for n in r.names}
     added = {n: v for n, v in sorted(after.items()) if before.get(n) != v}
 

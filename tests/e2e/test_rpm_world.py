@@ -1,9 +1,10 @@
 """The rpm world end to end, on a CentOS 7-like staging host made of Debian packages (tests/rpmbench):
 a mirror .repo file written with a heredoc, `yum install` of a service that pulls a dependency (with
 an epoch), a package from a disabled repository with `--enablerepo=`, one from a repository added by
-`yum-config-manager --add-repo` in the same line, the service's %config file edited, the service
-started. The image built FROM the same base must hold the same NEVRAs, the edited config byte for
-byte, and answer like staging; `record verify` checks the packages through rpm."""
+`yum-config-manager --add-repo` in the same line, one by URL with `rpm -Uvh`, a package of the base
+removed, the service's %config file edited, the service started. The image built FROM the same base
+must hold the same NEVRAs, the edited config byte for byte, and answer like staging; `record verify`
+checks the packages through rpm."""
 
 from __future__ import annotations
 
@@ -36,11 +37,13 @@ enabled=0
 metadata_expire=0
 EOF"""
 ADD_REPO = "yum-config-manager --add-repo file:///srv/repos/tools && yum install -y --nogpgcheck greeter-tools"
+MOTD_URL = "file:///srv/rpms/greeter-motd-1.0-1.el7.noarch.rpm"  # in no repository, as EPEL's release RPM
 DEPLOYMENT = (
     REPO_FILE,
     "yum install -y greeter",
     "yum install -y --enablerepo=bench-extra greeter-extras",
     ADD_REPO,
+    f"rpm -Uvh {MOTD_URL}",
     "sed -i 's/^greeting = .*/greeting = hello from staging/; s/^port = .*/port = 8090/' /etc/greeter.conf",
     "yum remove -y legacy-agent",
     "nohup greeter >/var/log/greeter.log 2>&1 &",
@@ -62,12 +65,12 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
         assert "hello from staging" in shown
         staged = staging.http_get(host.port(8090))
         staged_conf = host.sh("cat /etc/greeter.conf")[1]
-        staged_rpm = host.sh(" ".join(f"'{w}'" for w in QUERY) + " greeter-extras greeter-tools")[1]
+        staged_rpm = host.sh(" ".join(f"'{w}'" for w in QUERY) + " greeter-extras greeter-tools greeter-motd")[1]
         session_dir = host.copy_out("/root/sessions/el7", tmp_path)
     finally:
         host.close()
     assert staged[0] == 200 and staged[1].startswith(b"hello from staging\nserved by greeter-common\n")
-    assert b"greeter-extras" in staged[1] and b"greeter-tools" in staged[1]
+    assert all(f"greeter-{p}".encode() in staged[1] for p in ("extras", "tools", "motd"))
 
     session = read.load(session_dir)
     steps = {st.command: st for st in session.steps}
@@ -85,9 +88,13 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
         ({"greeter-tools": "1.0-5.el7.noarch"}, ["--nogpgcheck"])
     ]
     assert [f.path for f in added.files] == ["/etc/yum.repos.d/srv_repos_tools.repo"]
+    by_url = steps[f"rpm -Uvh {MOTD_URL}"].effects.packages  # replayed by yum, from the URL
+    assert [(p.manager, p.installed, p.options) for p in by_url] == [
+        ("yum", {"greeter-motd": "1.0-1.el7.noarch"}, ["--nogpgcheck", MOTD_URL])
+    ]
     removal = steps["yum remove -y legacy-agent"].effects.packages
     assert [(p.manager, p.removed, p.installed) for p in removal] == [("yum", ["legacy-agent"], {})]
-    edit = steps[DEPLOYMENT[4]]
+    edit = steps[DEPLOYMENT[5]]
     assert [f.path for f in edit.effects.files] == ["/etc/greeter.conf"]  # rpm -V: no longer as shipped
     assert (session_dir / "files/etc/greeter.conf").read_text() == staged_conf
 
@@ -105,7 +112,11 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
     assert repo < first_install  # the mirror is there before the install that needs it
     assert "greeter-common-2:1.4-3.el7.noarch" in text and "greeter-2.1-1.el7.noarch" in text
     assert re.search(r"RUN yum install -y --enablerepo=bench-extra \\\n\s+greeter-extras-0.9-2.el7.noarch", text)
-    assert text.count("yum clean all") == 4 and "RUN yum remove -y legacy-agent && yum clean all" in text
+    assert (
+        f"RUN yum install -y --nogpgcheck {MOTD_URL} \\\n      greeter-motd-1.0-1.el7.noarch \\\n && yum clean all"
+        in text
+    )
+    assert text.count("yum clean all") == 5 and "RUN yum remove -y legacy-agent && yum clean all" in text
     added_repo = "COPY files/etc/yum.repos.d/srv_repos_tools.repo /etc/yum.repos.d/srv_repos_tools.repo"
     assert text.index(added_repo) < text.index("RUN yum install -y --nogpgcheck")  # its own step, first
 
@@ -114,7 +125,7 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout
     assert re.search(r": \d+ matched, 0 mismatched, 0 skipped: the image answers like staging\n$", result.stdout)
     packages = [line for line in result.stdout.splitlines() if line.startswith("package ")]
-    assert len(packages) == 5, result.stdout  # the four installed, and legacy-agent: absent, says rpm
+    assert len(packages) == 6, result.stdout  # the five installed, and legacy-agent: absent, says rpm
     container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8090/tcp": ("127.0.0.1", None)})
     try:
         container.reload()
@@ -122,13 +133,14 @@ def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docke
         assert built == staged
         _, conf = container.exec_run(["cat", "/etc/greeter.conf"])
         assert conf.decode() == staged_conf
-        _, rpm = container.exec_run([*QUERY, "greeter-extras", "greeter-tools"])
+        _, rpm = container.exec_run([*QUERY, "greeter-extras", "greeter-tools", "greeter-motd"])
         assert rpm.decode() == staged_rpm
         assert rpm.decode().split() == [
             "greeter-0:2.1-1.el7.noarch",
             "greeter-common-2:1.4-3.el7.noarch",
             "greeter-extras-0:0.9-2.el7.noarch",
             "greeter-tools-0:1.0-5.el7.noarch",
+            "greeter-motd-0:1.0-1.el7.noarch",
         ]
     finally:
         container.remove(force=True)

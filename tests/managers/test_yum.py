@@ -113,3 +113,20 @@ def test_verify_asks_the_image_s_rpm_for_yum_and_dnf_packages():
     assert command == ("rpm", "-qa", "--qf", yum.QUERY) and registry.query("dnf")[0] == command
     assert read(QA)["greeter-common"] == "2:1.4-3.el7.noarch"
     assert registry.query("apt") is None and registry.database("yum", "") is None
+
+
+EPEL = "https://dl.fedoraproject.org/pub/epel/epel-release-latest-7.noarch.rpm"
+
+
+def test_a_package_installed_from_a_url_is_replayed_by_yum_from_that_url():
+    after = {"epel-release": "7-14.noarch"}
+    by_rpm = yum.change_between({}, after, registry.parse(f"rpm -Uvh {EPEL}"), "centos")
+    assert (by_rpm.manager, by_rpm.installed, by_rpm.options) == ("yum", after, ["--nogpgcheck", EPEL])
+    assert registry.install(by_rpm) == [
+        f"RUN yum install -y --nogpgcheck {EPEL} \\\n      epel-release-7-14.noarch \\\n"
+        " && yum clean all && rm -rf /var/cache/yum"
+    ]
+    by_dnf = yum.change_between({}, after, registry.parse(f"dnf install -y {EPEL}"))
+    assert (by_dnf.manager, by_dnf.options) == ("dnf", [EPEL])  # dnf checks signatures, as typed
+    local = yum.change_between({}, after, registry.parse("rpm -ivh ./epel-release-7-14.noarch.rpm"))
+    assert local.manager == "rpm" and not registry.replayable("rpm")  # a local file is not in the session
