@@ -22,6 +22,7 @@ from pathlib import Path
 
 import docker
 import pexpect
+from docker.errors import ImageNotFound
 
 from tests.cli import PROMPT
 
@@ -31,6 +32,8 @@ BASE_IMAGE = os.environ.get("RECORD_BASE_IMAGE", "record-base:bookworm")
 CHECKOUT = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
 STAGING_IMAGE = f"record-staging:{CHECKOUT}"
 SYSTEMD_IMAGE = f"record-staging-systemd:{CHECKOUT}"
+RHEL_STAGING_IMAGE = f"record-staging-rhel:{CHECKOUT}"
+RPM_BENCH = ROOT / "tests" / "rpmbench"  # the RHEL-like base: its Dockerfile, RPM specs and their sources
 
 
 def tag(name: str) -> str:
@@ -62,10 +65,10 @@ def client() -> docker.DockerClient:
     return c
 
 
-def _staging_dockerfile() -> str:
+def _staging_dockerfile(base: str = BASE_IMAGE) -> str:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     quoted = " ".join(f"'{d}'" for d in deps)
-    return f"""FROM {BASE_IMAGE}
+    return f"""FROM {base}
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv sudo curl \\
  && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /usr/lib/record && /usr/lib/record/bin/pip install --no-cache-dir -q {quoted}
@@ -76,10 +79,10 @@ WORKDIR /root
 """
 
 
-def _project_tar() -> io.BytesIO:
+def _project_tar(base: str = BASE_IMAGE) -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        data = _staging_dockerfile().encode()
+        data = _staging_dockerfile(base).encode()
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
@@ -93,14 +96,47 @@ def _project_tar() -> io.BytesIO:
     return buf
 
 
-def build_staging_image(c: docker.DockerClient) -> str:
+def build_staging_image(c: docker.DockerClient, base: str = BASE_IMAGE, tag: str = STAGING_IMAGE) -> str:
     """Base image + python3 + this project, as installed on a real staging host."""
     for chunk in c.api.build(
-        fileobj=_project_tar(), custom_context=True, tag=STAGING_IMAGE, decode=True, rm=True, forcerm=True
+        fileobj=_project_tar(base), custom_context=True, tag=tag, decode=True, rm=True, forcerm=True
     ):
         if "error" in chunk:
             raise RuntimeError(f"staging image build failed: {chunk['error']}")
-    return STAGING_IMAGE
+    return tag
+
+
+def rhel_base_tag(c: docker.DockerClient) -> str:
+    """The RHEL-like base's tag, derived from what it is made of (tests/rpmbench and the base image it
+    starts from): a rerun finds it built, a change to a spec builds it again."""
+    digest = hashlib.sha256(c.images.get(BASE_IMAGE).id.encode())
+    for path in sorted(RPM_BENCH.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"record-rhel-base:{digest.hexdigest()[:12]}"
+
+
+def build_rhel_base(c: docker.DockerClient) -> str:
+    """An EL 7-like host made only of Debian packages, with two local repositories of tiny RPMs
+    (/srv/repos/base, /srv/repos/extra) that a `docker build` FROM it reaches too."""
+    tag = rhel_base_tag(c)
+    try:
+        c.images.get(tag)
+        return tag
+    except ImageNotFound:
+        pass
+    for chunk in c.api.build(
+        path=str(RPM_BENCH), tag=tag, buildargs={"BASE": BASE_IMAGE}, decode=True, rm=True, forcerm=True
+    ):
+        if "error" in chunk:
+            raise RuntimeError(f"RHEL-like base image build failed: {chunk['error']}")
+    return tag
+
+
+def build_rhel_staging_image(c: docker.DockerClient) -> tuple[str, str]:
+    """(the RHEL-like base, a staging image of it with python3 and this project): a CentOS 7-like
+    staging host, and the base its recorded image is built FROM."""
+    base = build_rhel_base(c)
+    return base, build_staging_image(c, base=base, tag=RHEL_STAGING_IMAGE)
 
 
 def build_systemd_image(c: docker.DockerClient) -> str:
@@ -136,10 +172,11 @@ class StagingHost:
         ports: Iterable[int] = (8080,),
         cap_add: Iterable[str] = (),
         systemd: bool = False,
+        image: str | None = None,
     ):
         self.client = c
         self.container = c.containers.run(
-            SYSTEMD_IMAGE if systemd else STAGING_IMAGE,
+            image or (SYSTEMD_IMAGE if systemd else STAGING_IMAGE),
             None if systemd else ["sleep", "infinity"],
             detach=True,
             remove=True,

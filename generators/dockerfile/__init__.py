@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+from dataclasses import replace
 
 from generators.dockerfile import layers, supervisord
 from recorder.managers import registry
@@ -262,8 +263,13 @@ def _chdir_for(change: PackageChange, w: _Writer) -> list[str]:
 def _run(step: Step, w: _Writer, last: dict[str, int], relaxed: bool, trees: _Trees) -> list[str]:
     out: list[str] = []
     if step.effects.packages:
+        # a manager's configuration the same line wrote (a .repo file, pip.conf) is in place before the install
+        configs = [f for f in step.effects.files if f.kind == "file" and registry.configures(f.path)]
+        out += _files(replace(step, effects=replace(step.effects, files=configs)), last)
         for change in step.effects.packages:
             out += _chdir_for(change, w) + registry.install(change, relaxed)
+        rest = [f for f in step.effects.files if f not in configs]
+        return out + _files(replace(step, effects=replace(step.effects, files=rest)), last, trees)
     elif not step.command.strip():
         return ["# an empty command: nothing to run"]
     elif PLACEHOLDER.search(step.command):

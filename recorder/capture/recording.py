@@ -25,7 +25,7 @@ from recorder.capture.filewatch import FileWatcher, SystemDirs
 from recorder.capture.journal import JOURNAL_FILE, Journal
 from recorder.capture.pty import PtyRelay, terminal_size
 from recorder.errors import RecorderError, SaveError
-from recorder.managers import apt, npm, pip, registry
+from recorder.managers import apt, npm, pip, registry, yum
 from recorder.model.session import (
     FILES_DIR,
     SESSION_FILE,
@@ -179,6 +179,8 @@ class Recording:
         )
         self.dpkg = probes.DpkgProbe()
         self.owners = probes.DpkgOwners()
+        self.rpm = probes.RpmProbe()
+        self.rpm_owners = probes.RpmOwners(self.rpm)
         self.shells: dict[int, Shell] = {}
         self.cwd = os.getcwd()
         self.parser = hooks.EventParser()
@@ -234,6 +236,7 @@ class Recording:
         self.sockets_at_start = {(k.protocol, k.address, k.port) for k in processes.sockets()}
         self.started_boot = processes.now()
         self.snapshot_dpkg = self.dpkg.snapshot()
+        self.snapshot_rpm = self.rpm.snapshot()
         self.port_probe = probes.PortProbe()
         self.ports = self.port_probe.ports()
         self.started_at = time.time()
@@ -404,6 +407,12 @@ class Recording:
         self.snapshot_dpkg = dpkg_after
         if change is not None:
             effects.packages.append(change)
+        rpm_after = self.rpm.snapshot()
+        rpm_change = yum.change_between(self.snapshot_rpm, rpm_after, requests, self.session.host.os_id)
+        self.snapshot_rpm = rpm_after
+        if rpm_change is not None:
+            effects.packages.append(rpm_change)
+            change = change or rpm_change
 
         changed, deleted = self.files.changes()
         changed.update(self.system_dirs.changes())
@@ -415,9 +424,15 @@ class Recording:
             effects.files = [
                 self._file_change(p, e)
                 for p, e in changed.items()
-                if not p.startswith(owned) and not (e.kind == "file" and self.owners.unchanged_from_package(p))
+                if not p.startswith(owned) and not (e.kind == "file" and self._as_shipped(p))
             ]
             effects.files += [FileChange(path=p, kind="deleted") for p in deleted if not p.startswith(owned)]
+        else:  # but a manager's configuration the same line wrote (`yum-config-manager --add-repo … && yum install`)
+            effects.files = [
+                self._file_change(p, e)
+                for p, e in changed.items()
+                if e.kind == "file" and registry.configures(p) and not self._packaged(p)
+            ]
 
         ports = self.port_probe.ports()
         effects.ports_opened = sorted(ports - self.ports)
@@ -450,6 +465,14 @@ class Recording:
         self.windows.append(services.Window(step.id, shell.began, command, step.cwd, user or self.session.host.user))
         self._journal("step", step=step)
         return step
+
+    def _as_shipped(self, path: str) -> bool:
+        """The file is byte for byte what its dpkg or rpm package shipped: the image gets it from there."""
+        return self.owners.unchanged_from_package(path) or self.rpm_owners.unchanged_from_package(path)
+
+    def _packaged(self, path: str) -> bool:
+        """A package installed the file (epel-release's .repo file): the install brings it back."""
+        return bool(self.owners.owner(path) or self.rpm_owners.owner(path))
 
     def _protect(self, step: Step, typed: list[str]) -> None:
         """The one point where secrets are taken out of a step, before it is journaled or shown.

@@ -52,6 +52,10 @@ class Manager:
     # and what each file read there says is installed; None where that is not known (it is not checked).
     database: Callable[[str], str] | None = None
     versions: Versions | None = None
+    # Where the database is no file a reader here can parse (rpm's: Berkeley DB or sqlite, by version):
+    # a command run in the image, and what its output says is installed.
+    query: tuple[str, ...] = ()
+    query_versions: Callable[[str], dict[str, str]] | None = None
 
 
 def words(items: list[str]) -> str:
