@@ -82,11 +82,15 @@ def read_ignore_file(path: Path) -> tuple[str, ...]:
 
 
 def os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:
-    values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return values
+        return {}
+    return parse_os_release(text)
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep and key.strip():

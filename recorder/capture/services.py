@@ -64,10 +64,12 @@ def discover(
     path: str = SYSTEM_PATH,
     port_steps: dict[int, int] | None = None,
     rcfile: str = "",
+    user_name=probes.user_name,
 ) -> tuple[list[Service], list[str], dict[int, int]]:
     """(services, warnings, step of each service by index) for what the recording left running.
     `own`: the recorder and its shells; the recorder's other children are its helpers; `rcfile`: the
-    one its bash shells were started with (a process that names it is one of them, or their fork)."""
+    one its bash shells were started with (a process that names it is one of them, or their fork);
+    `user_name`: the host's names of uids (a remote host's own)."""
     trees = _trees(windows, procs, started, own, recorder, rcfile)
     warnings: list[str] = []
     owner = {inode: pid for pid, p in procs.items() for inode in p.sockets}
@@ -99,7 +101,7 @@ def discover(
     launched: dict[int, int] = {}
     for tree in sorted(trees, key=lambda t: (t.step, t.root.start, t.root.pid)):
         window = steps[tree.step]
-        service = describe(tree, window, path)
+        service = describe(tree, window, path, user_name)
         if service is None:
             continue
         launched[len(services)] = tree.step
@@ -231,7 +233,7 @@ def names_of(p: Proc) -> list[str]:
     return [n for n in out if n]
 
 
-def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | None:
+def describe(tree: Found, window: Window, path: str = SYSTEM_PATH, user_name=probes.user_name) -> Service | None:
     """How the image runs a family the recording started; None when it is not a service (a helper
     a package install left behind: no socket, and not what the step typed)."""
     proc = tree.root
@@ -269,7 +271,7 @@ def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | 
         ports=_ports(tree.sockets),
         data_dir=_data_dir(command, daemon),
         env=env,
-        processes=_processes(_runs_in_image(tree.members, command)),
+        processes=_processes(_runs_in_image(tree.members, command), user_name),
     )
 
 
@@ -413,12 +415,12 @@ def _runs_in_image(members: list[Proc], command: list[str]) -> list[Proc]:
     return kept
 
 
-def _processes(members: list[Proc]) -> dict[str, list[str]]:
+def _processes(members: list[Proc], user_name=probes.user_name) -> dict[str, list[str]]:
     """The users a family's processes run as, by program: what `record verify` asks of the image."""
     users: dict[str, set[str]] = {}
     for p in members:
         if p.comm not in WRAPPERS:
-            users.setdefault(p.comm, set()).add(probes.user_name(p.uid))
+            users.setdefault(p.comm, set()).add(user_name(p.uid))
     return {comm: sorted(names) for comm, names in sorted(users.items())}
 
 
