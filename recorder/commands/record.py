@@ -32,12 +32,27 @@ def start(
         help="Never capture paths matching this .gitignore-style pattern (repeatable; "
         "patterns in ./.recordignore are read too).",
     ),
+    ssh: str = typer.Option(
+        None,
+        "--ssh",
+        help="Record a staging host from here: [USER@]HOST as ssh takes it (your ~/.ssh/config applies). "
+        "The host needs sshd, bash >= 4.0 and coreutils; nothing is installed or left there.",
+    ),
+    ssh_option: list[str] = typer.Option(
+        None, "--ssh-option", help="An ssh option KEY=VALUE, passed as `-o KEY=VALUE` (repeatable)."
+    ),
+    ssh_config: str = typer.Option(None, "--ssh-config", help="The ssh config file to use (`ssh -F FILE`)."),
 ) -> None:
-    """Open your shell and record the deployment you do in it; `exit` ends the recording."""
+    """Open your shell and record the deployment you do in it; `exit` ends the recording.
+    With --ssh, the shell is on the staging host and the session is written here."""
     from recorder.capture.recording import Options
 
     _check_can_record(name)
-    path, hooks = _shell(shell)
+    host = None
+    if ssh:
+        path, hooks, host = _remote(ssh, tuple(ssh_option or ()), ssh_config, shell)
+    else:
+        path, hooks = _shell(shell)
     _record(
         Options(
             name=name,
@@ -47,6 +62,7 @@ def start(
             ignores=_ignores(ignore),
             shell=path,
             hooks=hooks,
+            host=host,
         )
     )
 
@@ -88,6 +104,31 @@ def _shell(chosen: str | None) -> tuple[str, str]:
     if path is None:
         raise RecorderError(f"--shell {wanted}: no such program")
     return path, hooks.mode(path, dict(os.environ))
+
+
+def _remote(destination: str, options: tuple[str, ...], config: str | None, shell: str | None):
+    """Connect before anything is written: a host that cannot be reached, or whose bash cannot be
+    followed, is refused with one line."""
+    import os
+
+    from recorder.capture import hooks
+    from recorder.capture.ssh import SshHost
+
+    if shell not in (None, "bash"):
+        raise RecorderError(f"--shell {shell}: over --ssh the host's bash is recorded")
+    if destination.startswith("-"):
+        raise RecorderError(f"--ssh {destination}: give the host as [USER@]HOST")
+    for option in options:
+        if "=" not in option:
+            raise RecorderError(f"--ssh-option {option}: give it as KEY=VALUE")
+    host = SshHost(destination, options, config)
+    kind, version = host.connect()
+    try:
+        mode = hooks.mode_of(kind, version, f"bash on {destination}", dict(os.environ))
+    except RecorderError:
+        host.close()
+        raise
+    return "bash", mode, host
 
 
 def _ignores(patterns: list[str] | None) -> tuple[str, ...]:
