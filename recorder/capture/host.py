@@ -144,6 +144,12 @@ class LocalHost:
     def which(self, name: str, path: str) -> str | None:
         return shutil.which(name, path=path)
 
+    def isfile(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def read_text(self, path: str) -> str:
+        return Path(path).read_text(encoding="utf-8")
+
     def realpath(self, path: str) -> str:
         return os.path.realpath(path)
 

@@ -208,6 +208,9 @@ class Recording:
         secrets.find_values("")  # load detect-secrets now, not at the first prompt
         if self.options.resume:
             self.session = journal.recover(self.directory, self.options.name)
+            if self.session.host.via != self.host.via:
+                how = "over ssh: resume it with --ssh HOST" if self.session.host.via else "at the console: resume it so"
+                raise RecorderError(f"{self.directory}: this recording was made {how}")
             self.session.warnings.append(
                 "the recording was interrupted and resumed: changes made while "
                 "nothing was recording are not in the session"
@@ -504,7 +507,9 @@ class Recording:
         What was already serving before (sshd) is not the deployment; the recorder is not either."""
         recorder = min(self.host.own_pids())
         own = {*self.host.own_pids(), self.top_pid, *self.shells}
-        path = os.environ.get("PATH", services.SYSTEM_PATH) + ":" + services.SYSTEM_PATH
+        top = self.shells.get(self.top_pid)
+        shell_path = (top.env if top and self.host.via else os.environ).get("PATH", services.SYSTEM_PATH)
+        path = shell_path + ":" + services.SYSTEM_PATH
         found, warnings, launched = services.discover(
             sorted(self.windows, key=lambda w: w.start),
             self.host.processes(),
@@ -517,6 +522,7 @@ class Recording:
             {port: step.id for step in reversed(self.session.steps) for port in step.effects.ports_opened},
             str(self.channel / hooks.RCFILE),
             self.host.user_name,
+            self.host,
         )
         self._credit_launchers(found, launched)
         for service in found:

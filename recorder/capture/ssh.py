@@ -44,19 +44,20 @@ cat <&7 >&9 &
 __relay=$!
 trap 'kill "$__relay"; rm -rf -- "$__dir"' EXIT
 trap 'exit 1' HUP TERM INT
-__roots=() __sysdirs=()
+__roots=() __sysdirs=() __sysdepth=1 __files_sum=
 
-__sec() { local name=$1; shift; printf '%s ' "$name"; "$@" | base64 -w0; printf '\n'; }
+# Forks are most of the cost per command: a section is written to a file (no subshell), then encoded.
+__file() { printf '%s ' "$1"; base64 -w0 -- "$2"; printf '\n'; }
+__sec() { local name=$1; shift; "$@" >"$__dir/section"; __file "$name" "$__dir/section"; }
 __files() {
   [ "${#__roots[@]}" -gt 0 ] || return 0
   find "${__roots[@]}" -xdev \( -path "$__dir" -prune \) -o \( -type f -o -type d -o -type l \) \
     -printf '%y %m %U %G %s %T@ %i %C@ %p\0%l\0'
 }
 __systemdirs() {
-  local spec
-  for spec in "${__sysdirs[@]}"; do
-    find "${spec%:*}" -mindepth 1 -maxdepth "${spec##*:}" -xdev -type d -printf '%m %U %G %p\0'
-  done
+  # one walk, as deep as the deepest; the Python side keeps each root's own depth
+  [ "${#__sysdirs[@]}" -gt 0 ] || return 0
+  find "${__sysdirs[@]}" -mindepth 1 -maxdepth "$__sysdepth" -xdev -type d -printf '%m %U %G %p\0'
 }
 __stamps() { find /var/lib/dpkg/status /var/lib/apt/extended_states -maxdepth 0 -printf '%T@ %s %i %p\n'; }
 __procs() {
@@ -98,27 +99,33 @@ while IFS=$'\t' read -r __verb __rest; do
   IFS=$'\t' read -r -a __args <<<"$__rest"
   case $__verb in
     ack) printf '%s\n' "$__rest" >&8; continue ;;
-    roots) __roots=("${__args[@]}") ;;
-    sysdirs) __sysdirs=("${__args[@]}") ;;
+    roots) __roots=("${__args[@]}") __files_sum= ;;
+    sysdirs) __sysdepth=${__args[0]} __sysdirs=("${__args[@]:1}") ;;
     rc) printf '%s' "$__rest" | base64 -d >"$__dir/bashrc" ;;
     observe)
-      __sec env cat "$__dir/env.${__args[0]}"
-      __sec alias cat "$__dir/alias.${__args[0]}"
+      __file env "$__dir/env.${__args[0]}"
+      __file alias "$__dir/alias.${__args[0]}"
       __sec stamps __stamps
-      __sec files __files
+      # the listing only when it changed: most commands change nothing under the roots
+      if [ "${__args[1]}" = files ]; then
+        __files >"$__dir/files.new"
+        __sum=$(md5sum <"$__dir/files.new")
+        [ "$__sum" = "$__files_sum" ] || __file files "$__dir/files.new"
+        __files_sum=$__sum
+      fi
       __sec sysdirs __systemdirs
-      __sec tcp cat /proc/net/tcp
-      __sec tcp6 cat /proc/net/tcp6
+      __file tcp /proc/net/tcp
+      __file tcp6 /proc/net/tcp6
       ;;
-    dpkg) __sec status cat /var/lib/dpkg/status; __sec extended cat /var/lib/apt/extended_states ;;
+    dpkg) __file status /var/lib/dpkg/status; __file extended /var/lib/apt/extended_states ;;
     read)
       __size=$(stat -c %s -- "${__args[0]}")
       if [ -z "$__size" ]; then __sec missing true
       elif [ "$__size" -gt "${__args[1]}" ]; then __sec large true
-      else __sec data cat -- "${__args[0]}"; fi ;;
+      else __file data "${__args[0]}"; fi ;;
     procs) __sec procs __procs; __sec links __links; __sec fds __fds ;;
-    sockets) for __f in tcp tcp6 udp udp6 unix; do __sec "$__f" cat "/proc/net/$__f"; done ;;
-    users) __sec passwd cat /etc/passwd; __sec group cat /etc/group ;;
+    sockets) for __f in tcp tcp6 udp udp6 unix; do __file "$__f" "/proc/net/$__f"; done ;;
+    users) __file passwd /etc/passwd; __file group /etc/group ;;
     shipped) __sec shipped __shipped "${__args[0]}" ;;
     owner) __sec owner eval 'dpkg-query -S "${__args[0]}" | sed -n "1s/: .*//p"' ;;
     which) __sec which eval 'PATH=${__args[0]} command -v -- "${__args[1]}"' ;;
@@ -199,13 +206,14 @@ class SshHost:
 
     def start_agent(self) -> None:
         """The agent session; what it says first: its channel dir, pid, clock and the host's identity."""
+        self.attach([*self.ssh, self.destination, f"exec bash -c {shlex.quote(AGENT)} record-agent"])
+
+    def attach(self, argv: list[str]) -> None:
+        """Start the agent with `argv` (the tests run AGENT in a local bash to compare its answers
+        with the local probes') and read its greeting."""
         local_before = processes.now()
         self.agent = subprocess.Popen(
-            [*self.ssh, self.destination, f"exec bash -c {shlex.quote(AGENT)} record-agent"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            bufsize=0,
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
         )
         self.events_fd = self.agent.stderr.fileno()
         fcntl.fcntl(self.events_fd, fcntl.F_SETFL, fcntl.fcntl(self.events_fd, fcntl.F_GETFL) | os.O_NONBLOCK)
@@ -283,7 +291,7 @@ class SshHost:
         self.agent.stdin.write(b"ack\t" + data)
 
     def observe(self, pid: int) -> None:
-        self._observed = self._request("observe", str(pid))
+        self._observed = self._request("observe", str(pid), "files")
 
     def dump(self, name: str) -> bytes:
         kind = name.split(".", 1)[0]
@@ -328,14 +336,14 @@ class SshHost:
     def file_watcher(self, probe: probes.FileProbe) -> RemoteFiles:
         self.roots = probe.roots
         self._request("roots", *probe.roots)
-        watcher = RemoteFiles(probe, lambda: self._observed["files"])
-        watcher.start(self._request("observe", "0")["files"])
+        watcher = RemoteFiles(probe, lambda: self._observed.get("files"))
+        watcher.start(self._request("observe", "0", "files")["files"])
         return watcher
 
     def system_dirs(self, ignored) -> RemoteSystemDirs:
         from recorder.capture.filewatch import SYSTEM_DIRS
 
-        self._request("sysdirs", *(f"{root}:{levels}" for root, levels in SYSTEM_DIRS.items()))
+        self._request("sysdirs", str(max(SYSTEM_DIRS.values())), *SYSTEM_DIRS)
         dirs = RemoteSystemDirs(ignored, lambda: self._observed["sysdirs"])
         dirs.states = dirs.parse(self._request("observe", "0")["sysdirs"])
         return dirs
@@ -413,6 +421,16 @@ class SshHost:
     def which(self, name: str, path: str) -> str | None:
         found = self._request("which", path, name).get("which", b"").decode().strip()
         return found or None
+
+    def isfile(self, path: str) -> bool:
+        return bool({"data", "large"} & set(self._request("read", path, "0")))
+
+    def read_text(self, path: str) -> str:
+        """A small text file of the host (a unit, an environment file); OSError when there is none."""
+        data = self.read_file(path, 1 << 20)
+        if data is None:
+            raise OSError(27, "File too large", path)
+        return data.decode("utf-8")
 
     def realpath(self, path: str) -> str:
         return path  # one more round trip per program for a rare alternatives link: not taken
@@ -519,7 +537,10 @@ class RemoteFiles:
         return {p: e for p, e in entries.items() if p in keep}
 
     def changes(self) -> tuple[dict[str, Entry], list[str]]:
-        now = self._parse(self.source())
+        listing = self.source()
+        if listing is None:  # the agent's listing is the one before, byte for byte
+            return {}, []
+        now = self._parse(listing)
         changed: dict[str, Entry] = {}
         for path, entry in sorted(now.items()):
             before = self.entries.get(path)
@@ -562,12 +583,22 @@ class RemoteSystemDirs:
         self.entries = {}
         for record in data.split(b"\0"):
             parts = record.decode("utf-8", "surrogateescape").split(" ", 3)
-            if len(parts) == 4 and parts[0].isdigit():
+            if len(parts) == 4 and parts[0].isdigit() and self._within(parts[3]):
                 found[parts[3]] = (int(parts[0], 8), int(parts[1]), int(parts[2]))
         keep = _visible(found, self.ignored)
         found = {p: s for p, s in found.items() if p in keep}
         self.entries = {p: Entry("dir", m, u, g, 0, 0, 0) for p, (m, u, g) in found.items()}
         return found
+
+    @staticmethod
+    def _within(path: str) -> bool:
+        """At most as deep below its root as SystemDirs looks (the agent walks all as deep as the deepest)."""
+        from recorder.capture.filewatch import SYSTEM_DIRS
+
+        for root, levels in SYSTEM_DIRS.items():
+            if path.startswith(root + "/"):
+                return path[len(root) + 1 :].count("/") < levels
+        return False
 
     def changes(self) -> dict[str, Entry]:
         now = self.parse(self.source())
