@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from recorder.capture.recording import Options
 
 
+SSH = typer.Option(
+    None,
+    "--ssh",
+    help="Record a staging host from here: [USER@]HOST as ssh takes it (your ~/.ssh/config applies). "
+    "The host needs sshd, bash >= 4.0 and coreutils; nothing is installed or left there.",
+)
+SSH_OPTION = typer.Option(None, "--ssh-option", help="An ssh option KEY=VALUE, passed as `-o KEY=VALUE` (repeatable).")
+SSH_CONFIG = typer.Option(None, "--ssh-config", help="The ssh config file to use (`ssh -F FILE`).")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(start)
     app.command()(resume)
@@ -32,16 +42,9 @@ def start(
         help="Never capture paths matching this .gitignore-style pattern (repeatable; "
         "patterns in ./.recordignore are read too).",
     ),
-    ssh: str = typer.Option(
-        None,
-        "--ssh",
-        help="Record a staging host from here: [USER@]HOST as ssh takes it (your ~/.ssh/config applies). "
-        "The host needs sshd, bash >= 4.0 and coreutils; nothing is installed or left there.",
-    ),
-    ssh_option: list[str] = typer.Option(
-        None, "--ssh-option", help="An ssh option KEY=VALUE, passed as `-o KEY=VALUE` (repeatable)."
-    ),
-    ssh_config: str = typer.Option(None, "--ssh-config", help="The ssh config file to use (`ssh -F FILE`)."),
+    ssh: str = SSH,
+    ssh_option: list[str] = SSH_OPTION,
+    ssh_config: str = SSH_CONFIG,
 ) -> None:
     """Open your shell and record the deployment you do in it; `exit` ends the recording.
     With --ssh, the shell is on the staging host and the session is written here."""
@@ -71,12 +74,20 @@ def resume(
     name: str = typer.Argument(..., help="The interrupted session's name."),
     directory: Path = typer.Option(Path("sessions"), "--dir", help="Where sessions are written."),
     watch: list[str] = typer.Option(None, "--watch", help="Watch this root instead of the defaults (repeatable)."),
+    ssh: str = SSH,
+    ssh_option: list[str] = SSH_OPTION,
+    ssh_config: str = SSH_CONFIG,
 ) -> None:
-    """Continue a recording that was interrupted (recorder killed, connection lost)."""
+    """Continue a recording that was interrupted (recorder killed, connection lost); one made over
+    ssh is continued with the same --ssh."""
     from recorder.capture.recording import Options
 
     _check_can_record(name)
-    path, hooks = _shell("bash")
+    host = None
+    if ssh:
+        path, hooks, host = _remote(ssh, tuple(ssh_option or ()), ssh_config, "bash")
+    else:
+        path, hooks = _shell("bash")
     _record(
         Options(
             name=name,
@@ -86,6 +97,7 @@ def resume(
             ignores=_ignores(None),
             shell=path,
             hooks=hooks,
+            host=host,
         )
     )
 
@@ -174,6 +186,8 @@ def _record(options: Options) -> None:
 
     def killed(signum: int, pid: int) -> None:
         remove_channel(pid)  # the shell's environment dumps must not outlive the recorder
+        if options.host is not None:
+            options.host.close()  # the master connection; the host's agent has ended with its input
         path = target / JOURNAL_FILE
         steps = sum(1 for e in read(path) if e.get("event") == "step") if path.exists() else 0
         note(

@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pexpect
+import psutil
 import pytest
 
 from recorder.model import read
@@ -139,3 +142,45 @@ def test_a_host_that_cannot_be_reached_is_refused_in_one_line(ssh_host, tmp_path
     assert lines[0].startswith(f"record: error: --ssh {ssh_host.destination}: cannot connect: ") and reason in lines[0]
     assert not (tmp_path / "sessions").exists()  # nothing written
     assert set(temp.glob("record-ssh-*")) <= before  # nor the control socket's dir
+
+
+def test_a_killed_recorder_leaves_nothing_on_the_host_and_resumes_over_ssh(ssh_host, tmp_path):
+    child = spawn(tmp_path, *ssh_host.args)
+    child.expect(PROMPT)
+    for i in range(2):
+        child.sendline(f"echo {i} > /srv/f{i}.txt")
+        child.expect(PROMPT)
+    worker = psutil.Process(child.pid).children()[0]
+    worker.send_signal(signal.SIGKILL)
+    child.expect(r"killed \(signal 9\); 2 finished commands are safe")
+    child.expect(pexpect.EOF)
+    deadline = time.monotonic() + 20
+    while ssh_host.sh("ls -d /tmp/record-ssh.*")[0] == 0:  # the agent ends with its input
+        assert time.monotonic() < deadline, ssh_host.sh("ls -la /tmp; ps -ef")[1]
+        time.sleep(0.2)
+
+    sessions = tmp_path / "sessions"
+    here = pexpect.run(
+        f"{sys.executable} -m recorder resume web --dir {sessions}", withexitstatus=True, encoding="utf-8"
+    )
+    assert here[1] == 2 and "made over ssh: resume it with --ssh HOST" in here[0]
+    assert len(here[0].strip().splitlines()) == 1
+
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "recorder", "resume", "web", "--dir", str(sessions), *ssh_host.args],
+        env={**os.environ, "TERM": "xterm"},
+        encoding="utf-8",
+        timeout=60,
+    )
+    child.expect(PROMPT)
+    child.sendline("echo more > /srv/more.txt")
+    child.expect(PROMPT)
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    session = read.load(sessions / "web")
+    assert [st.command for st in session.steps] == [f"echo {i} > /srv/f{i}.txt" for i in (0, 1)] + [
+        "echo more > /srv/more.txt"
+    ]
+    assert [f.path for f in session.steps[2].effects.files] == ["/srv/more.txt"]
+    assert session.host.via == "ssh"
