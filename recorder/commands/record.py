@@ -83,6 +83,7 @@ def resume(
     from recorder.capture.recording import Options
 
     _check_can_record(name)
+    _check_resumed_the_same_way(directory / name, bool(ssh))
     host = None
     if ssh:
         path, hooks, host = _remote(ssh, tuple(ssh_option or ()), ssh_config, "bash")
@@ -116,6 +117,22 @@ def _shell(chosen: str | None) -> tuple[str, str]:
     if path is None:
         raise RecorderError(f"--shell {wanted}: no such program")
     return path, hooks.mode(path, dict(os.environ))
+
+
+def _check_resumed_the_same_way(directory: Path, over_ssh: bool) -> None:
+    """A recording made over ssh goes on over ssh, one made at a console at a console (Recording checks
+    it again; here it is said before anything else is)."""
+    from recorder.capture.journal import JOURNAL_FILE, read
+
+    path = directory / JOURNAL_FILE
+    if not path.is_file():
+        return
+    begin = next((e for e in read(path) if e.get("event") == "begin"), {})
+    host = begin.get("host")
+    was_ssh = isinstance(host, dict) and host.get("via") == "ssh"
+    if was_ssh != over_ssh:
+        how = "over ssh: resume it with --ssh HOST" if was_ssh else "at the console: resume it so"
+        raise RecorderError(f"{directory}: this recording was made {how}")
 
 
 def _remote(destination: str, options: tuple[str, ...], config: str | None, shell: str | None):
