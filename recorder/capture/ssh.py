@@ -232,8 +232,17 @@ class SshHost:
 
     def _request(self, *words: str) -> dict[str, bytes]:
         line = "\t".join(words).replace("\n", " ") + "\n"
-        self.agent.stdin.write(line.encode())
+        self._send(line.encode("utf-8", "surrogateescape"))  # a path is given back as it was listed
         return self._answer()
+
+    def _send(self, data: bytes) -> None:
+        """All of it: a signal (a window resize) may cut a write to a pipe short."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[self.agent.stdin.write(view) :]
+        except (BrokenPipeError, ValueError):
+            raise RecorderError(f"--ssh {self.destination}: the connection to the host was lost") from None
 
     def _answer(self) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
@@ -288,7 +297,7 @@ class SshHost:
         return [*self.ssh, "-t", "-o", "LogLevel=error", self.destination, remote]
 
     def answer(self, data: bytes) -> None:
-        self.agent.stdin.write(b"ack\t" + data)
+        self._send(b"ack\t" + data)
 
     def observe(self, pid: int) -> None:
         self._observed = self._request("observe", str(pid), "files")
