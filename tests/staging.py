@@ -215,11 +215,14 @@ def copy_out(container, path: str, destination: Path) -> Path:
 
 def build_ssh_image(c: docker.DockerClient) -> str:
     """A staging host reached only over ssh, with nothing of ours and no python at all: Debian minbase,
-    sshd, bash, coreutils, procps and iproute2."""
+    sshd, bash, coreutils, procps and iproute2, and sudo for the operator's account `ops`."""
     dockerfile = (
         f"FROM {BASE_IMAGE}\n"
-        "RUN apt-get update && apt-get install -y --no-install-recommends openssh-server procps iproute2"
+        "RUN apt-get update && apt-get install -y --no-install-recommends openssh-server procps iproute2 sudo"
         " && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh\n"
+        # an operator's own account, who becomes root with sudo as on most staging hosts
+        "RUN useradd -m -s /bin/bash ops && mkdir -m 700 /home/ops/.ssh && chown ops: /home/ops/.ssh"
+        " && echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops\n"
         "RUN ! command -v python3\n"
         'CMD ["/usr/sbin/sshd", "-D", "-e"]\n'
     )
@@ -236,7 +239,9 @@ class SshStagingHost:
         key = keys / "id_ed25519"
         if not key.exists():
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-        self.sh(f"printf '%s' '{key.with_suffix('.pub').read_text().strip()}' > /root/.ssh/authorized_keys")
+        public = key.with_suffix(".pub").read_text().strip()
+        for home in ("/root", "/home/ops"):
+            self.sh(f"printf '%s' '{public}' > {home}/.ssh/authorized_keys && chown --reference={home} -R {home}/.ssh")
         self.container.reload()
         self.address = self.container.attrs["NetworkSettings"]["IPAddress"]
         self.destination = f"root@{self.address}"

@@ -184,3 +184,26 @@ def test_a_killed_recorder_leaves_nothing_on_the_host_and_resumes_over_ssh(ssh_h
     ]
     assert [f.path for f in session.steps[2].effects.files] == ["/srv/more.txt"]
     assert session.host.via == "ssh"
+
+
+def test_an_operator_who_logs_in_as_themselves_and_sudo_i_is_recorded_as_root(ssh_host, tmp_path):
+    args = [a.replace("root@", "ops@") for a in ssh_host.args]
+    child = spawn(tmp_path, *args)
+    child.expect(PROMPT)
+    for line in ("echo mine > ~/note.txt", "sudo -i", "mkdir -p /srv/app && echo v1 > /srv/app/VERSION"):
+        child.sendline(line)
+        child.expect(PROMPT, timeout=60)
+    child.sendline("exit")  # the nested root shell
+    child.expect(PROMPT)
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    session = read.load(tmp_path / "sessions" / "web")
+    assert session.host.user == "ops"
+    commands = {st.command: st for st in session.steps}
+    assert [f.path for f in commands["echo mine > ~/note.txt"].effects.files] == ["/home/ops/note.txt"]
+    inside = commands["mkdir -p /srv/app && echo v1 > /srv/app/VERSION"]
+    assert inside.user == "root" and [f.path for f in inside.effects.files] == ["/srv/app", "/srv/app/VERSION"]
+    assert (tmp_path / "sessions/web/files/srv/app/VERSION").read_text() == "v1\n"
+    assert ssh_host.sh("ls -d /tmp/record-ssh.*")[0] != 0  # the root-written dumps went with the dir
