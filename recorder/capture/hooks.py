@@ -299,6 +299,11 @@ def identify(shell: str) -> tuple[str, tuple[int, int]]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return "", (0, 0)
+    return parse_version(out)
+
+
+def parse_version(out: str) -> tuple[str, tuple[int, int]]:
+    """identify() from what `SHELL --version` printed (here, or on a host over ssh)."""
     for kind, pattern in (("bash", r"GNU bash, version (\d+)\.(\d+)"), ("zsh", r"^zsh (\d+)\.(\d+)")):
         found = re.search(pattern, out)
         if found:

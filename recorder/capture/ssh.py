@@ -189,7 +189,7 @@ class SshHost:
         if shutil.which("ssh") is None:
             raise RecorderError("--ssh: no `ssh` program here; install the OpenSSH client (openssh-client)")
         try:
-            done = self._run("bash -c 'echo \"bash ${BASH_VERSINFO[0]} ${BASH_VERSINFO[1]}\"'")
+            done = self._run("bash --version")  # as hooks.identify asks a local shell
         except subprocess.TimeoutExpired:
             self.close()
             raise RecorderError(f"--ssh {self.destination}: no answer in 60 s") from None
@@ -198,11 +198,11 @@ class SshHost:
             self.close()
             reason = lines[-1].strip() if lines else "ssh failed"
             raise RecorderError(f"--ssh {self.destination}: cannot connect: {reason}")
-        words = done.stdout.split()
-        if len(words) != 3 or words[0] != "bash" or not all(w.isdigit() for w in words[1:]):
+        kind, version = hooks.parse_version(done.stdout)
+        if kind != "bash":
             self.close()
             raise RecorderError(f"--ssh {self.destination}: the host has no bash, which the recording needs")
-        return "bash", (int(words[1]), int(words[2]))
+        return kind, version
 
     def start_agent(self) -> None:
         """The agent session; what it says first: its channel dir, pid, clock and the host's identity."""

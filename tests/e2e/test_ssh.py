@@ -4,10 +4,12 @@ recorded from here, through the real ssh client and a real pty; the session buil
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import signal
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pexpect
 import psutil
 import pytest
 
+from recorder.capture.hooks import HOOKS_ENV, MODES
 from recorder.model import read
 from tests import staging
 from tests.cli import PROMPT, RECORD
@@ -186,7 +189,10 @@ def test_a_killed_recorder_leaves_nothing_on_the_host_and_resumes_over_ssh(ssh_h
     assert session.host.via == "ssh"
 
 
-def test_an_operator_who_logs_in_as_themselves_and_sudo_i_is_recorded_as_root(ssh_host, tmp_path):
+@pytest.mark.parametrize("mode", MODES)
+def test_an_operator_who_logs_in_as_themselves_and_sudo_i_is_recorded_as_root(ssh_host, tmp_path, monkeypatch, mode):
+    """In both hook modes: PS0, and the DEBUG-trap fallback a CentOS 7 host's bash 4.2 needs."""
+    monkeypatch.setenv(HOOKS_ENV, mode)
     args = [a.replace("root@", "ops@") for a in ssh_host.args]
     child = spawn(tmp_path, *args)
     child.expect(PROMPT)
@@ -207,3 +213,41 @@ def test_an_operator_who_logs_in_as_themselves_and_sudo_i_is_recorded_as_root(ss
     assert inside.user == "root" and [f.path for f in inside.effects.files] == ["/srv/app", "/srv/app/VERSION"]
     assert (tmp_path / "sessions/web/files/srv/app/VERSION").read_text() == "v1\n"
     assert ssh_host.sh("ls -d /tmp/record-ssh.*")[0] != 0  # the root-written dumps went with the dir
+
+
+def _tar(name: str, text: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(text.encode()), 0o755
+        tar.addfile(info, io.BytesIO(text.encode()))
+    return buf.getvalue()
+
+
+def _refused(tmp_path: Path, args: list[str]) -> str:
+    child = spawn(tmp_path, *args)
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    out = child.before.strip()
+    assert child.exitstatus == 2, out
+    assert len(out.splitlines()) == 1 and "Traceback" not in out, out
+    assert not (tmp_path / "sessions").exists()
+    return out
+
+
+def test_a_host_whose_bash_cannot_be_followed_is_refused_in_one_line(ssh_host, tmp_path):
+    # what the recorder asks the host's bash (`bash --version`) answered as bash 3.2 would
+    fake = (
+        '#!/bin/sh\n[ "$1" = --version ] && { echo "GNU bash, version 3.2.57(1)-release"; exit 0; }\n'
+        'exec /usr/bin/bash "$@"\n'
+    )
+    ssh_host.container.put_archive("/usr/local/bin", _tar("bash", fake))
+    out = _refused(tmp_path, ssh_host.args)
+    assert f"bash on {ssh_host.destination} is bash 3.2: too old to be recorded" in out
+
+
+def test_a_host_without_bash_is_refused_in_one_line(ssh_host, tmp_path):
+    code, out = ssh_host.container.exec_run(["sh", "-c", "usermod -s /bin/sh root && mv /usr/bin/bash /usr/bin/gone"])
+    assert code == 0, out
+    out = _refused(tmp_path, ssh_host.args)
+    assert f"--ssh {ssh_host.destination}: the host has no bash, which the recording needs" in out
