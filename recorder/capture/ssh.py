@@ -50,16 +50,26 @@ __roots=() __sysdirs=() __sysdepth=1 __files_sum=
 __file() { printf '%s ' "$1"; base64 -w0 -- "$2"; printf '\n'; }
 __sec() { local name=$1; shift; "$@" >"$__dir/section"; __file "$name" "$__dir/section"; }
 __files() {
-  [ "${#__roots[@]}" -gt 0 ] || return 0
-  find "${__roots[@]}" -xdev \( -path "$__dir" -prune \) -o \( -type f -o -type d -o -type l \) \
-    -printf '%y %m %U %G %s %T@ %i %C@ %p\0%l\0'
+  # dpkg's two files come first, as stamps ("s"): one walk tells what changed and whether to read them
+  find /var/lib/dpkg/status /var/lib/apt/extended_states "${__roots[@]}" -xdev \( -path "$__dir" -prune \) -o \
+    \( -path /var/lib/dpkg/status -o -path /var/lib/apt/extended_states \) -printf 's %s %T@ %i %p\0\0' -o \
+    \( -type f -o -type d -o -type l \) -printf '%y %m %U %G %s %T@ %i %C@ %p\0%l\0'
+}
+__ports() {
+  # LISTEN sockets' local addresses, read by bash itself: no fork
+  local sl address remote state rest out= net
+  for net in /proc/net/tcp /proc/net/tcp6; do
+    while read -r sl address remote state rest; do
+      [ "$state" = 0A ] && out+="$address "
+    done <"$net"
+  done
+  printf 'ports= %s\n' "$out"
 }
 __systemdirs() {
   # one walk, as deep as the deepest; the Python side keeps each root's own depth
   [ "${#__sysdirs[@]}" -gt 0 ] || return 0
   find "${__sysdirs[@]}" -mindepth 1 -maxdepth "$__sysdepth" -xdev -type d -printf '%m %U %G %p\0'
 }
-__stamps() { find /var/lib/dpkg/status /var/lib/apt/extended_states -maxdepth 0 -printf '%T@ %s %i %p\n'; }
 __procs() {
   local d p stat k v rest uid
   for d in /proc/[0-9]*; do
@@ -105,7 +115,6 @@ while IFS=$'\t' read -r __verb __rest; do
     observe)
       __file env "$__dir/env.${__args[0]}"
       __file alias "$__dir/alias.${__args[0]}"
-      __sec stamps __stamps
       # the listing only when it changed: most commands change nothing under the roots
       if [ "${__args[1]}" = files ]; then
         __files >"$__dir/files.new"
@@ -114,8 +123,7 @@ while IFS=$'\t' read -r __verb __rest; do
         __files_sum=$__sum
       fi
       __sec sysdirs __systemdirs
-      __file tcp /proc/net/tcp
-      __file tcp6 /proc/net/tcp6
+      __ports
       ;;
     dpkg) __file status /var/lib/dpkg/status; __file extended /var/lib/apt/extended_states ;;
     read)
@@ -171,6 +179,7 @@ class SshHost:
         self._release: dict[str, str] = {}
         self._hostname = ""
         self.roots: tuple[str, ...] = ()
+        self.dpkg_stamp: bytes | None = None  # None until the first listing
 
     # ---- connecting
 
@@ -254,7 +263,10 @@ class SshHost:
             if line == b".":
                 return out
             name, _, data = line.partition(b" ")
-            out[name.decode()] = base64.b64decode(data)
+            if name.endswith(b"="):  # plain text the agent made itself (no fork for base64)
+                out[name[:-1].decode()] = data
+            else:
+                out[name.decode()] = base64.b64decode(data)
 
     def close(self) -> None:
         """The agent removes its dir when its input ends; then the master connection is closed."""
@@ -301,6 +313,14 @@ class SshHost:
 
     def observe(self, pid: int) -> None:
         self._observed = self._request("observe", str(pid), "files")
+        self._take_stamp(self._observed.get("files"))
+
+    def _take_stamp(self, listing: bytes | None) -> None:
+        """dpkg's files' stamps, the listing's first records; an unchanged listing keeps them."""
+        if listing is None:
+            return
+        fields = listing.split(b"\0")
+        self.dpkg_stamp = b"\0".join(f for f in fields[0::2][:2] if f.startswith(b"s "))
 
     def dump(self, name: str) -> bytes:
         kind = name.split(".", 1)[0]
@@ -346,7 +366,9 @@ class SshHost:
         self.roots = probe.roots
         self._request("roots", *probe.roots)
         watcher = RemoteFiles(probe, lambda: self._observed.get("files"))
-        watcher.start(self._request("observe", "0", "files")["files"])
+        listing = self._request("observe", "0", "files")["files"]
+        self._take_stamp(listing)
+        watcher.start(listing)
         return watcher
 
     def system_dirs(self, ignored) -> RemoteSystemDirs:
@@ -365,7 +387,7 @@ class SshHost:
 
     def ports(self) -> set[int]:
         answer = self._observed or self._request("observe", "0")
-        return ports_listening(answer.get("tcp", b"").decode() + "\n" + answer.get("tcp6", b"").decode())
+        return {int(a.rsplit(":", 1)[1], 16) for a in answer.get("ports", b"").decode().split() if ":" in a}
 
     def sockets(self) -> list[processes.Socket]:
         answer = self._request("sockets")
@@ -471,16 +493,6 @@ class SshHost:
 
     def hostname(self) -> str:
         return self._hostname
-
-
-def ports_listening(text: str) -> set[int]:
-    """TCP ports in LISTEN state from /proc/net/tcp{,6} text."""
-    found = set()
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) > 3 and fields[3] == probes.LISTEN_STATE and ":" in fields[1]:
-            found.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return found
 
 
 def parse_find(data: bytes) -> dict[str, Entry]:
@@ -622,17 +634,16 @@ class RemoteDpkg:
 
     def __init__(self, host: SshHost):
         self.host = host
-        self._stamp = b""
+        self._stamp: bytes | None = None
         self._state = DpkgState({}, frozenset())
-        self.available = bool(self._stamps())
 
-    def _stamps(self) -> bytes:
-        answer = self.host._observed or self.host._request("observe", "0")
-        return answer.get("stamps", b"")
+    @property
+    def available(self) -> bool:
+        return bool(self.host.dpkg_stamp)
 
     def snapshot(self) -> DpkgState:
-        stamp = self._stamps()
-        if stamp != self._stamp:
+        stamp = self.host.dpkg_stamp
+        if stamp is None or stamp != self._stamp:
             self._stamp = stamp
             answer = self.host._request("dpkg")
             versions, base = dpkg_status(answer.get("status", b"").decode("utf-8", "replace"))

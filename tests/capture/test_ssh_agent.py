@@ -111,3 +111,15 @@ def test_system_dirs_are_the_local_walk(agent):
             assert remote == before
             return
     pytest.fail("the system directories never stood still")
+
+
+def test_packages_and_their_files_are_what_dpkg_says_here(agent, tmp_path):
+    probe = probes.FileProbe(roots=(str(tmp_path),))
+    agent.file_watcher(probe)  # dpkg's stamps come with the listing
+    assert agent.dpkg().snapshot() == probes.DpkgProbe().snapshot()
+    remote, local = agent.owners(), probes.DpkgOwners()
+    (tmp_path / "mine").write_text("x")
+    for path in ("/etc/bash.bashrc", "/usr/bin/bash", "/etc/debian_version", str(tmp_path / "mine")):
+        assert remote.owner(path) == local.owner(path), path
+        assert remote.unchanged_from_package(path) == local.unchanged_from_package(path), path
+    assert remote.unchanged_from_package("/etc/bash.bashrc")  # a conffile as its package shipped it
