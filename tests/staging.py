@@ -12,6 +12,7 @@ import io
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import time
@@ -34,6 +35,7 @@ STAGING_IMAGE = f"record-staging:{CHECKOUT}"
 SYSTEMD_IMAGE = f"record-staging-systemd:{CHECKOUT}"
 RHEL_STAGING_IMAGE = f"record-staging-rhel:{CHECKOUT}"
 RPM_BENCH = ROOT / "tests" / "rpmbench"  # the RHEL-like base: its Dockerfile, RPM specs and their sources
+SSH_IMAGE = f"record-staging-ssh:{CHECKOUT}"
 
 
 def tag(name: str) -> str:
@@ -246,6 +248,68 @@ def copy_out(container, path: str, destination: Path) -> Path:
         # the "tar" filter where Python has it (3.11.4 on); the container is ours either way
         tar.extractall(destination, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
     return destination / Path(path).name
+
+
+def build_ssh_image(c: docker.DockerClient) -> str:
+    """A staging host reached only over ssh, with nothing of ours and no python at all: Debian minbase,
+    sshd, bash, coreutils, procps and iproute2, and sudo for the operator's account `ops`."""
+    dockerfile = (
+        f"FROM {BASE_IMAGE}\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends openssh-server procps iproute2 sudo"
+        " && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh\n"
+        # an operator's own account, who becomes root with sudo as on most staging hosts
+        "RUN useradd -m -s /bin/bash ops && mkdir -m 700 /home/ops/.ssh && chown ops: /home/ops/.ssh"
+        " && echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops\n"
+        "RUN ! command -v python3\n"
+        'CMD ["/usr/sbin/sshd", "-D", "-e"]\n'
+    )
+    c.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=SSH_IMAGE, rm=True, forcerm=True)
+    return SSH_IMAGE
+
+
+class SshStagingHost:
+    """A staging container with sshd, reached by its bridge address with a key made for this test run.
+    `options` are the --ssh-option values that reach it (key, known hosts file in `keys`)."""
+
+    def __init__(self, c: docker.DockerClient, keys: Path):
+        self.container = c.containers.run(SSH_IMAGE, detach=True, remove=True)
+        key = keys / "id_ed25519"
+        if not key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        public = key.with_suffix(".pub").read_text().strip()
+        for home in ("/root", "/home/ops"):
+            self.sh(f"printf '%s' '{public}' > {home}/.ssh/authorized_keys && chown --reference={home} -R {home}/.ssh")
+        self.container.reload()
+        self.address = self.container.attrs["NetworkSettings"]["IPAddress"]
+        self.destination = f"root@{self.address}"
+        self.options = (
+            f"IdentityFile={key}",
+            "IdentitiesOnly=yes",
+            f"UserKnownHostsFile={keys / 'known_hosts'}",
+            "StrictHostKeyChecking=accept-new",
+            "BatchMode=yes",
+        )
+        deadline = time.monotonic() + 30
+        while self.sh("ss -ltn | grep -q ':22 '")[0] != 0:
+            assert time.monotonic() < deadline, "sshd did not start in the staging container"
+            time.sleep(0.2)
+
+    @property
+    def args(self) -> list[str]:
+        """`record start` arguments that record this host."""
+        return ["--ssh", self.destination, *[x for o in self.options for x in ("--ssh-option", o)]]
+
+    def ssh(self, command: str) -> subprocess.CompletedProcess:
+        """Run a command on the host over ssh, as the operator's own client would."""
+        options = [x for o in self.options for x in ("-o", o)]
+        return subprocess.run(["ssh", *options, self.destination, command], capture_output=True, text=True, timeout=60)
+
+    def sh(self, command: str) -> tuple[int, str]:
+        code, out = self.container.exec_run(["bash", "-c", command])
+        return code, out.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self.container.remove(force=True)
 
 
 def http_get(port: int, timeout: float = 60.0) -> tuple[int, bytes]:

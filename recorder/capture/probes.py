@@ -85,11 +85,15 @@ def read_ignore_file(path: Path) -> tuple[str, ...]:
 
 
 def os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:
-    values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return values
+        return {}
+    return parse_os_release(text)
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep and key.strip():
@@ -252,19 +256,30 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess | None:
 
 class RpmProbe:
     """rpm's database as `rpm -qa` prints it (package -> EVRA). rpm reads its own format, whichever it
-    is; the query (about 0.1 s) runs again only when a file of the database changed."""
+    is; the query (about 0.1 s) runs again only when a file of the database changed. This machine's;
+    ssh.RemoteRpm asks a host over ssh the same two things (the files' stamps, and rpm itself)."""
 
     def __init__(self, dbpaths: tuple[Path, ...] = RPM_DBPATHS):
         self.files = tuple(d / name for d in dbpaths for name in RPM_DB_FILES)
-        self.rpm = shutil.which("rpm")
+        self.rpm = self._which_rpm()
         self._stamp: tuple = ()
         self._versions: dict[str, str] = {}
+
+    def _which_rpm(self) -> str | None:
+        return shutil.which("rpm")
+
+    def query(self, args: list[str]) -> subprocess.CompletedProcess | None:
+        """`rpm ARGS` on the host: its output, or None when it could not run."""
+        return _run([self.rpm or "rpm", *args])
 
     @property
     def available(self) -> bool:
         """rpm is installed and its database is where the system's packages are (Debian's own rpm
         keeps an empty one in ~/.rpmdb: that host's packages are dpkg's)."""
-        return self.rpm is not None and any(f.is_file() for f in self.files)
+        return self._found(self.stamp())
+
+    def _found(self, stamp: tuple) -> bool:
+        return self.rpm is not None and any(s is not None for s in stamp)
 
     def stamp(self) -> tuple:
         """What changes when rpm writes its database."""
@@ -278,11 +293,11 @@ class RpmProbe:
         return tuple(out)
 
     def snapshot(self) -> dict[str, str]:
-        if not self.available:
+        stamp = self.stamp() if self.rpm is not None else ()
+        if not self._found(stamp):
             return {}
-        stamp = self.stamp()
         if stamp != self._stamp:
-            done = _run([self.rpm or "rpm", "-qa", "--qf", QUERY])
+            done = self.query(["-qa", "--qf", QUERY])
             if done is not None and done.returncode == 0:
                 self._stamp = stamp
                 self._versions = rpm_versions(done.stdout)
@@ -302,11 +317,11 @@ class RpmOwners:
         self._owners: dict[str, str] = {}
 
     def owner(self, path: str) -> str | None:
-        if not self.probe.available:
+        stamp = self.probe.stamp() if self.probe.rpm is not None else ()
+        if not self.probe._found(stamp):
             return None
-        stamp = self.probe.stamp()
         if stamp != self._stamp:
-            done = _run([self.probe.rpm or "rpm", "-qa", "--qf", self.FILES])
+            done = self.probe.query(["-qa", "--qf", self.FILES])
             if done is None or done.returncode != 0:
                 return None
             self._stamp, self._owners = stamp, {}
@@ -321,7 +336,7 @@ class RpmOwners:
         package = self.owner(path)
         if package is None:
             return False
-        done = _run([self.probe.rpm or "rpm", "-V", "--nodeps", "--noscripts", package])
+        done = self.probe.query(["-V", "--nodeps", "--noscripts", package])
         if done is None:  # its status counts the packages that differ: not an error
             return False
         flags = verify_changed(done.stdout).get(path)

@@ -14,6 +14,7 @@ SCHEMA_VERSION = 1
 SESSION_FILE = "session.yaml"
 FILES_DIR = "files"
 REPLAY_MODES = ("run", "files", "skip")
+VIAS = ("", "ssh")  # how a host was recorded: at its console, or from a workstation over ssh
 MAX_SESSION_BYTES = 16 << 20  # a hand-written plan is kilobytes; more is a mistake (a log pasted in)
 
 HEADER = """\
@@ -158,6 +159,7 @@ class Host:
     pretty_name: str = ""
     base_image: str = ""
     user: str = "root"
+    via: str = ""  # how it was recorded: "" at its own console, "ssh" from a workstation over ssh
     # packages the host had before recording that the replayed commands or the services run
     needed_packages: dict[str, str] = field(default_factory=dict)
 

@@ -1,0 +1,125 @@
+"""The ssh agent answers as the local probes do: its bash (find, /proc, base64) runs here in a real
+bash, with the same protocol as over ssh, and what the Python side makes of its answers is compared
+with what LocalHost's probes see of the same machine at the same moment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from recorder.capture import probes, processes
+from recorder.capture.filewatch import FileWatcher, SystemDirs
+from recorder.capture.ssh import AGENT, SshHost
+
+
+@pytest.fixture
+def agent():
+    host = SshHost("local-agent")
+    host.attach(["bash", "-c", AGENT, "record-agent"])
+    yield host
+    channel = Path(str(host.channel))
+    host.close()
+    assert not channel.exists()  # the agent removed its dir when its input ended
+
+
+def _tree(root: Path) -> None:
+    (root / "etc/app").mkdir(parents=True)
+    (root / "etc/app/app.conf").write_text("port = 80\n")
+    (root / "etc/app/with space\nand newline").write_text("x")
+    (root / "etc/link").symlink_to("app/app.conf")
+    (root / "etc/__pycache__").mkdir()
+    (root / "etc/__pycache__/x.pyc").write_bytes(b"\0")
+    os.mkfifo(root / "etc/fifo")  # neither file, dir nor link: not listed
+
+
+def test_the_listing_is_the_local_probe_snapshot(agent, tmp_path):
+    _tree(tmp_path)
+    probe = probes.FileProbe(roots=(str(tmp_path / "etc"),))
+    watcher = agent.file_watcher(probe)
+    root = str(tmp_path / "etc")  # listed too: a chmod of a root is a change, as the inotify watcher says
+    assert watcher.entries.pop(root).kind == "dir"
+    assert watcher.entries == probe.snapshot()
+    assert watcher.known == {p for p, e in probe.snapshot().items() if e.kind != "dir"}
+
+
+def test_changes_are_what_the_inotify_watcher_reports(agent, tmp_path):
+    _tree(tmp_path)
+    probe = probes.FileProbe(roots=(str(tmp_path / "etc"),))
+    remote, local = agent.file_watcher(probe), FileWatcher(probe)
+    try:
+        steps = [
+            "echo 'port = 8080' > etc/app/app.conf",
+            "mkdir -p etc/new/deeper && echo y > etc/new/deeper/f",
+            "chmod 700 etc/app",
+            "rm -r etc/new && rm etc/link && ln -s elsewhere etc/link2",
+            "ls etc >/dev/null",  # reads only
+            "echo z > etc/__pycache__/y.pyc",  # ignored
+        ]
+        for step in steps:
+            time.sleep(0.01)  # a new mtime tick
+            subprocess.run(["bash", "-c", step], cwd=tmp_path, check=True)
+            agent.observe(0)
+            assert remote.changes() == local.changes(), step
+    finally:
+        local.close()
+
+
+def test_processes_ports_and_sockets_are_the_local_ones(agent):
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        agent.observe(0)
+        table = agent.processes()
+        assert table[sleeper.pid] == processes.read(sleeper.pid)
+        assert table[os.getpid()] == processes.read(os.getpid())
+        assert agent.agent_pid in table
+        assert not any(p.ppid == agent.agent_pid for p in table.values())  # what it ran to answer
+        assert set(agent.sockets()) == set(processes.sockets())
+        assert agent.ports() == probes.listening_ports()
+        assert agent.alive(sleeper.pid) and not agent.alive(2**22 + 1)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_files_names_and_the_clock_come_from_the_host(agent, tmp_path):
+    (tmp_path / "a").write_bytes(b"\0binary\xff")
+    assert agent.read_file(str(tmp_path / "a"), 100) == b"\0binary\xff"
+    assert agent.read_file(str(tmp_path / "a"), 3) is None  # too large to scan
+    with pytest.raises(OSError):
+        agent.read_file(str(tmp_path / "missing"), 100)
+    assert agent.user_name(0) == probes.user_name(0) and agent.group_name(0) == probes.group_name(0)
+    assert agent.os_release() == probes.os_release()
+    assert abs(agent.now() - processes.now()) < 0.05  # one machine: the same boot clock
+    assert (
+        agent.which("bash", os.environ["PATH"])
+        == subprocess.run(["bash", "-c", "command -v bash"], capture_output=True, text=True).stdout.strip()
+    )
+
+
+def test_system_dirs_are_the_local_walk(agent):
+    """The same directories as SystemDirs' walk, each root to its own depth (the machine may be busy:
+    a look is compared only between two equal local ones)."""
+    ignored = probes.FileProbe().ignored
+    for _ in range(5):
+        before = SystemDirs(ignored=ignored).states
+        remote = agent.system_dirs(ignored).states
+        if SystemDirs(ignored=ignored).states == before:
+            assert remote == before
+            return
+    pytest.fail("the system directories never stood still")
+
+
+def test_packages_and_their_files_are_what_dpkg_says_here(agent, tmp_path):
+    probe = probes.FileProbe(roots=(str(tmp_path),))
+    agent.file_watcher(probe)  # dpkg's stamps come with the listing
+    assert agent.dpkg().snapshot() == probes.DpkgProbe().snapshot()
+    remote, local = agent.owners(), probes.DpkgOwners()
+    (tmp_path / "mine").write_text("x")
+    for path in ("/etc/bash.bashrc", "/usr/bin/bash", "/etc/debian_version", str(tmp_path / "mine")):
+        assert remote.owner(path) == local.owner(path), path
+        assert remote.unchanged_from_package(path) == local.unchanged_from_package(path), path
+    assert remote.unchanged_from_package("/etc/bash.bashrc")  # a conffile as its package shipped it
