@@ -36,6 +36,7 @@ SYSTEMD_IMAGE = f"record-staging-systemd:{CHECKOUT}"
 RHEL_STAGING_IMAGE = f"record-staging-rhel:{CHECKOUT}"
 RPM_BENCH = ROOT / "tests" / "rpmbench"  # the RHEL-like base: its Dockerfile, RPM specs and their sources
 SSH_IMAGE = f"record-staging-ssh:{CHECKOUT}"
+RHEL_SSH_IMAGE = f"record-staging-rhel-ssh:{CHECKOUT}"
 
 
 def tag(name: str) -> str:
@@ -250,29 +251,46 @@ def copy_out(container, path: str, destination: Path) -> Path:
     return destination / Path(path).name
 
 
-def build_ssh_image(c: docker.DockerClient) -> str:
-    """A staging host reached only over ssh, with nothing of ours and no python at all: Debian minbase,
-    sshd, bash, coreutils, procps and iproute2, and sudo for the operator's account `ops`."""
-    dockerfile = (
-        f"FROM {BASE_IMAGE}\n"
+def _ssh_dockerfile(base: str, check: str) -> str:
+    """sshd, procps, iproute2, and sudo for the operator's account `ops`, on `base`; `check` is a shell
+    test the image must pass (what must not be on it)."""
+    return (
+        f"FROM {base}\n"
         "RUN apt-get update && apt-get install -y --no-install-recommends openssh-server procps iproute2 sudo"
         " && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh\n"
         # an operator's own account, who becomes root with sudo as on most staging hosts
         "RUN useradd -m -s /bin/bash ops && mkdir -m 700 /home/ops/.ssh && chown ops: /home/ops/.ssh"
         " && echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops\n"
-        "RUN ! command -v python3\n"
+        f"RUN {check}\n"
         'CMD ["/usr/sbin/sshd", "-D", "-e"]\n'
     )
+
+
+def build_ssh_image(c: docker.DockerClient) -> str:
+    """A staging host reached only over ssh, with nothing of ours and no python at all: Debian minbase,
+    sshd, bash, coreutils, procps and iproute2, and sudo for the operator's account `ops`."""
+    dockerfile = _ssh_dockerfile(BASE_IMAGE, "! command -v python3")
     c.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=SSH_IMAGE, rm=True, forcerm=True)
     return SSH_IMAGE
+
+
+def build_rhel_ssh_image(c: docker.DockerClient) -> tuple[str, str]:
+    """(the RHEL-like base, an ssh staging host made of it): the same sshd and accounts as the Debian
+    one, and nothing of ours. Its only python is dnf's own, as a CentOS 7 host's is yum's."""
+    base = build_rhel_base(c)
+    check = "! command -v record && ! test -e /usr/lib/record && command -v rpm yum"
+    c.images.build(fileobj=io.BytesIO(_ssh_dockerfile(base, check).encode()), tag=RHEL_SSH_IMAGE, rm=True, forcerm=True)
+    return base, RHEL_SSH_IMAGE
 
 
 class SshStagingHost:
     """A staging container with sshd, reached by its bridge address with a key made for this test run.
     `options` are the --ssh-option values that reach it (key, known hosts file in `keys`)."""
 
-    def __init__(self, c: docker.DockerClient, keys: Path):
-        self.container = c.containers.run(SSH_IMAGE, detach=True, remove=True)
+    def __init__(self, c: docker.DockerClient, keys: Path, image: str = SSH_IMAGE, ports: Iterable[int] = ()):
+        self.container = c.containers.run(
+            image, detach=True, remove=True, ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports}
+        )
         key = keys / "id_ed25519"
         if not key.exists():
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -307,6 +325,11 @@ class SshStagingHost:
     def sh(self, command: str) -> tuple[int, str]:
         code, out = self.container.exec_run(["bash", "-c", command])
         return code, out.decode("utf-8", "replace")
+
+    def port(self, port: int) -> int:
+        """The loopback port here that a published port of the host is reached on."""
+        self.container.reload()
+        return int(self.container.ports[f"{port}/tcp"][0]["HostPort"])
 
     def close(self) -> None:
         self.container.remove(force=True)
