@@ -5,8 +5,8 @@ session, kept in a `mktemp -d` dir it removes when its input ends). Over one mas
 (ControlMaster, as Ansible's ssh connection keeps one) there are two sessions: the user's shell
 (`ssh -t ... bash --rcfile`) and the agent. The agent relays the hooks' events on its stderr, passes
 each ack on to the hooks' FIFO, and answers one request per finished command with everything the
-recording looks at (environment dump, dpkg stamps, the watched trees' stat entries, system dirs,
-listening ports), so a command costs one round trip. The user's ~/.ssh/config applies: this is the
+recording looks at (environment dump, the package databases' stamps, the watched trees' stat entries,
+system dirs, listening ports), so a command costs one round trip. The user's ~/.ssh/config applies: this is the
 real `ssh`.
 """
 
@@ -32,6 +32,8 @@ CONTROL_PERSIST = "60"
 CONNECT_TIMEOUT = "15"
 DPKG_STATUS = "/var/lib/dpkg/status"
 APT_EXTENDED = "/var/lib/apt/extended_states"
+# stamped in every listing: dpkg's files, then rpm's database (whichever of its places and formats)
+STAMPED = (DPKG_STATUS, APT_EXTENDED, *(str(d / f) for d in probes.RPM_DBPATHS for f in probes.RPM_DB_FILES))
 
 AGENT = r"""
 set +o history
@@ -44,15 +46,18 @@ cat <&7 >&9 &
 __relay=$!
 trap 'kill "$__relay"; rm -rf -- "$__dir"' EXIT
 trap 'exit 1' HUP TERM INT
-__roots=() __sysdirs=() __sysdepth=1 __files_sum=
+__roots=() __stamps=() __sysdirs=() __sysdepth=1 __files_sum=
 
 # Forks are most of the cost per command: a section is written to a file (no subshell), then encoded.
 __file() { printf '%s ' "$1"; base64 -w0 -- "$2"; printf '\n'; }
 __sec() { local name=$1; shift; "$@" >"$__dir/section"; __file "$name" "$__dir/section"; }
 __files() {
-  # dpkg's two files come first, as stamps ("s"): one walk tells what changed and whether to read them
-  find /var/lib/dpkg/status /var/lib/apt/extended_states "${__roots[@]}" -xdev \( -path "$__dir" -prune \) -o \
-    \( -path /var/lib/dpkg/status -o -path /var/lib/apt/extended_states \) -printf 's %s %T@ %i %p\0\0' -o \
+  # the package databases' files (dpkg's, rpm's) come first, as stamps ("s"): one walk tells what
+  # changed and whether to ask the package manager again
+  local f is=(-false)
+  for f in "${__stamps[@]}"; do is+=(-o -path "$f"); done
+  find "${__stamps[@]}" "${__roots[@]}" -xdev \( -path "$__dir" -prune \) -o \
+    \( "${is[@]}" \) -printf 's %s %T@ %i %p\0\0' -o \
     \( -type f -o -type d -o -type l \) -printf '%y %m %U %G %s %T@ %i %C@ %p\0%l\0'
 }
 __ports() {
@@ -104,12 +109,14 @@ __sec hostname cat /proc/sys/kernel/hostname
 __sec euid id -u
 __sec passwd cat /etc/passwd
 __sec group cat /etc/group
+__sec rpm command -v rpm
 echo .
 while IFS=$'\t' read -r __verb __rest; do
   IFS=$'\t' read -r -a __args <<<"$__rest"
   case $__verb in
     ack) printf '%s\n' "$__rest" >&8; continue ;;
     roots) __roots=("${__args[@]}") __files_sum= ;;
+    stamps) __stamps=("${__args[@]}") __files_sum= ;;
     sysdirs) __sysdepth=${__args[0]} __sysdirs=("${__args[@]:1}") ;;
     rc) printf '%s' "$__rest" | base64 -d >"$__dir/bashrc" ;;
     observe)
@@ -126,6 +133,10 @@ while IFS=$'\t' read -r __verb __rest; do
       __ports
       ;;
     dpkg) __file status /var/lib/dpkg/status; __file extended /var/lib/apt/extended_states ;;
+    rpm)
+      rpm "${__args[@]}" >"$__dir/section" 2>"$__dir/error"
+      printf 'status= %s\n' "$?"
+      __file out "$__dir/section"; __file err "$__dir/error" ;;
     read)
       __size=$(stat -c %s -- "${__args[0]}")
       if [ -z "$__size" ]; then __sec missing true
@@ -179,7 +190,9 @@ class SshHost:
         self._release: dict[str, str] = {}
         self._hostname = ""
         self.roots: tuple[str, ...] = ()
+        self.stamps: dict[str, bytes] | None = None  # STAMPED path -> "size mtime inode"; None until listed
         self.dpkg_stamp: bytes | None = None  # None until the first listing
+        self.rpm_path: str | None = None
 
     # ---- connecting
 
@@ -237,6 +250,7 @@ class SshHost:
         self._release = probes.parse_os_release(hello["release"].decode("utf-8", "replace"))
         self._hostname = hello["hostname"].decode().strip()
         self.euid = int(hello["euid"].strip() or 0)
+        self.rpm_path = hello.get("rpm", b"").decode("utf-8", "replace").strip() or None
         self._users(hello)
 
     def _request(self, *words: str) -> dict[str, bytes]:
@@ -316,11 +330,23 @@ class SshHost:
         self._take_stamp(self._observed.get("files"))
 
     def _take_stamp(self, listing: bytes | None) -> None:
-        """dpkg's files' stamps, the listing's first records; an unchanged listing keeps them."""
+        """The package databases' stamps, the listing's "s" records; an unchanged listing keeps them."""
         if listing is None:
             return
-        fields = listing.split(b"\0")
-        self.dpkg_stamp = b"\0".join(f for f in fields[0::2][:2] if f.startswith(b"s "))
+        stamps: dict[str, bytes] = {}
+        for head in listing.split(b"\0")[0::2]:
+            if head.startswith(b"s "):
+                _, size, mtime, inode, path = head.split(b" ", 4)
+                stamps[path.decode("utf-8", "surrogateescape")] = b" ".join((size, mtime, inode))
+        self.stamps = stamps
+        self.dpkg_stamp = b"\0".join(stamps[p] for p in (DPKG_STATUS, APT_EXTENDED) if p in stamps)
+
+    def stamp(self, paths) -> tuple[bytes | None, ...]:
+        """The stamps of STAMPED paths as the last listing had them (None: the file is not there)."""
+        if self.stamps is None:
+            self._request("stamps", *STAMPED)
+            self._take_stamp(self._request("observe", "0", "files").get("files"))
+        return tuple((self.stamps or {}).get(str(p)) for p in paths)
 
     def dump(self, name: str) -> bytes:
         kind = name.split(".", 1)[0]
@@ -364,6 +390,7 @@ class SshHost:
 
     def file_watcher(self, probe: probes.FileProbe) -> RemoteFiles:
         self.roots = probe.roots
+        self._request("stamps", *STAMPED)
         self._request("roots", *probe.roots)
         watcher = RemoteFiles(probe, lambda: self._observed.get("files"))
         listing = self._request("observe", "0", "files")["files"]
@@ -660,28 +687,26 @@ class RemoteDpkg:
 
 
 class RemoteRpm(probes.RpmProbe):
-    """RpmProbe over the master connection: the database files' stamps and rpm itself are asked on
-    the host (a round trip each; the query runs again only when the stamps changed)."""
+    """RpmProbe through the agent: the database files' stamps come with each command's listing (a
+    command that wrote no package costs nothing more), and rpm runs on the host only when they changed."""
 
     def __init__(self, host: SshHost):
         self.host = host
         super().__init__()
 
     def _which_rpm(self) -> str | None:
-        found = self.host._run("command -v rpm")
-        return found.stdout.strip() or None if found.returncode == 0 else None
+        return self.host.rpm_path  # the agent looked when it started
 
     def query(self, args: list[str]) -> subprocess.CompletedProcess | None:
-        try:
-            return self.host._run(shlex.join([self.rpm or "rpm", *args]), timeout=120)
-        except (OSError, subprocess.SubprocessError):
+        answer = self.host._request("rpm", *args)
+        status = answer.get("status", b"").strip()
+        if not status.isdigit():
             return None
+        out, err = (answer.get(k, b"").decode("utf-8", "replace") for k in ("out", "err"))
+        return subprocess.CompletedProcess(["rpm", *args], int(status), out, err)
 
     def stamp(self) -> tuple:
-        listed = " ".join(shlex.quote(str(f)) for f in self.files)
-        done = self.host._run(f"for f in {listed}; do stat -c '%y %s %i' \"$f\" 2>/dev/null || echo -; done")
-        lines = done.stdout.split("\n")[: len(self.files)] if done.returncode == 0 else []
-        return tuple(None if line in ("-", "") else line for line in lines) or (None,) * len(self.files)
+        return self.host.stamp(self.files)
 
 
 class RemoteOwners:

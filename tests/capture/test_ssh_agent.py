@@ -4,6 +4,7 @@ with what LocalHost's probes see of the same machine at the same moment."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -13,7 +14,8 @@ import pytest
 
 from recorder.capture import probes, processes
 from recorder.capture.filewatch import FileWatcher, SystemDirs
-from recorder.capture.ssh import AGENT, SshHost
+from recorder.capture.ssh import AGENT, SshHost, _ns
+from tests import staging
 
 
 @pytest.fixture
@@ -123,3 +125,89 @@ def test_packages_and_their_files_are_what_dpkg_says_here(agent, tmp_path):
         assert remote.owner(path) == local.owner(path), path
         assert remote.unchanged_from_package(path) == local.unchanged_from_package(path), path
     assert remote.unchanged_from_package("/etc/bash.bashrc")  # a conffile as its package shipped it
+
+
+RPM_LOCAL = """
+import json, sys
+from recorder.capture import probes
+probe = probes.RpmProbe()
+owners = probes.RpmOwners(probe)
+paths = sys.argv[1:]
+print(json.dumps({
+    "rpm": probe.rpm,
+    "stamp": probe.stamp(),
+    "snapshot": probe.snapshot(),
+    "owners": [owners.owner(p) for p in paths],
+    "unchanged": [owners.unchanged_from_package(p) for p in paths],
+}))
+"""
+RPM_PATHS = ("/etc/greeter.conf", "/usr/bin/greeter", "/usr/share/legacy-agent/README", "/etc/hostname")
+
+
+@pytest.fixture(scope="module")
+def rhel_host(docker_client):
+    """The RHEL-like staging host (rpm's database, dnf as yum), with python3 and this project in it."""
+    _, image = staging.build_rhel_staging_image(docker_client)
+    host = staging.StagingHost(docker_client, ports=(), image=image)
+    yield host
+    host.close()
+
+
+def _as_local(stamp: bytes | None):
+    """The agent's "size mtime inode" as RpmProbe.stamp has it: (mtime_ns, size, inode)."""
+    if stamp is None:
+        return None
+    size, mtime, inode = stamp.decode().split()
+    return [_ns(mtime), int(size), int(inode)]
+
+
+@pytest.mark.docker
+def test_rpm_stamps_and_queries_through_the_agent_are_the_local_rpm_probes(rhel_host):
+    """The agent in a bash of the RHEL-like host, RpmProbe and RpmOwners run there by its python: one
+    machine, before and after a yum install and an edit of a %config file. A command that wrote no
+    package asks the host nothing more than its observation."""
+    agent = SshHost("rhel-agent")
+    agent.attach(["docker", "exec", "-i", rhel_host.container.id, "bash", "-c", AGENT, "record-agent"])
+    try:
+        agent.file_watcher(probes.FileProbe(roots=("/srv",)))
+        remote = agent.rpm()
+        remote_owners = probes.RpmOwners(remote)
+
+        def local() -> dict:
+            code, out = rhel_host.container.exec_run(["/usr/lib/record/bin/python", "-c", RPM_LOCAL, *RPM_PATHS])
+            assert code == 0, out
+            return json.loads(out)
+
+        def compare() -> dict:
+            here = local()
+            assert remote.rpm == here["rpm"] == "/usr/bin/rpm"
+            assert [_as_local(s) for s in remote.stamp()] == here["stamp"]
+            assert remote.snapshot() == here["snapshot"]
+            assert [remote_owners.owner(p) for p in RPM_PATHS] == here["owners"]
+            assert [remote_owners.unchanged_from_package(p) for p in RPM_PATHS] == here["unchanged"]
+            return here
+
+        before = compare()
+        assert "legacy-agent" in before["snapshot"] and "greeter" not in before["snapshot"]
+        steps = (
+            "printf '[b]\\nbaseurl=file:///srv/repos/base\\ngpgcheck=0\\n' > /etc/yum.repos.d/b.repo"
+            " && yum install -q -y greeter",
+            "sed -i 's/^port = .*/port = 8091/' /etc/greeter.conf",
+        )
+        for step in steps:
+            assert rhel_host.sh(step)[0] == 0, step
+            agent.observe(0)
+            after = compare()
+        assert after["snapshot"]["greeter"] == "2.1-1.el7.noarch" and after["stamp"] != before["stamp"]
+        assert after["owners"] == ["greeter", "greeter", "legacy-agent", None]
+        assert after["unchanged"] == [False, True, True, False]
+
+        asked = []
+        ask = agent._request
+        agent._request = lambda *words: asked.append(words[0]) or ask(*words)
+        assert rhel_host.sh("echo x > /srv/note.txt")[0] == 0
+        agent.observe(0)
+        assert remote.snapshot() == after["snapshot"] and remote_owners.owner("/usr/bin/greeter") == "greeter"
+        assert asked == ["observe"]  # the stamps came with it; rpm was not run
+    finally:
+        agent.close()
