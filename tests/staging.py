@@ -252,11 +252,11 @@ def copy_out(container, path: str, destination: Path) -> Path:
 
 
 def _ssh_dockerfile(base: str, check: str) -> str:
-    """sshd, procps, iproute2, and sudo for the operator's account `ops`, on `base`; `check` is a shell
-    test the image must pass (what must not be on it)."""
+    """sshd, procps, iproute2, curl (an operator tries the service with it), and sudo for the operator's
+    account `ops`, on `base`; `check` is a shell test the image must pass (what must not be on it)."""
     return (
         f"FROM {base}\n"
-        "RUN apt-get update && apt-get install -y --no-install-recommends openssh-server procps iproute2 sudo"
+        "RUN apt-get update && apt-get install -y --no-install-recommends openssh-server procps iproute2 sudo curl"
         " && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh\n"
         # an operator's own account, who becomes root with sudo as on most staging hosts
         "RUN useradd -m -s /bin/bash ops && mkdir -m 700 /home/ops/.ssh && chown ops: /home/ops/.ssh"
@@ -268,7 +268,7 @@ def _ssh_dockerfile(base: str, check: str) -> str:
 
 def build_ssh_image(c: docker.DockerClient) -> str:
     """A staging host reached only over ssh, with nothing of ours and no python at all: Debian minbase,
-    sshd, bash, coreutils, procps and iproute2, and sudo for the operator's account `ops`."""
+    sshd, bash, coreutils, procps, iproute2 and curl, and sudo for the operator's account `ops`."""
     dockerfile = _ssh_dockerfile(BASE_IMAGE, "! command -v python3")
     c.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=SSH_IMAGE, rm=True, forcerm=True)
     return SSH_IMAGE

@@ -1,55 +1,20 @@
-"""The rpm world end to end, on a CentOS 7-like staging host made of Debian packages (tests/rpmbench):
-a mirror .repo file written with a heredoc, `yum install` of a service that pulls a dependency (with
-an epoch), a package from a disabled repository with `--enablerepo=`, one from a repository added by
-`yum-config-manager --add-repo` in the same line, one by URL with `rpm -Uvh`, a package of the base
-removed, the service's %config file edited, the service started. The image built FROM the same base
-must hold the same NEVRAs, the edited config byte for byte, and answer like staging; `record verify`
-checks the packages through rpm."""
+"""The rpm world end to end, on a CentOS 7-like staging host made of Debian packages (tests/rpmbench),
+recorded at its console: the deployment of el7.py typed into `record start`; the image built FROM the
+same base must hold the same NEVRAs, the edited config byte for byte, and answer like staging;
+`record verify` checks the packages through rpm."""
 
 from __future__ import annotations
 
 import contextlib
-import re
-import subprocess
 
 import docker
 import pytest
 
-from recorder.model import read
 from tests import staging
 from tests.cli import record as record_cli
-from tests.tools import test_tool
+from tests.e2e import el7
 
 pytestmark = pytest.mark.docker
-
-REPO_FILE = """cat > /etc/yum.repos.d/mirror.repo <<'EOF'
-[bench-base]
-name=Bench base - internal mirror
-baseurl=file:///srv/repos/base
-gpgcheck=0
-metadata_expire=0
-
-[bench-extra]
-name=Bench extra - like EPEL, off unless asked for
-baseurl=file:///srv/repos/extra
-gpgcheck=0
-enabled=0
-metadata_expire=0
-EOF"""
-ADD_REPO = "yum-config-manager --add-repo file:///srv/repos/tools && yum install -y --nogpgcheck greeter-tools"
-MOTD_URL = "file:///srv/rpms/greeter-motd-1.0-1.el7.noarch.rpm"  # in no repository, as EPEL's release RPM
-DEPLOYMENT = (
-    REPO_FILE,
-    "yum install -y greeter",
-    "yum install -y --enablerepo=bench-extra greeter-extras",
-    ADD_REPO,
-    f"rpm -Uvh {MOTD_URL}",
-    "sed -i 's/^greeting = .*/greeting = hello from staging/; s/^port = .*/port = 8090/' /etc/greeter.conf",
-    "yum remove -y legacy-agent",
-    "nohup greeter >/var/log/greeter.log 2>&1 &",
-    "sleep 1; curl -s http://localhost:8090/",
-)
-QUERY = ["rpm", "-q", "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n", "greeter", "greeter-common"]
 
 
 @pytest.fixture(scope="module")
@@ -59,115 +24,45 @@ def rhel(docker_client):
 
 def test_a_yum_deployment_replays_with_its_nevras_and_answers_like_staging(docker_client, rhel, tmp_path):
     base, image = rhel
-    host = staging.StagingHost(docker_client, ports=(8090,), image=image)
+    host = staging.StagingHost(docker_client, ports=(el7.PORT,), image=image)
     try:
-        shown = staging.strip_ansi(host.record("el7", DEPLOYMENT))
+        shown = staging.strip_ansi(host.record("el7", el7.DEPLOYMENT))
         assert "hello from staging" in shown
-        staged = staging.http_get(host.port(8090))
-        staged_conf = host.sh("cat /etc/greeter.conf")[1]
-        staged_rpm = host.sh(" ".join(f"'{w}'" for w in QUERY) + " greeter-extras greeter-tools greeter-motd")[1]
+        facts = el7.staged(host)
         session_dir = host.copy_out("/root/sessions/el7", tmp_path)
     finally:
         host.close()
-    assert staged[0] == 200 and staged[1].startswith(b"hello from staging\nserved by greeter-common\n")
-    assert all(f"greeter-{p}".encode() in staged[1] for p in ("extras", "tools", "motd"))
 
-    session = read.load(session_dir)
-    steps = {st.command: st for st in session.steps}
-    assert [f.path for f in steps[REPO_FILE].effects.files] == ["/etc/yum.repos.d/mirror.repo"]
-    install = steps["yum install -y greeter"].effects.packages
-    assert [(p.manager, p.installed, p.dependencies, p.options) for p in install] == [
-        ("yum", {"greeter": "2.1-1.el7.noarch"}, {"greeter-common": "2:1.4-3.el7.noarch"}, [])
-    ]
-    extra = steps["yum install -y --enablerepo=bench-extra greeter-extras"].effects.packages
-    assert [(p.installed, p.options) for p in extra] == [
-        ({"greeter-extras": "0.9-2.el7.noarch"}, ["--enablerepo=bench-extra"])
-    ]
-    added = steps[ADD_REPO].effects
-    assert [(p.installed, p.options) for p in added.packages] == [
-        ({"greeter-tools": "1.0-5.el7.noarch"}, ["--nogpgcheck"])
-    ]
-    assert [f.path for f in added.files] == ["/etc/yum.repos.d/srv_repos_tools.repo"]
-    by_url = steps[f"rpm -Uvh {MOTD_URL}"].effects.packages  # replayed by yum, from the URL
-    assert [(p.manager, p.installed, p.options) for p in by_url] == [
-        ("yum", {"greeter-motd": "1.0-1.el7.noarch"}, ["--nogpgcheck", MOTD_URL])
-    ]
-    removal = steps["yum remove -y legacy-agent"].effects.packages
-    assert [(p.manager, p.removed, p.installed) for p in removal] == [("yum", ["legacy-agent"], {})]
-    edit = steps[DEPLOYMENT[5]]
-    assert [f.path for f in edit.effects.files] == ["/etc/greeter.conf"]  # rpm -V: no longer as shipped
-    assert (session_dir / "files/etc/greeter.conf").read_text() == staged_conf
-
-    result = record_cli("to-dockerfile", str(session_dir), "--base", base)
-    assert result.returncode == 0, result.stderr
-    text = (session_dir / "Dockerfile").read_text()
-    lint = subprocess.run(
-        [test_tool("hadolint"), "--failure-threshold", "style", str(session_dir / "Dockerfile")],
-        capture_output=True,
-        text=True,
-    )
-    assert lint.returncode == 0, lint.stdout  # yum -y, pins, clean all in the same RUN (DL3030/32/33)
-    repo = text.index("COPY files/etc/yum.repos.d/mirror.repo /etc/yum.repos.d/mirror.repo")
-    first_install = text.index("RUN yum install -y")
-    assert repo < first_install  # the mirror is there before the install that needs it
-    assert "greeter-common-2:1.4-3.el7.noarch" in text and "greeter-2.1-1.el7.noarch" in text
-    assert re.search(r"RUN yum install -y --enablerepo=bench-extra \\\n\s+greeter-extras-0.9-2.el7.noarch", text)
-    assert (
-        f"RUN yum install -y --nogpgcheck {MOTD_URL} \\\n      greeter-motd-1.0-1.el7.noarch \\\n && yum clean all"
-        in text
-    )
-    assert text.count("yum clean all") == 5 and "RUN yum remove -y legacy-agent && yum clean all" in text
-    added_repo = "COPY files/etc/yum.repos.d/srv_repos_tools.repo /etc/yum.repos.d/srv_repos_tools.repo"
-    assert text.index(added_repo) < text.index("RUN yum install -y --nogpgcheck")  # its own step, first
-
+    el7.check_session(session_dir, facts[1])
+    el7.check_dockerfile(session_dir, base)
     tag = staging.tag("e2e-el7")
-    result = record_cli("build", str(session_dir), "--tag", tag, "--base", base, "--verify")
-    assert result.returncode == 0, result.stderr[-3000:] + result.stdout
-    assert re.search(r": \d+ matched, 0 mismatched, 0 skipped: the image answers like staging\n$", result.stdout)
-    packages = [line for line in result.stdout.splitlines() if line.startswith("package ")]
-    assert len(packages) == 6, result.stdout  # the five installed, and legacy-agent: absent, says rpm
-    container = docker_client.containers.run(tag, detach=True, remove=True, ports={"8090/tcp": ("127.0.0.1", None)})
-    try:
-        container.reload()
-        built = staging.http_get(int(container.ports["8090/tcp"][0]["HostPort"]))
-        assert built == staged
-        _, conf = container.exec_run(["cat", "/etc/greeter.conf"])
-        assert conf.decode() == staged_conf
-        _, rpm = container.exec_run([*QUERY, "greeter-extras", "greeter-tools", "greeter-motd"])
-        assert rpm.decode() == staged_rpm
-        assert rpm.decode().split() == [
-            "greeter-0:2.1-1.el7.noarch",
-            "greeter-common-2:1.4-3.el7.noarch",
-            "greeter-extras-0:0.9-2.el7.noarch",
-            "greeter-tools-0:1.0-5.el7.noarch",
-            "greeter-motd-0:1.0-1.el7.noarch",
-        ]
-    finally:
-        container.remove(force=True)
-
     justdb = staging.tag("e2e-el7-justdb")
-    # the same image with greeter-extras gone from rpm's database (its files stay, it answers the same)
-    # and legacy-agent back: verify hears both from the image's rpm
-    changed = docker_client.containers.run(
-        tag,
-        entrypoint=[
-            "sh",
-            "-c",
-            "rpm -e --nodeps --justdb greeter-extras && yum install -q -y --nogpgcheck legacy-agent",
-        ],
-        detach=True,
-    )
     try:
-        assert changed.wait()["StatusCode"] == 0, changed.logs()
-        changed.commit(*justdb.split(":"), changes=['ENTRYPOINT ["/usr/bin/greeter"]'])
-        result = record_cli("verify", str(session_dir), "--tag", justdb)
-        mismatches = [line for line in result.stdout.splitlines() if line.startswith("mismatch:")]
-        assert result.returncode == 1 and sorted(mismatches) == [
-            "mismatch: package greeter-extras: staging 0.9-2.el7.noarch, image absent",
-            "mismatch: package legacy-agent: staging absent, image 3.2-1.el7.noarch",
-        ], result.stdout
+        el7.check_image(docker_client, session_dir, base, tag, facts)
+
+        # the same image with greeter-extras gone from rpm's database (its files stay, it answers the same)
+        # and legacy-agent back: verify hears both from the image's rpm
+        changed = docker_client.containers.run(
+            tag,
+            entrypoint=[
+                "sh",
+                "-c",
+                "rpm -e --nodeps --justdb greeter-extras && yum install -q -y --nogpgcheck legacy-agent",
+            ],
+            detach=True,
+        )
+        try:
+            assert changed.wait()["StatusCode"] == 0, changed.logs()
+            changed.commit(*justdb.split(":"), changes=['ENTRYPOINT ["/usr/bin/greeter"]'])
+            result = record_cli("verify", str(session_dir), "--tag", justdb)
+            mismatches = [line for line in result.stdout.splitlines() if line.startswith("mismatch:")]
+            assert result.returncode == 1 and sorted(mismatches) == [
+                "mismatch: package greeter-extras: staging 0.9-2.el7.noarch, image absent",
+                "mismatch: package legacy-agent: staging absent, image 3.2-1.el7.noarch",
+            ], result.stdout
+        finally:
+            changed.remove(force=True)
     finally:
-        changed.remove(force=True)
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            docker_client.images.remove(justdb, force=True)
-        docker_client.images.remove(tag, force=True)
+        for image_tag in (justdb, tag):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                docker_client.images.remove(image_tag, force=True)

@@ -1,5 +1,6 @@
 """`record start --ssh`: a staging host with sshd, bash and coreutils only (no python, nothing of ours)
-recorded from here, through the real ssh client and a real pty; the session built and verified."""
+recorded from here, through the real ssh client and a real pty; the session built and verified. The
+same for the RHEL-like host and the rpm world's deployment (el7.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from recorder.model import read
 from tests import staging
 from tests.cli import PROMPT, RECORD
 from tests.cli import record as record_cli
+from tests.e2e import el7
 
 pytestmark = pytest.mark.docker
 
@@ -112,6 +114,48 @@ def test_nginx_recorded_over_ssh_builds_an_image_that_answers_like_staging(ssh_h
         result = record_cli("build", str(session_dir), "--tag", tag, "--base", staging.BASE_IMAGE, "--verify")
         assert result.returncode == 0, result.stderr[-3000:] + result.stdout
         assert re.search(r": \d+ matched, 0 mismatched, 0 skipped: the image answers like staging\n$", result.stdout)
+    finally:
+        staging.client().images.remove(tag, force=True) if _exists(tag) else None
+
+
+@pytest.fixture
+def rhel_ssh_host(docker_client, tmp_path):
+    """The migration guide's own host: CentOS 7-like (rpm, yum), reached over ssh, nothing of ours on it."""
+    base, image = staging.build_rhel_ssh_image(docker_client)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    host = staging.SshStagingHost(docker_client, keys, image=image, ports=(el7.PORT,))
+    host.base = base
+    yield host
+    host.close()
+
+
+def test_a_yum_deployment_recorded_over_ssh_replays_with_its_nevras(docker_client, rhel_ssh_host, tmp_path):
+    host = rhel_ssh_host
+    assert host.sh("command -v record || ls /usr/lib/record")[0] != 0  # nothing of ours on the host
+    child = spawn(tmp_path, *host.args, name="el7")
+    child.expect(PROMPT)
+    for line in el7.DEPLOYMENT:
+        child.sendline(line)
+        child.expect(PROMPT, timeout=600)
+    child.sendline("exit")
+    child.expect(pexpect.EOF, timeout=180)
+    child.close()
+    shown = staging.strip_ansi(child.before)
+    assert child.exitstatus == 0, shown[-2000:]
+    assert "hello from staging" in shown
+    assert host.sh("ls -d /tmp/record-ssh.*")[0] != 0  # nothing left on the host
+    facts = el7.staged(host)
+
+    session_dir = tmp_path / "sessions" / "el7"
+    session = read.load(session_dir)
+    assert session.host.via == "ssh"
+    el7.check_session(session_dir, facts[1])
+    assert session.fingerprint.ports[0].port == el7.PORT and session.fingerprint.ports[0].accepts
+    el7.check_dockerfile(session_dir, host.base)
+    tag = staging.tag("e2e-ssh-el7")
+    try:
+        el7.check_image(docker_client, session_dir, host.base, tag, facts)
     finally:
         staging.client().images.remove(tag, force=True) if _exists(tag) else None
 
