@@ -169,7 +169,6 @@ def test_rpm_stamps_and_queries_through_the_agent_are_the_local_rpm_probes(rhel_
     agent = SshHost("rhel-agent")
     agent.attach(["docker", "exec", "-i", rhel_host.container.id, "bash", "-c", AGENT, "record-agent"])
     try:
-        agent.file_watcher(probes.FileProbe(roots=("/srv",)))
         remote = agent.rpm()
         remote_owners = probes.RpmOwners(remote)
 
@@ -187,7 +186,8 @@ def test_rpm_stamps_and_queries_through_the_agent_are_the_local_rpm_probes(rhel_
             assert [remote_owners.unchanged_from_package(p) for p in RPM_PATHS] == here["unchanged"]
             return here
 
-        before = compare()
+        before = compare()  # asked for a listing of its own: no file watcher yet
+        agent.file_watcher(probes.FileProbe(roots=("/srv",)))
         assert "legacy-agent" in before["snapshot"] and "greeter" not in before["snapshot"]
         steps = (
             "printf '[b]\\nbaseurl=file:///srv/repos/base\\ngpgcheck=0\\n' > /etc/yum.repos.d/b.repo"
