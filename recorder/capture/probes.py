@@ -257,7 +257,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess | None:
 class RpmProbe:
     """rpm's database as `rpm -qa` prints it (package -> EVRA). rpm reads its own format, whichever it
     is; the query (about 0.1 s) runs again only when a file of the database changed. This machine's;
-    ssh.RemoteRpm asks a host over ssh the same two things (the files' stamps, and rpm itself)."""
+    over ssh, RemoteRpm has the stamps from the agent's listing after each command, and rpm run by it."""
 
     def __init__(self, dbpaths: tuple[Path, ...] = RPM_DBPATHS):
         self.files = tuple(d / name for d in dbpaths for name in RPM_DB_FILES)
