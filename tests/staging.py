@@ -12,6 +12,7 @@ import io
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import docker
 import pexpect
+from docker.errors import ImageNotFound
 
 from tests.cli import PROMPT
 
@@ -31,6 +33,10 @@ BASE_IMAGE = os.environ.get("RECORD_BASE_IMAGE", "record-base:bookworm")
 CHECKOUT = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
 STAGING_IMAGE = f"record-staging:{CHECKOUT}"
 SYSTEMD_IMAGE = f"record-staging-systemd:{CHECKOUT}"
+RHEL_STAGING_IMAGE = f"record-staging-rhel:{CHECKOUT}"
+RPM_BENCH = ROOT / "tests" / "rpmbench"  # the RHEL-like base: its Dockerfile, RPM specs and their sources
+SSH_IMAGE = f"record-staging-ssh:{CHECKOUT}"
+RHEL_SSH_IMAGE = f"record-staging-rhel-ssh:{CHECKOUT}"
 
 
 def tag(name: str) -> str:
@@ -62,10 +68,10 @@ def client() -> docker.DockerClient:
     return c
 
 
-def _staging_dockerfile() -> str:
+def _staging_dockerfile(base: str = BASE_IMAGE) -> str:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     quoted = " ".join(f"'{d}'" for d in deps)
-    return f"""FROM {BASE_IMAGE}
+    return f"""FROM {base}
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv sudo curl \\
  && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /usr/lib/record && /usr/lib/record/bin/pip install --no-cache-dir -q {quoted}
@@ -76,10 +82,10 @@ WORKDIR /root
 """
 
 
-def _project_tar() -> io.BytesIO:
+def _project_tar(base: str = BASE_IMAGE) -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        data = _staging_dockerfile().encode()
+        data = _staging_dockerfile(base).encode()
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
@@ -93,14 +99,47 @@ def _project_tar() -> io.BytesIO:
     return buf
 
 
-def build_staging_image(c: docker.DockerClient) -> str:
+def build_staging_image(c: docker.DockerClient, base: str = BASE_IMAGE, tag: str = STAGING_IMAGE) -> str:
     """Base image + python3 + this project, as installed on a real staging host."""
     for chunk in c.api.build(
-        fileobj=_project_tar(), custom_context=True, tag=STAGING_IMAGE, decode=True, rm=True, forcerm=True
+        fileobj=_project_tar(base), custom_context=True, tag=tag, decode=True, rm=True, forcerm=True
     ):
         if "error" in chunk:
             raise RuntimeError(f"staging image build failed: {chunk['error']}")
-    return STAGING_IMAGE
+    return tag
+
+
+def rhel_base_tag(c: docker.DockerClient) -> str:
+    """The RHEL-like base's tag, derived from what it is made of (tests/rpmbench and the base image it
+    starts from): a rerun finds it built, a change to a spec builds it again."""
+    digest = hashlib.sha256(c.images.get(BASE_IMAGE).id.encode())
+    for path in sorted(RPM_BENCH.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"record-rhel-base:{digest.hexdigest()[:12]}"
+
+
+def build_rhel_base(c: docker.DockerClient) -> str:
+    """An EL 7-like host made only of Debian packages, with two local repositories of tiny RPMs
+    (/srv/repos/base, /srv/repos/extra) that a `docker build` FROM it reaches too."""
+    tag = rhel_base_tag(c)
+    try:
+        c.images.get(tag)
+        return tag
+    except ImageNotFound:
+        pass
+    for chunk in c.api.build(
+        path=str(RPM_BENCH), tag=tag, buildargs={"BASE": BASE_IMAGE}, decode=True, rm=True, forcerm=True
+    ):
+        if "error" in chunk:
+            raise RuntimeError(f"RHEL-like base image build failed: {chunk['error']}")
+    return tag
+
+
+def build_rhel_staging_image(c: docker.DockerClient) -> tuple[str, str]:
+    """(the RHEL-like base, a staging image of it with python3 and this project): a CentOS 7-like
+    staging host, and the base its recorded image is built FROM."""
+    base = build_rhel_base(c)
+    return base, build_staging_image(c, base=base, tag=RHEL_STAGING_IMAGE)
 
 
 def build_systemd_image(c: docker.DockerClient) -> str:
@@ -136,10 +175,11 @@ class StagingHost:
         ports: Iterable[int] = (8080,),
         cap_add: Iterable[str] = (),
         systemd: bool = False,
+        image: str | None = None,
     ):
         self.client = c
         self.container = c.containers.run(
-            SYSTEMD_IMAGE if systemd else STAGING_IMAGE,
+            image or (SYSTEMD_IMAGE if systemd else STAGING_IMAGE),
             None if systemd else ["sleep", "infinity"],
             detach=True,
             remove=True,
@@ -241,6 +281,90 @@ def copy_out(container, path: str, destination: Path) -> Path:
         # the "tar" filter where Python has it (3.11.4 on); the container is ours either way
         tar.extractall(destination, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
     return destination / Path(path).name
+
+
+def _ssh_dockerfile(base: str, check: str) -> str:
+    """sshd, procps, iproute2, curl (an operator tries the service with it), and sudo for the operator's
+    account `ops`, on `base`; `check` is a shell test the image must pass (what must not be on it)."""
+    return (
+        f"FROM {base}\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends openssh-server procps iproute2 sudo curl"
+        " && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd /root/.ssh && chmod 700 /root/.ssh\n"
+        # an operator's own account, who becomes root with sudo as on most staging hosts
+        "RUN useradd -m -s /bin/bash ops && mkdir -m 700 /home/ops/.ssh && chown ops: /home/ops/.ssh"
+        " && echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops\n"
+        f"RUN {check}\n"
+        'CMD ["/usr/sbin/sshd", "-D", "-e"]\n'
+    )
+
+
+def build_ssh_image(c: docker.DockerClient) -> str:
+    """A staging host reached only over ssh, with nothing of ours and no python at all: Debian minbase,
+    sshd, bash, coreutils, procps, iproute2 and curl, and sudo for the operator's account `ops`."""
+    dockerfile = _ssh_dockerfile(BASE_IMAGE, "! command -v python3")
+    c.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=SSH_IMAGE, rm=True, forcerm=True)
+    return SSH_IMAGE
+
+
+def build_rhel_ssh_image(c: docker.DockerClient) -> tuple[str, str]:
+    """(the RHEL-like base, an ssh staging host made of it): the same sshd and accounts as the Debian
+    one, and nothing of ours. Its only python is dnf's own, as a CentOS 7 host's is yum's."""
+    base = build_rhel_base(c)
+    check = "! command -v record && ! test -e /usr/lib/record && command -v rpm yum"
+    c.images.build(fileobj=io.BytesIO(_ssh_dockerfile(base, check).encode()), tag=RHEL_SSH_IMAGE, rm=True, forcerm=True)
+    return base, RHEL_SSH_IMAGE
+
+
+class SshStagingHost:
+    """A staging container with sshd, reached by its bridge address with a key made for this test run.
+    `options` are the --ssh-option values that reach it (key, known hosts file in `keys`)."""
+
+    def __init__(self, c: docker.DockerClient, keys: Path, image: str = SSH_IMAGE, ports: Iterable[int] = ()):
+        self.container = c.containers.run(
+            image, detach=True, remove=True, ports={f"{p}/tcp": ("127.0.0.1", None) for p in ports}
+        )
+        key = keys / "id_ed25519"
+        if not key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        public = key.with_suffix(".pub").read_text().strip()
+        for home in ("/root", "/home/ops"):
+            self.sh(f"printf '%s' '{public}' > {home}/.ssh/authorized_keys && chown --reference={home} -R {home}/.ssh")
+        self.container.reload()
+        self.address = self.container.attrs["NetworkSettings"]["IPAddress"]
+        self.destination = f"root@{self.address}"
+        self.options = (
+            f"IdentityFile={key}",
+            "IdentitiesOnly=yes",
+            f"UserKnownHostsFile={keys / 'known_hosts'}",
+            "StrictHostKeyChecking=accept-new",
+            "BatchMode=yes",
+        )
+        deadline = time.monotonic() + 30
+        while self.sh("ss -ltn | grep -q ':22 '")[0] != 0:
+            assert time.monotonic() < deadline, "sshd did not start in the staging container"
+            time.sleep(0.2)
+
+    @property
+    def args(self) -> list[str]:
+        """`record start` arguments that record this host."""
+        return ["--ssh", self.destination, *[x for o in self.options for x in ("--ssh-option", o)]]
+
+    def ssh(self, command: str) -> subprocess.CompletedProcess:
+        """Run a command on the host over ssh, as the operator's own client would."""
+        options = [x for o in self.options for x in ("-o", o)]
+        return subprocess.run(["ssh", *options, self.destination, command], capture_output=True, text=True, timeout=60)
+
+    def sh(self, command: str) -> tuple[int, str]:
+        code, out = self.container.exec_run(["bash", "-c", command])
+        return code, out.decode("utf-8", "replace")
+
+    def port(self, port: int) -> int:
+        """The loopback port here that a published port of the host is reached on."""
+        self.container.reload()
+        return int(self.container.ports[f"{port}/tcp"][0]["HostPort"])
+
+    def close(self) -> None:
+        self.container.remove(force=True)
 
 
 def http_get(port: int, timeout: float = 60.0) -> tuple[int, bytes]:

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+from dataclasses import replace
 
 from generators.dockerfile import layers, supervisord
 from generators.dockerfile.recommends import applied
@@ -263,6 +264,9 @@ def _chdir_for(change: PackageChange, w: _Writer) -> list[str]:
 def _run(session: Session, step: Step, w: _Writer, last: dict[str, int], relaxed: bool, trees: _Trees) -> list[str]:
     out: list[str] = []
     if step.effects.packages:
+        # a manager's configuration the same line wrote (a .repo file, pip.conf) is in place before the install
+        configs = [f for f in step.effects.files if f.kind == "file" and registry.configures(f.path)]
+        out += _files(replace(step, effects=replace(step.effects, files=configs)), last)
         for change in step.effects.packages:
             out += _chdir_for(change, w) + registry.install(applied(session, change), relaxed)
     elif not step.command.strip():

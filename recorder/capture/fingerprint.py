@@ -222,9 +222,13 @@ def fetched_urls(command: str, own_names: frozenset[str] = frozenset()) -> list[
 # ---------------------------------------------------------------- at the end of a recording
 
 
-def _own_names() -> frozenset[str]:
+def _own_names(hostname: str | None = None) -> frozenset[str]:
     # Not getfqdn(): it asks DNS, which may hang on a staging host without it.
-    return frozenset({socket.gethostname().lower()})
+    return frozenset({(hostname if hostname is not None else socket.gethostname()).lower()})
+
+
+def _here(address: str, port: int) -> tuple[str, int]:
+    return address, port
 
 
 def probe_addresses(service_addresses: list[str]) -> list[str]:
@@ -249,19 +253,21 @@ def _addresses(services: list[Service]) -> dict[int, list[str]]:
     return out
 
 
-def take(session: Session) -> Fingerprint:
-    """Ask every port the session's services listen on, as `record verify` will ask the image."""
+def take(session: Session, reach=_here, hostname: str | None = None) -> Fingerprint:
+    """Ask every port the session's services listen on, as `record verify` will ask the image.
+    `reach(address, port)` is where to connect to ask the host's address:port (a forwarded port when
+    the host is reached over ssh); `hostname` is the host's own name."""
     addresses = _addresses(session.services)
     fingerprint = Fingerprint()
     answering: dict[int, str] = {}
     for port, where in sorted(addresses.items()):
-        host = next((h for h in probe_addresses(where) if accepts(h, port)), "")
+        host = next((h for h in probe_addresses(where) if accepts(*reach(h, port))), "")
         ok = bool(host)
         fingerprint.ports.append(PortCheck(port=port, accepts=ok))
         if ok:
             answering[port] = host
     wanted: dict[str, int] = {}
-    names = _own_names()
+    names = _own_names(hostname)
     for step in session.steps:
         for url in fetched_urls(step.expanded or step.command, names):
             wanted.setdefault(url, step.id)
@@ -272,7 +278,7 @@ def take(session: Session) -> Fingerprint:
         port = urlsplit(url).port or 80
         if port not in answering:
             continue
-        answer = fetch(url, answering[port], port)
+        answer = fetch(url, *reach(answering[port], port))
         if answer is not None:
             fingerprint.http.append(HttpCheck(url, answer.status, answer.sha256, answer.size, step))
     return fingerprint.sort()

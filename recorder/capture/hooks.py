@@ -299,6 +299,11 @@ def identify(shell: str) -> tuple[str, tuple[int, int]]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return "", (0, 0)
+    return parse_version(out)
+
+
+def parse_version(out: str) -> tuple[str, tuple[int, int]]:
+    """identify() from what `SHELL --version` printed (here, or on a host over ssh)."""
     for kind, pattern in (("bash", r"GNU bash, version (\d+)\.(\d+)"), ("zsh", r"^zsh (\d+)\.(\d+)")):
         found = re.search(pattern, out)
         if found:
@@ -314,6 +319,14 @@ def mode(shell: str, environ: dict[str, str]) -> str:
     if forced and forced not in MODES:
         raise RecorderError(f"{HOOKS_ENV}={forced}: use {' or '.join(MODES)}, or leave it unset")
     kind, version = identify(shell)
+    return mode_of(kind, version, shell, environ)
+
+
+def mode_of(kind: str, version: tuple[int, int], shell: str, environ: dict[str, str]) -> str:
+    """mode() for a shell whose kind and version are known (a remote host's bash, asked over ssh)."""
+    forced = environ.get(HOOKS_ENV, "")
+    if forced and forced not in MODES:
+        raise RecorderError(f"{HOOKS_ENV}={forced}: use {' or '.join(MODES)}, or leave it unset")
     if kind == "zsh":
         return "zsh"
     if kind != "bash":

@@ -19,27 +19,39 @@ from recorder.model.session import Session
 EXTRA_FOR_COMMAND = {"venv": "python3-venv"}
 
 
-def _programs(session: Session, path: str) -> set[str]:
+def _programs(session: Session, path: str, which) -> set[str]:
     programs = set()
     for step in session.steps:
         if step.replay != "run" or step.effects.packages:
             continue
         for words in commandline.commands(step.command):
-            found = shutil.which(words[0], path=path) if "/" not in words[0] else words[0]
+            found = which(words[0], path) if "/" not in words[0] else words[0]
             if found:
                 programs.add(found)
     for service in session.services:
         if service.replay == "run" and service.command:
-            found = shutil.which(service.command[0], path=path) or service.command[0]
+            found = which(service.command[0], path) or service.command[0]
             programs.add(found)
     return programs
 
 
-def needed_packages(session: Session, state: DpkgState, owners: DpkgOwners, path: str) -> dict[str, str]:
+def _local_which(name: str, path: str) -> str | None:
+    return shutil.which(name, path=path)
+
+
+def needed_packages(
+    session: Session,
+    state: DpkgState,
+    owners: DpkgOwners,
+    path: str,
+    which=_local_which,
+    realpath=os.path.realpath,
+) -> dict[str, str]:
+    """`which(name, path)` finds a program on the host, `realpath` follows its links there."""
     installed_here = {n for s in session.steps for p in s.effects.packages for n in (*p.installed, *p.dependencies)}
     wanted: set[str] = set()
-    for program in _programs(session, path):
-        for candidate in {program, os.path.realpath(program)}:
+    for program in _programs(session, path, which):
+        for candidate in {program, realpath(program)}:
             owner = owners.owner(candidate)
             if owner:
                 wanted.add(owner)

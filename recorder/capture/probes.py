@@ -12,8 +12,10 @@ import hashlib
 import os
 import pwd
 import re
+import shutil
 import socket
 import stat
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import pathspec
 
 from recorder.managers import registry
 from recorder.managers.apt import deb822, dpkg_status
+from recorder.managers.yum import QUERY, content_changed, rpm_versions, verify_changed
 
 DEFAULT_ROOTS = ("/etc", "/opt", "/srv", "/var/www", "/usr/local", "/home", "/root")
 
@@ -82,11 +85,15 @@ def read_ignore_file(path: Path) -> tuple[str, ...]:
 
 
 def os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:
-    values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return values
+        return {}
+    return parse_os_release(text)
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep and key.strip():
@@ -233,6 +240,107 @@ class DpkgOwners:
         except OSError:
             return False
         return digest.hexdigest() == shipped
+
+
+RPM_DBPATHS = (Path("/var/lib/rpm"), Path("/usr/lib/sysimage/rpm"))
+# rpm's database: Berkeley DB (rpm < 4.16, CentOS 7 and 8), sqlite with its write-ahead log (later)
+RPM_DB_FILES = ("Packages", "rpmdb.sqlite", "rpmdb.sqlite-wal")
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess | None:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class RpmProbe:
+    """rpm's database as `rpm -qa` prints it (package -> EVRA). rpm reads its own format, whichever it
+    is; the query (about 0.1 s) runs again only when a file of the database changed. This machine's;
+    over ssh, RemoteRpm has the stamps from the agent's listing after each command, and rpm run by it."""
+
+    def __init__(self, dbpaths: tuple[Path, ...] = RPM_DBPATHS):
+        self.files = tuple(d / name for d in dbpaths for name in RPM_DB_FILES)
+        self.rpm = self._which_rpm()
+        self._stamp: tuple = ()
+        self._versions: dict[str, str] = {}
+
+    def _which_rpm(self) -> str | None:
+        return shutil.which("rpm")
+
+    def query(self, args: list[str]) -> subprocess.CompletedProcess | None:
+        """`rpm ARGS` on the host: its output, or None when it could not run."""
+        return _run([self.rpm or "rpm", *args])
+
+    @property
+    def available(self) -> bool:
+        """rpm is installed and its database is where the system's packages are (Debian's own rpm
+        keeps an empty one in ~/.rpmdb: that host's packages are dpkg's)."""
+        return self._found(self.stamp())
+
+    def _found(self, stamp: tuple) -> bool:
+        return self.rpm is not None and any(s is not None for s in stamp)
+
+    def stamp(self) -> tuple:
+        """What changes when rpm writes its database."""
+        out = []
+        for f in self.files:
+            try:
+                st = f.stat()
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def snapshot(self) -> dict[str, str]:
+        stamp = self.stamp() if self.rpm is not None else ()
+        if not self._found(stamp):
+            return {}
+        if stamp != self._stamp:
+            done = self.query(["-qa", "--qf", QUERY])
+            if done is not None and done.returncode == 0:
+                self._stamp = stamp
+                self._versions = rpm_versions(done.stdout)
+        return self._versions
+
+
+class RpmOwners:
+    """Which rpm package owns a path (what `rpm -qf` answers), and whether the file is as it shipped
+    (`rpm -V`). The owners come from one listing of every package's files, made again only when the
+    database changed: a step that unpacked ten thousand files asks rpm once, not once a file."""
+
+    FILES = "[%{=NAME}\\t%{FILENAMES}\\n]"
+
+    def __init__(self, probe: RpmProbe):
+        self.probe = probe
+        self._stamp: tuple = ()
+        self._owners: dict[str, str] = {}
+
+    def owner(self, path: str) -> str | None:
+        stamp = self.probe.stamp() if self.probe.rpm is not None else ()
+        if not self.probe._found(stamp):
+            return None
+        if stamp != self._stamp:
+            done = self.probe.query(["-qa", "--qf", self.FILES])
+            if done is None or done.returncode != 0:
+                return None
+            self._stamp, self._owners = stamp, {}
+            for line in done.stdout.splitlines():
+                name, _, owned = line.partition("\t")
+                self._owners.setdefault(owned, name)
+        return self._owners.get(path)
+
+    def unchanged_from_package(self, path: str) -> bool:
+        """True when the file's bytes are what its package shipped (a changed mode, owner or mtime is
+        not a change of content): the image gets it from there."""
+        package = self.owner(path)
+        if package is None:
+            return False
+        done = self.probe.query(["-V", "--nodeps", "--noscripts", package])
+        if done is None:  # its status counts the packages that differ: not an error
+            return False
+        flags = verify_changed(done.stdout).get(path)
+        return flags is None or not content_changed(flags)
 
 
 # ---------------------------------------------------------------- files

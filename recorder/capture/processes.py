@@ -52,22 +52,38 @@ def read(pid: int) -> Proc | None:
         raw = (base / "cmdline").read_bytes()
     except OSError:
         return None
-    comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-    fields = stat[stat.rindex(")") + 2 :].split()
     uid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:")), -1)
-    argv = tuple(raw.rstrip(b"\0").decode(errors="replace").split("\0")) if raw else ()
     exe = _readlink(base / "exe")
-    return Proc(
-        pid=pid,
-        ppid=int(fields[1]),
-        uid=uid,
-        start=int(fields[19]) / TICKS,
-        comm=comm,
-        argv=argv,
-        exe=exe,
-        cwd=_readlink(base / "cwd") if exe else "",
-        sockets=_socket_inodes(base) if exe else frozenset(),
+    return parse(
+        pid,
+        stat,
+        uid,
+        raw,
+        exe,
+        _readlink(base / "cwd") if exe else "",
+        _socket_inodes(base) if exe else frozenset(),
     )
+
+
+def parse(
+    pid: int,
+    stat: str,
+    uid: int,
+    raw: bytes,
+    exe: str = "",
+    cwd: str = "",
+    sockets: frozenset[int] = frozenset(),
+    ticks: int = TICKS,
+) -> Proc | None:
+    """A Proc from what /proc/PID gives: stat's line, status's uid, cmdline's bytes, and the links."""
+    try:
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ppid, start = int(fields[1]), int(fields[19]) / ticks
+    except (ValueError, IndexError):
+        return None
+    argv = tuple(raw.rstrip(b"\0").decode(errors="replace").split("\0")) if raw else ()
+    return Proc(pid=pid, ppid=ppid, uid=uid, start=start, comm=comm, argv=argv, exe=exe, cwd=cwd, sockets=sockets)
 
 
 def table() -> dict[int, Proc]:
@@ -111,7 +127,21 @@ class Socket:
     inode: int
 
 
+NET_FILES = ("tcp", "tcp6", "udp", "udp6", "unix")
+
+
 def sockets(proc_net: Path = PROC / "net") -> list[Socket]:
+    texts = {}
+    for name in NET_FILES:
+        try:
+            texts[name] = (proc_net / name).read_text()
+        except OSError:
+            continue
+    return parse_sockets(texts)
+
+
+def parse_sockets(texts: dict[str, str]) -> list[Socket]:
+    """The listening sockets in /proc/net/{tcp,tcp6,udp,udp6,unix}, given as name -> text."""
     found: list[Socket] = []
     for name, protocol, state in (
         ("tcp", "tcp", TCP_LISTEN),
@@ -119,21 +149,18 @@ def sockets(proc_net: Path = PROC / "net") -> list[Socket]:
         ("udp", "udp", UDP_UNCONNECTED),
         ("udp6", "udp", UDP_UNCONNECTED),
     ):
-        for fields in _rows(proc_net / name):
+        for fields in _rows(texts.get(name, "")):
             if len(fields) > 9 and fields[3] == state:
                 address, port = fields[1].rsplit(":", 1)
                 found.append(Socket(protocol, _ip(address), int(port, 16), int(fields[7]), int(fields[9])))
-    for fields in _rows(proc_net / "unix"):
+    for fields in _rows(texts.get("unix", "")):
         if len(fields) > 7 and int(fields[3], 16) & UNIX_LISTENING and fields[7].startswith("/"):
             found.append(Socket("unix", fields[7], 0, -1, int(fields[6])))
     return found
 
 
-def _rows(path: Path) -> list[list[str]]:
-    try:
-        return [line.split() for line in path.read_text().splitlines()[1:]]
-    except OSError:
-        return []
+def _rows(text: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines()[1:]]
 
 
 def _ip(hex_address: str) -> str:

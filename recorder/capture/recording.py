@@ -12,20 +12,19 @@ import hashlib
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recorder.capture import fingerprint, hooks, host_packages, journal, probes, processes, services
+from recorder.capture import fingerprint, hooks, host_packages, journal, probes, services
 from recorder.capture.cast import CastWriter
 from recorder.capture.classify import decide, effective_status, env_changes, parse_env
-from recorder.capture.filewatch import FileWatcher, SystemDirs
+from recorder.capture.host import LocalHost, channel_prefix
 from recorder.capture.journal import JOURNAL_FILE, Journal
 from recorder.capture.pty import PtyRelay, terminal_size
 from recorder.errors import RecorderError, SaveError
-from recorder.managers import apt, npm, pip, registry
+from recorder.managers import apt, npm, pip, registry, yum
 from recorder.model.session import (
     FILES_DIR,
     SESSION_FILE,
@@ -71,25 +70,9 @@ class Shell:
     prompted: float = 0.0  # when its last prompt was let through, on the same clock
 
 
-def channel_prefix(pid: int) -> str:
-    """The hooks' channel directory of the recorder with this pid: it holds the shell's environment
-    dumps (secrets too), so whoever outlives a killed recorder can find and remove it."""
-    return f"record-{pid}-"
-
-
 def remove_channel(pid: int) -> None:
     for directory in Path(tempfile.gettempdir()).glob(channel_prefix(pid) + "*"):
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -102,6 +85,7 @@ class Options:
     shell: str = "/bin/bash"
     hooks: str = "ps0"  # how the shell reports its commands: hooks.mode()
     ignores: tuple[str, ...] = ()  # the user's own patterns (.recordignore, --ignore), gitignore syntax
+    host: object = None  # where the deployment is typed: LocalHost (None) or ssh.SshHost
 
 
 def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
@@ -131,7 +115,7 @@ def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
         ignore.write_text(f"# Written by `record start`: never commit these.\n{lines}", encoding="utf-8")
 
 
-def _copy_private(source: str, target: Path, data: bytes | None, mode: int | None) -> str:
+def _copy_private(source: str, target: Path, data: bytes | None, mode: int | None, host=None) -> str:
     """Copy a captured file (from `data` when it was read already); returns its sha256. The copy is
     readable by others only if the original was. A failed copy leaves nothing half-written."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -144,10 +128,9 @@ def _copy_private(source: str, target: Path, data: bytes | None, mode: int | Non
                 digest.update(data)
                 dst.write(data)
             else:
-                with open(source, "rb") as src:
-                    while chunk := src.read(1 << 20):
-                        digest.update(chunk)
-                        dst.write(chunk)
+                for chunk in host.stream(source) if host is not None else _chunks(source):
+                    digest.update(chunk)
+                    dst.write(chunk)
     except OSError:
         os.close(fd)
         target.unlink(missing_ok=True)
@@ -156,12 +139,25 @@ def _copy_private(source: str, target: Path, data: bytes | None, mode: int | Non
     return digest.hexdigest()
 
 
+def _chunks(path: str):
+    with open(path, "rb") as src:
+        while chunk := src.read(1 << 20):
+            yield chunk
+
+
 class Recording:
     def __init__(self, options: Options):
         self.options = options
         self.directory = options.sessions_dir / options.name
-        self.channel = Path(tempfile.mkdtemp(prefix=channel_prefix(os.getpid())))
-        release = probes.os_release()
+        self.host = options.host or LocalHost()
+        if hasattr(self.host, "start_agent"):
+            try:
+                self.host.start_agent()
+            except BaseException:
+                self.host.close()
+                raise
+        self.channel = self.host.channel
+        release = self.host.os_release()
         self.session = Session(
             name=options.name,
             host=Host(
@@ -169,18 +165,21 @@ class Recording:
                 version_id=release.get("VERSION_ID", ""),
                 pretty_name=release.get("PRETTY_NAME", ""),
                 base_image=probes.base_image_for(release),
-                user=probes.user_name(os.geteuid()),
+                user=self.host.user(),
+                via=self.host.via,
             ),
         )
         self.file_probe = probes.FileProbe(
             roots=options.roots,
-            exclude=(str(self.directory.resolve()), sys.prefix, str(self.channel)),
+            exclude=self.host.exclude(self.directory),
             user_ignores=options.ignores,
         )
-        self.dpkg = probes.DpkgProbe()
-        self.owners = probes.DpkgOwners()
+        self.dpkg = self.host.dpkg()
+        self.owners = self.host.owners()
+        self.rpm = self.host.rpm()
+        self.rpm_owners = probes.RpmOwners(self.rpm)
         self.shells: dict[int, Shell] = {}
-        self.cwd = os.getcwd()
+        self.cwd = os.getcwd() if self.host.via == "" else "/"
         self.parser = hooks.EventParser()
         self.redactor = redact.Redactor()
         self.notices: list[str] = []  # told to the user at the next prompt
@@ -192,7 +191,7 @@ class Recording:
         try:
             return self._run()
         finally:
-            shutil.rmtree(self.channel, ignore_errors=True)
+            self.host.close()
 
     @contextlib.contextmanager
     def _writing(self):
@@ -211,31 +210,27 @@ class Recording:
         secrets.find_values("")  # load detect-secrets now, not at the first prompt
         if self.options.resume:
             self.session = journal.recover(self.directory, self.options.name)
+            if self.session.host.via != self.host.via:
+                how = "over ssh: resume it with --ssh HOST" if self.session.host.via else "at the console: resume it so"
+                raise RecorderError(f"{self.directory}: this recording was made {how}")
             self.session.warnings.append(
                 "the recording was interrupted and resumed: changes made while "
                 "nothing was recording are not in the session"
             )
-        events = self.channel / hooks.EVENTS_FIFO
-        ack = self.channel / hooks.ACK_FIFO
-        os.mkfifo(events, 0o600)
-        os.mkfifo(ack, 0o600)
-        # Held open read-write so the shell's opens never block and a write never finds no reader.
-        self.events_fd = os.open(events, os.O_RDWR | os.O_NONBLOCK)
-        self.ack_fd = os.open(ack, os.O_RDWR | os.O_NONBLOCK)
-        rc = self.channel / hooks.RCFILE
-        rc.write_text(hooks.rcfile(self.channel, self.options.name, self.options.hooks == "fallback"), encoding="utf-8")
+        self.host.open_channel(hooks.rcfile(self.channel, self.options.name, self.options.hooks == "fallback"))
+        self.events_fd = self.host.events_fd
 
-        self.files = FileWatcher(self.file_probe)
+        self.files = self.host.file_watcher(self.file_probe)
         # What pip and npm had installed under the roots: a step that only touches their files
         # (`chown -R app /opt/app`) installs nothing.
         self.language_versions = _language_versions(pip.installs(self.files.known), npm.installs(self.files.known))
-        self.system_dirs = SystemDirs(ignored=self.file_probe.ignored)
+        self.system_dirs = self.host.system_dirs(self.file_probe.ignored)
         self.windows: list[services.Window] = []
-        self.sockets_at_start = {(k.protocol, k.address, k.port) for k in processes.sockets()}
-        self.started_boot = processes.now()
+        self.sockets_at_start = {(k.protocol, k.address, k.port) for k in self.host.sockets()}
+        self.started_boot = self.host.now()
         self.snapshot_dpkg = self.dpkg.snapshot()
-        self.port_probe = probes.PortProbe()
-        self.ports = self.port_probe.ports()
+        self.snapshot_rpm = self.rpm.snapshot()
+        self.ports = self.host.ports()
         self.started_at = time.time()
         with self._writing():
             self.journal = Journal(self.directory)
@@ -252,16 +247,12 @@ class Recording:
                 self.directory / CAST_FILE, cols, rows, env, append=self.options.resume, redactor=self.redactor
             )
         self.cast = cast
-        if self.options.hooks == "zsh":
-            env["ZDOTDIR"] = str(hooks.zshrc(self.channel, self.options.name))
-            argv = [self.options.shell, "-i"]
-        else:
-            argv = [self.options.shell, "--rcfile", str(rc), "-i"]
+        argv = self.host.shell_argv(self.options.shell, self.options.hooks, self.options.name, env)
         self.relay = relay = PtyRelay(argv, env, cast)
         relay.watch[self.events_fd] = self._on_events
         try:
             relay.spawn()
-            self.top_pid = relay.proc.pid
+            self.top_pid = relay.proc.pid if self.host.via == "" else 0  # over ssh: the first shell to report
             relay.run()
             # The relay stops at the pty's end of output, which can come in the same instant as the
             # shell's last message (the `start` of a `kill -9 $$` that ends it): read what is left.
@@ -273,10 +264,7 @@ class Recording:
                 self.session.warnings.append(f"{CAST_FILE} is incomplete: {cast.error}")  # shown, not saved
             self.redactor.forget_store()
             self.files.close()
-            self.port_probe.close()
             self.journal.close()
-            os.close(self.events_fd)
-            os.close(self.ack_fd)
         return self.session
 
     def _finish(self) -> None:
@@ -295,9 +283,9 @@ class Recording:
         if self.dpkg.available:
             path = (top.env if top else os.environ).get("PATH", os.defpath)
             self.session.host.needed_packages = host_packages.needed_packages(
-                self.session, self.dpkg.snapshot(), self.owners, path
+                self.session, self.dpkg.snapshot(), self.owners, path, self.host.which, self.host.realpath
             )
-        self.session.fingerprint = fingerprint.take(self.session)
+        self.session.fingerprint = fingerprint.take(self.session, self.host.reach, self.host.hostname())
         if self.cast.error:
             self.session.warnings.append(f"{CAST_FILE} is incomplete: {self.cast.error}")
         # Warnings quote paths and commands; by now every secret of the session is known.
@@ -339,6 +327,7 @@ class Recording:
         with contextlib.suppress(BlockingIOError):
             while chunk := os.read(fd, 65536):
                 data += chunk
+            self.relay.watch.pop(fd, None)  # the end of a pipe (the ssh agent's): nothing more will come
         for event in self.parser.feed(data):
             pid = int(event[1]) if event[1].isdigit() else 0
             if event[0] in ("start", "late"):
@@ -358,7 +347,7 @@ class Recording:
             if other is not shell and other.pending is not None:
                 other.nested = True  # that command opened the shell now reporting
         shell.pending = command
-        shell.began = shell.prompted if late else processes.now()
+        shell.began = shell.prompted if late else self.host.now()
         shell.expanded = hooks.expand_alias(command, shell.aliases) or ""
         if not late:
             self.relay.secret_typed = False
@@ -366,8 +355,11 @@ class Recording:
 
     def _on_finish(self, pid: int, seq: str, euid: int, status: int, pipestatus: list[int], cwd: str) -> None:
         shell = self.shells.setdefault(pid, Shell(cwd=cwd))
+        if not self.top_pid:
+            self.top_pid = pid
+        self.host.observe(pid)
         try:
-            env = parse_env(hooks.env_dump(self.channel, pid).read_bytes())
+            env = parse_env(self.host.dump(hooks.env_dump(self.channel, pid).name))
         except OSError:
             env = dict(shell.env)
         reply = ""
@@ -377,13 +369,14 @@ class Recording:
             step = self._record(shell, euid, effective_status(status, pipestatus), env)
             shell.cwd = cwd
             reply = self._reply(step)
-            for other_pid in [p for p in self.shells if p != pid and not _alive(p)]:
+            for other_pid in [p for p in self.shells if p != pid and not self.host.alive(p)]:
                 del self.shells[other_pid]  # a nested shell that has exited
         with contextlib.suppress(OSError):
-            shell.aliases = hooks.parse_aliases(hooks.alias_dump(self.channel, pid).read_text(errors="replace"))
+            dump = self.host.dump(hooks.alias_dump(self.channel, pid).name)
+            shell.aliases = hooks.parse_aliases(dump.decode(errors="replace"))
         self.cast.flush()
-        shell.prompted = processes.now()
-        os.write(self.ack_fd, hooks.answer(pid, seq, reply))
+        shell.prompted = self.host.now()
+        self.host.answer(hooks.answer(pid, seq, reply))
 
     def _reply(self, step: Step) -> str:
         """What the user is told at once: only what they would otherwise lose silently."""
@@ -404,6 +397,12 @@ class Recording:
         self.snapshot_dpkg = dpkg_after
         if change is not None:
             effects.packages.append(change)
+        rpm_after = self.rpm.snapshot()
+        rpm_change = yum.change_between(self.snapshot_rpm, rpm_after, requests, self.session.host.os_id)
+        self.snapshot_rpm = rpm_after
+        if rpm_change is not None:
+            effects.packages.append(rpm_change)
+            change = change or rpm_change
 
         changed, deleted = self.files.changes()
         changed.update(self.system_dirs.changes())
@@ -415,11 +414,17 @@ class Recording:
             effects.files = [
                 self._file_change(p, e)
                 for p, e in changed.items()
-                if not p.startswith(owned) and not (e.kind == "file" and self.owners.unchanged_from_package(p))
+                if not p.startswith(owned) and not (e.kind == "file" and self._as_shipped(p))
             ]
             effects.files += [FileChange(path=p, kind="deleted") for p in deleted if not p.startswith(owned)]
+        else:  # but a manager's configuration the same line wrote (`yum-config-manager --add-repo … && yum install`)
+            effects.files = [
+                self._file_change(p, e)
+                for p, e in changed.items()
+                if e.kind == "file" and registry.configures(p) and not self._packaged(p)
+            ]
 
-        ports = self.port_probe.ports()
+        ports = self.host.ports()
         effects.ports_opened = sorted(ports - self.ports)
         self.ports = ports
 
@@ -428,7 +433,7 @@ class Recording:
         if replay == "run" and not effects.packages:
             effects.files = []  # the command itself recreates them (a virtualenv, a user's home)
         shell.nested = False
-        user = probes.user_name(euid) if euid >= 0 else ""
+        user = self.host.user_name(euid) if euid >= 0 else ""
         step = Step(
             id=len(self.session.steps) + 1,
             command=command,
@@ -450,6 +455,14 @@ class Recording:
         self.windows.append(services.Window(step.id, shell.began, command, step.cwd, user or self.session.host.user))
         self._journal("step", step=step)
         return step
+
+    def _as_shipped(self, path: str) -> bool:
+        """The file is byte for byte what its dpkg or rpm package shipped: the image gets it from there."""
+        return self.owners.unchanged_from_package(path) or self.rpm_owners.unchanged_from_package(path)
+
+    def _packaged(self, path: str) -> bool:
+        """A package installed the file (epel-release's .repo file): the install brings it back."""
+        return bool(self.owners.owner(path) or self.rpm_owners.owner(path))
 
     def _protect(self, step: Step, typed: list[str]) -> None:
         """The one point where secrets are taken out of a step, before it is journaled or shown.
@@ -487,8 +500,8 @@ class Recording:
             path=path,
             kind=entry.kind,
             mode=entry.mode,
-            owner=probes.user_name(entry.uid),
-            group=probes.group_name(entry.gid),
+            owner=self.host.user_name(entry.uid),
+            group=self.host.group_name(entry.gid),
             target=entry.target,
         )
 
@@ -497,17 +510,15 @@ class Recording:
         for f in step.effects.files:
             if f.kind != "file" or self.redactor.text(f.path) != f.path:
                 continue  # a path that holds a secret is not even a file name in files/
-            data = None
             try:
-                if os.path.getsize(f.path) <= secrets.MAX_SCAN:
-                    with open(f.path, "rb") as src:
-                        data = src.read()
+                data = self.host.read_file(f.path, secrets.MAX_SCAN)
+                if data is not None:
                     f.secret = self.redactor.file_content(data)
                 else:
                     self.session.warnings.append(f"step {step.id}: {f.path} is too large to be scanned for secrets")
                 if f.secret:
                     continue
-                f.sha256 = _copy_private(f.path, self.directory / f.stored_at, data, f.mode)
+                f.sha256 = _copy_private(f.path, self.directory / f.stored_at, data, f.mode, self.host)
             except OSError as exc:
                 self.session.warnings.append(f"step {step.id}: could not copy {f.path}: {exc.strerror}")
                 self.notices.append(f"warning: could not copy {f.path} into the session: {exc.strerror}")
@@ -517,19 +528,24 @@ class Recording:
     def _services(self) -> tuple[list, list[str]]:
         """What the session left running, each under the step that started it (see services.py).
         What was already serving before (sshd) is not the deployment; the recorder is not either."""
-        own = {os.getpid(), self.top_pid, *self.shells}
-        path = os.environ.get("PATH", services.SYSTEM_PATH) + ":" + services.SYSTEM_PATH
+        recorder = min(self.host.own_pids())
+        own = {*self.host.own_pids(), self.top_pid, *self.shells}
+        top = self.shells.get(self.top_pid)
+        shell_path = (top.env if top and self.host.via else os.environ).get("PATH", services.SYSTEM_PATH)
+        path = shell_path + ":" + services.SYSTEM_PATH
         found, warnings, launched = services.discover(
             sorted(self.windows, key=lambda w: w.start),
-            processes.table(),
-            processes.sockets(),
+            self.host.processes(),
+            self.host.sockets(),
             self.sockets_at_start,
             self.started_boot,
             own,
-            os.getpid(),
+            recorder,
             path,
             {port: step.id for step in reversed(self.session.steps) for port in step.effects.ports_opened},
             str(self.channel / hooks.RCFILE),
+            self.host.user_name,
+            self.host,
         )
         self._credit_launchers(found, launched)
         for service in found:

@@ -34,6 +34,26 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 
 
+class LocalFiles:
+    """Where services look up programs, config files and units: this machine. A host reached over ssh
+    answers the same three questions (recorder/capture/ssh.py)."""
+
+    @staticmethod
+    def which(name: str, path: str) -> str | None:
+        return shutil.which(name, path=path)
+
+    @staticmethod
+    def isfile(path: str) -> bool:
+        return os.path.isfile(path)
+
+    @staticmethod
+    def read_text(path: str) -> str:
+        return Path(path).read_text(encoding="utf-8")
+
+
+LOCAL = LocalFiles()
+
+
 @dataclass(frozen=True)
 class Window:
     """One step's time on the clock of processes.now(), and what was typed."""
@@ -64,10 +84,13 @@ def discover(
     path: str = SYSTEM_PATH,
     port_steps: dict[int, int] | None = None,
     rcfile: str = "",
+    user_name=probes.user_name,
+    files=LOCAL,
 ) -> tuple[list[Service], list[str], dict[int, int]]:
     """(services, warnings, step of each service by index) for what the recording left running.
     `own`: the recorder and its shells; the recorder's other children are its helpers; `rcfile`: the
-    one its bash shells were started with (a process that names it is one of them, or their fork)."""
+    one its bash shells were started with (a process that names it is one of them, or their fork);
+    `user_name` and `files`: the host's names of uids, and its files (a remote host's own)."""
     trees = _trees(windows, procs, started, own, recorder, rcfile)
     warnings: list[str] = []
     owner = {inode: pid for pid, p in procs.items() for inode in p.sockets}
@@ -99,7 +122,7 @@ def discover(
     launched: dict[int, int] = {}
     for tree in sorted(trees, key=lambda t: (t.step, t.root.start, t.root.pid)):
         window = steps[tree.step]
-        service = describe(tree, window, path)
+        service = describe(tree, window, path, user_name, files)
         if service is None:
             continue
         launched[len(services)] = tree.step
@@ -111,7 +134,7 @@ def discover(
         typed = [x for x in launching.launches(window.command, window.cwd) if not x.unit] if window else []
         if typed:
             launched[len(services)] = window.step
-        services.append(_from_typed(typed[-1], window, sock, path) if typed else _bare_port_service(sock))
+        services.append(_from_typed(typed[-1], window, sock, path, files) if typed else _bare_port_service(sock))
     return services, warnings, launched
 
 
@@ -119,10 +142,10 @@ def _has(service: Service, sock: Socket) -> bool:
     return any((p.port, p.protocol) == (sock.port, sock.protocol) for p in service.ports)
 
 
-def _from_typed(launch: launching.Launch, window: Window, sock: Socket, path: str) -> Service:
+def _from_typed(launch: launching.Launch, window: Window, sock: Socket, path: str, files=LOCAL) -> Service:
     words = list(launch.words)
     if "/" not in words[0]:
-        words[0] = shutil.which(words[0], path=path) or words[0]
+        words[0] = files.which(words[0], path) or words[0]
     elif not words[0].startswith("/"):
         words[0] = posixpath.normpath(posixpath.join(launch.cwd, words[0]))
     daemon = daemons.find([basename(words[0])])
@@ -231,7 +254,9 @@ def names_of(p: Proc) -> list[str]:
     return [n for n in out if n]
 
 
-def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | None:
+def describe(
+    tree: Found, window: Window, path: str = SYSTEM_PATH, user_name=probes.user_name, files=LOCAL
+) -> Service | None:
     """How the image runs a family the recording started; None when it is not a service (a helper
     a package install left behind: no socket, and not what the step typed)."""
     proc = tree.root
@@ -245,16 +270,16 @@ def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | 
     user, env = window.user or "root", {}
     if direct:
         chosen = max(direct, key=lambda launch: len(set(launch.words) & set(proc.argv)))
-        command = _typed_command(chosen, proc, path)
+        command = _typed_command(chosen, proc, path, files)
         user, cwd = chosen.user or user, chosen.cwd
         source = "typed"
     else:
-        unit = _read_unit(units[0].unit) if units else {}
+        unit = _read_unit(units[0].unit, files) if units else {}
         if unit.get("ExecStart"):
             command, env = unit["ExecStart"], unit["Environment"]
             user, cwd = unit.get("User", "root"), unit.get("WorkingDirectory", "/")
         else:
-            command = _observed_command(proc, daemon, path)
+            command = _observed_command(proc, daemon, path, files)
             user = (daemon.user if daemon and daemon.user else "root") if units else user
             cwd = "/" if units else window.cwd
         source = "unit" if units else "observed"
@@ -269,7 +294,7 @@ def describe(tree: Found, window: Window, path: str = SYSTEM_PATH) -> Service | 
         ports=_ports(tree.sockets),
         data_dir=_data_dir(command, daemon),
         env=env,
-        processes=_processes(_runs_in_image(tree.members, command)),
+        processes=_processes(_runs_in_image(tree.members, command), user_name),
     )
 
 
@@ -291,7 +316,7 @@ def _started_by(unit: str, names: list[str], daemon: daemons.Daemon | None, laun
     return launches == 1 or any(re.sub(r"[^a-z]", "", n.lower()) == key for n in names)
 
 
-def _typed_command(launch: launching.Launch, proc: Proc, path: str) -> list[str]:
+def _typed_command(launch: launching.Launch, proc: Proc, path: str, files=LOCAL) -> list[str]:
     words = list(launch.words)
     if any(c in w for w in words for c in "$`*?"):
         return list(proc.argv)  # the shell expanded them: what ran is what the process shows
@@ -305,12 +330,12 @@ def _typed_command(launch: launching.Launch, proc: Proc, path: str) -> list[str]
         elif proc.exe and basename(proc.exe) == program:
             words[0] = proc.exe
         else:
-            words[0] = shutil.which(program, path=path) or program
+            words[0] = files.which(program, path) or program
     return words
 
 
-def _observed_command(proc: Proc, daemon: daemons.Daemon | None, path: str) -> list[str]:
-    program = proc.exe or shutil.which(proc.comm, path=path) or proc.comm
+def _observed_command(proc: Proc, daemon: daemons.Daemon | None, path: str, files=LOCAL) -> list[str]:
+    program = proc.exe or files.which(proc.comm, path) or proc.comm
     if daemon is None:
         return list(proc.argv) or [program]
     if daemon.command:
@@ -328,17 +353,17 @@ def _observed_command(proc: Proc, daemon: daemons.Daemon | None, path: str) -> l
             return [program, *([daemon.config_option, configs[0]] if configs and daemon.config_option else [])]
         return list(proc.argv)
     if daemon.title == "address":
-        config = next((c for c in daemon.config_files if os.path.isfile(c)), None)
+        config = next((c for c in daemon.config_files if files.isfile(c)), None)
         return [program, *([config] if config else [])]
     return list(proc.argv) or [program]
 
 
-def _read_unit(unit: str) -> dict:
+def _read_unit(unit: str, files=LOCAL) -> dict:
     """A systemd unit's ExecStart, User, WorkingDirectory and environment (Environment=, then the
     EnvironmentFile= it names, as systemd reads them), when it runs in the foreground."""
     for directory in UNIT_DIRS:
         try:
-            text = Path(directory, unit + ".service").read_text(encoding="utf-8")
+            text = files.read_text(f"{directory}/{unit}.service")
         except OSError:
             continue
         values: dict = {"Environment": {}}
@@ -348,7 +373,7 @@ def _read_unit(unit: str) -> dict:
             if key == "Environment" and value:
                 values["Environment"].update(_assignments(shlex.split(value)))
             elif key == "EnvironmentFile" and value:
-                values["Environment"].update(_environment_file(value))
+                values["Environment"].update(_environment_file(value, files))
             elif key in ("ExecStart", "User", "WorkingDirectory", "Type") and value:
                 values[key] = value
         if values.get("Type", "simple") in ("forking", "oneshot") or "ExecStart" not in values:
@@ -375,10 +400,10 @@ def _assignments(words: list[str]) -> dict[str, str]:
     return {name: value for name, sep, value in (w.partition("=") for w in words) if sep and name.isidentifier()}
 
 
-def _environment_file(value: str) -> dict[str, str]:
+def _environment_file(value: str, files=LOCAL) -> dict[str, str]:
     """KEY=VALUE lines (quotes allowed, # comments); a leading `-` means a missing file is no error."""
     try:
-        text = Path(value.removeprefix("-")).read_text(encoding="utf-8")
+        text = files.read_text(value.removeprefix("-"))
     except OSError:
         return {}
     out = {}
@@ -413,12 +438,12 @@ def _runs_in_image(members: list[Proc], command: list[str]) -> list[Proc]:
     return kept
 
 
-def _processes(members: list[Proc]) -> dict[str, list[str]]:
+def _processes(members: list[Proc], user_name=probes.user_name) -> dict[str, list[str]]:
     """The users a family's processes run as, by program: what `record verify` asks of the image."""
     users: dict[str, set[str]] = {}
     for p in members:
         if p.comm not in WRAPPERS:
-            users.setdefault(p.comm, set()).add(probes.user_name(p.uid))
+            users.setdefault(p.comm, set()).add(user_name(p.uid))
     return {comm: sorted(names) for comm, names in sorted(users.items())}
 
 

@@ -3,7 +3,8 @@
 The container's ports are published on 127.0.0.1 only and nothing else is ever contacted. Files and
 the package database are read out of the container through the engine (`docker cp`'s API), so the
 image needs no tools of its own; each package manager's database (dpkg's status file, a virtualenv's
-dist-info directories, a node_modules' package.json files) is read by that manager's own reader.
+dist-info directories, a node_modules' package.json files) is read by that manager's own reader. rpm's
+database is asked through the image's own rpm (`rpm -qa`), which reads whichever format it wrote.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _installed(container, manager: str, site: str) -> dict[str, str] | None:
     no such database); None when the recorder cannot read that manager's database."""
     path = registry.database(manager, site)
     if path is None:
-        return None
+        return _queried(container, manager)
     try:
         stream, _ = container.get_archive(path)
     except NotFound:
@@ -130,6 +131,20 @@ def _installed(container, manager: str, site: str) -> dict[str, str] | None:
 def installed(container, manager: str, site: str) -> dict[str, str] | None:
     """What an image's database of `manager` says is installed (the container need not be running)."""
     return _installed(container, manager, site)
+
+
+def _queried(container, manager: str) -> dict[str, str] | None:
+    """What the manager's own query says is installed in the running container (rpm's database is
+    Berkeley DB or sqlite, by rpm's version: the image's rpm reads it); {} when the image cannot answer."""
+    found = registry.query(manager)
+    if found is None:
+        return None
+    command, read = found
+    try:
+        code, output = container.exec_run(list(command), stdout=True, stderr=False)
+    except APIError:  # it is no longer running, or has no such program
+        return {}
+    return read(output.decode("utf-8", "replace")) if code == 0 else {}
 
 
 def _process_users(container) -> dict[str, str]:
@@ -214,6 +229,20 @@ def _wait_for_ports(container, checks: list[Check], timeout: float, emit: Callab
     return reachable
 
 
+def _database_of(session: Session, p: plan.Plan, name: str) -> tuple[str, str]:
+    """(manager, site) whose database says whether `name` is installed: the one that installed it, or
+    the one that removed it (`yum remove` is rpm's to answer, not dpkg's)."""
+    state = p.packages.get(name)
+    if state is not None:
+        return state.manager, state.site
+    for step in session.steps:
+        if step.id == p.removed.get(name):
+            for change in step.effects.packages:
+                if name in change.removed:
+                    return change.manager, change.site
+    return "apt", ""
+
+
 def _ask_http(checks: list[Check], fp: Fingerprint, reachable: dict[int, int]) -> None:
     by_subject: dict[str, HttpCheck] = {f"GET {h.url}": h for h in fp.http}
     for c in checks:
@@ -265,8 +294,7 @@ def run(session: Session, tag: str, timeout: float = 30.0, emit: Callable[[str],
             if c.kind == "file":
                 c.judge(_observe_file(container, c.subject, p.files[c.subject].change))
             elif c.kind == "package":
-                state = p.packages.get(c.subject)
-                where = (state.manager, state.site) if state else ("apt", "")  # a removed package: dpkg's
+                where = _database_of(session, p, c.subject)
                 if where not in databases:
                     databases[where] = _installed(container, *where)
                 installed = databases[where]

@@ -54,6 +54,10 @@ class Manager:
     versions: Versions | None = None
     # the install option that leaves out recommended (weak) packages; `record minimize` proves it safe
     without_recommends: str = ""
+    # Where the database is no file a reader here can parse (rpm's: Berkeley DB or sqlite, by version):
+    # a command run in the image, and what its output says is installed.
+    query: tuple[str, ...] = ()
+    query_versions: Callable[[str], dict[str, str]] | None = None
 
 
 def words(items: list[str]) -> str:

@@ -4,6 +4,8 @@ manager installs a program. Adding a manager is one module and one line here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from recorder.managers import apk, apt, gem, npm, pip, yum
 from recorder.managers.base import Manager, Request
 from recorder.model.commandline import basename, commands
@@ -87,3 +89,10 @@ def without_recommends(manager: str) -> str:
     """The install option of `manager` that leaves out recommended (weak) packages; "" when it has none."""
     found = REPLAYS.get(manager)
     return found.without_recommends if found else ""
+
+
+def query(manager: str) -> tuple[tuple[str, ...], Callable[[str], dict[str, str]]] | None:
+    """The command that lists what `manager` installed, run inside an image, and the reader of its
+    output; None where the manager's database is read as files (`database`) or not at all."""
+    found = REPLAYS.get(manager)
+    return (found.query, found.query_versions) if found and found.query and found.query_versions else None

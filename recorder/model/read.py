@@ -27,6 +27,7 @@ from recorder.model.session import (
     REPLAY_MODES,
     SCHEMA_VERSION,
     SESSION_FILE,
+    VIAS,
     Effects,
     FileChange,
     Fingerprint,
@@ -434,8 +435,13 @@ def _from_document(doc: Any, file: Path) -> Session:
         pretty_name=r.text(host_node, "pretty_name", "host"),
         base_image=r.text(host_node, "base_image", "host", shape=IMAGE, what="an image name"),
         user=r.text(host_node, "user", "host", default="root", shape=ACCOUNT, what="a user name or id"),
+        via=r.text(host_node, "via", "host"),
         needed_packages=_packages(r, host_node, "needed_packages", "host"),
     )
+    if host.via not in VIAS:
+        raise r.fail(
+            "host.via", host_node, "via", f"{_show(host.via)}: use `ssh`, or leave it out (recorded at the console)"
+        )
     steps_node = r.get(doc, "steps", list, "session", default=[])
     steps = [_read_step(r, s, f"steps[{i}]") for i, s in enumerate(steps_node)]
     seen: set[int] = set()

@@ -15,6 +15,7 @@ SESSION_FILE = "session.yaml"
 FILES_DIR = "files"
 REPLAY_MODES = ("run", "files", "skip")
 MINIMIZABLE = ("apt", "dnf")  # managers that can install without recommended (weak) packages
+VIAS = ("", "ssh")  # how a host was recorded: at its console, or from a workstation over ssh
 MAX_SESSION_BYTES = 16 << 20  # a hand-written plan is kilobytes; more is a mistake (a log pasted in)
 
 HEADER = """\
@@ -165,6 +166,7 @@ class Host:
     pretty_name: str = ""
     base_image: str = ""
     user: str = "root"
+    via: str = ""  # how it was recorded: "" at its own console, "ssh" from a workstation over ssh
     # packages the host had before recording that the replayed commands or the services run
     needed_packages: dict[str, str] = field(default_factory=dict)
 

@@ -157,6 +157,7 @@ def to_yaml_text(session: Session) -> str:
             "pretty_name": h.pretty_name,
             "base_image": h.base_image,
             "user": h.user,
+            "via": h.via,
             "needed_packages": CommentedMap(sorted(h.needed_packages.items())),
         }
     )

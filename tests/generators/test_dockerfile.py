@@ -96,6 +96,20 @@ def test_last_copy_wins_when_a_file_changes_twice():
     assert text.index("files/etc/app/app.conf") > text.index("# step 6:")
 
 
+def test_a_repo_file_written_in_the_install_s_own_line_is_copied_before_the_install():
+    session = read.load(CASES["centos7-nginx"])
+    install = session.steps[2]  # yum --enablerepo=epel install -y nginx php-fpm
+    install.command = "yum-config-manager --add-repo https://repo.example/app.repo && " + install.command
+    repo = s.FileChange("/etc/yum.repos.d/app.repo", "file", 0o644, "root", "root")
+    page = s.FileChange("/usr/share/nginx/html/50x.html", "file", 0o644, "root", "root")
+    install.effects.files = [page, repo]
+    lines = dockerfile.render(session).splitlines()
+    copy_repo = lines.index("COPY files/etc/yum.repos.d/app.repo /etc/yum.repos.d/app.repo")
+    run = lines.index("RUN yum install -y --enablerepo=epel \\")
+    copy_page = lines.index("COPY files/usr/share/nginx/html/50x.html /usr/share/nginx/html/50x.html")
+    assert lines[copy_repo - 1].startswith("# step 3:") and copy_repo < run < copy_page
+
+
 def test_several_services_run_under_supervisord_in_the_foreground():
     session = read.load(CASES["centos7-nginx"])
     files = dockerfile.generate(session)
