@@ -4,8 +4,9 @@ The shell is the only party that knows where a command starts and ends, so it te
 line is read, before it runs; before bash 4.4, the first DEBUG trap after a prompt) sends the command
 text; the first thing PROMPT_COMMAND does is send the exit status, PIPESTATUS and cwd, dump the
 exported environment, and then *wait for the recorder's acknowledgement*. That wait is what makes
-"every finished command is on disk before the next prompt" true: the recorder probes the host,
-appends to the journal, fsyncs, and only then lets the prompt appear.
+"every finished command is in the journal before the next prompt" true: the recorder probes the
+host, appends to the journal (a killed recorder cannot lose it; journal.py), and only then lets the
+prompt appear.
 
 Messages go through FIFOs, not the terminal, so nothing a program prints can forge a command and
 nothing has to be stripped from the user's screen. Fields are NUL-terminated, so commands with

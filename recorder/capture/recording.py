@@ -1,8 +1,8 @@
 """One recording: the user's shell in a pty, its hooks' events, the host's probes, the journal.
 
 For each finished command: observe what changed (packages, files, environment, ports), decide how
-it replays, copy changed files into the session, append the step to the journal and fsync, then let
-the shell show its next prompt.
+it replays, copy changed files into the session, append the step to the journal (written before the
+answer, fsynced right after: see journal.py), then let the shell show its next prompt.
 """
 
 from __future__ import annotations
