@@ -4,8 +4,9 @@ The shell is the only party that knows where a command starts and ends, so it te
 line is read, before it runs; before bash 4.4, the first DEBUG trap after a prompt) sends the command
 text; the first thing PROMPT_COMMAND does is send the exit status, PIPESTATUS and cwd, dump the
 exported environment, and then *wait for the recorder's acknowledgement*. That wait is what makes
-"every finished command is on disk before the next prompt" true: the recorder probes the host,
-appends to the journal, fsyncs, and only then lets the prompt appear.
+"every finished command is in the journal before the next prompt" true: the recorder probes the
+host, appends to the journal (a killed recorder cannot lose it; journal.py), and only then lets the
+prompt appear.
 
 Messages go through FIFOs, not the terminal, so nothing a program prints can forge a command and
 nothing has to be stripped from the user's screen. Fields are NUL-terminated, so commands with
@@ -85,6 +86,21 @@ __rec_preexec() {
   if [ -n "$__rec_cut" ]; then trap - INT; kill -INT "$BASHPID"; fi
 }
 
+__rec_env() {
+  # What `env -0` prints, from builtins: a fork and exec of env for every command cost more than the
+  # rest of the hooks together (a millisecond, several on a busy host). Exported arrays are not in a
+  # child's environment: left out, as env leaves them out.
+  local __rec_n __rec_arrays
+  compgen -A arrayvar >"$__rec_dir/names.$$"
+  mapfile -t __rec_arrays <"$__rec_dir/names.$$"
+  compgen -e >"$__rec_dir/names.$$"
+  __rec_arrays=" ${__rec_arrays[*]} "
+  while IFS= read -r __rec_n; do
+    case "$__rec_arrays" in *" $__rec_n "*) continue ;; esac
+    printf '%s=%s\0' "$__rec_n" "${!__rec_n}"
+  done <"$__rec_dir/names.$$"
+}
+
 __rec_precmd() {
   local __rec_status="$?" __rec_pipe="${PIPESTATUS[*]}" __rec_reply= __rec_line=
   # From here to the prompt a Ctrl-C would abandon the report half-made (no "finish", or an answer
@@ -102,7 +118,7 @@ __rec_precmd() {
     fi
     __rec_prompted=1 __rec_armed= __rec_sent=
   fi
-  env -0 >"$__rec_dir/env.$$" 2>/dev/null
+  __rec_env >"$__rec_dir/env.$$" 2>/dev/null
   alias -p >"$__rec_dir/alias.$$" 2>/dev/null
   __rec_seq=$((__rec_seq + 1))
   printf 'finish\0%s\0%s\0%s\0%s\0%s\0%s\0' "$$" "$__rec_seq" "$EUID" "$__rec_status" "$__rec_pipe" "$PWD" \

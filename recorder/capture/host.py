@@ -34,6 +34,7 @@ class LocalHost:
         self.events_fd = -1
         self.ack_fd = -1
         self.port_probe: probes.PortProbe | None = None
+        self._system_dirs: SystemDirs | None = None
 
     # ---- the hooks' channel and the shell
 
@@ -70,6 +71,8 @@ class LocalHost:
         self.events_fd = self.ack_fd = -1
         if self.port_probe is not None:
             self.port_probe.close()
+        if self._system_dirs is not None:
+            self._system_dirs.close()
         shutil.rmtree(self.channel, ignore_errors=True)
 
     # ---- what the host is and has
@@ -97,7 +100,8 @@ class LocalHost:
         return FileWatcher(probe)
 
     def system_dirs(self, ignored) -> SystemDirs:
-        return SystemDirs(ignored=ignored)
+        self._system_dirs = SystemDirs(ignored=ignored)
+        return self._system_dirs
 
     def dpkg(self) -> probes.DpkgProbe:
         return probes.DpkgProbe()

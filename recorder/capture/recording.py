@@ -1,8 +1,8 @@
 """One recording: the user's shell in a pty, its hooks' events, the host's probes, the journal.
 
 For each finished command: observe what changed (packages, files, environment, ports), decide how
-it replays, copy changed files into the session, append the step to the journal and fsync, then let
-the shell show its next prompt.
+it replays, copy changed files into the session, append the step to the journal (written before the
+answer, fsynced right after: see journal.py), then let the shell show its next prompt.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from recorder.capture.journal import JOURNAL_FILE, Journal
 from recorder.capture.pty import PtyRelay, terminal_size
 from recorder.errors import RecorderError, SaveError
 from recorder.managers import apt, npm, pip, registry, yum
+from recorder.model import commandline
 from recorder.model.session import (
     FILES_DIR,
     SESSION_FILE,
@@ -252,6 +254,7 @@ class Recording:
         relay.watch[self.events_fd] = self._on_events
         try:
             relay.spawn()
+            threading.Thread(target=commandline.warm_up, name="bashlex-tables", daemon=True).start()
             self.top_pid = relay.proc.pid if self.host.via == "" else 0  # over ssh: the first shell to report
             relay.run()
             # The relay stops at the pty's end of output, which can come in the same instant as the

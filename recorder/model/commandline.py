@@ -29,6 +29,12 @@ def simple_commands(command: str) -> list[list[str]]:
     return [list(words) for words in _parsed(command)]
 
 
+def warm_up() -> None:
+    """bashlex builds its parser tables each time it is imported (0.2-0.3 s): a recording has it done
+    while the user types the first command, which would otherwise wait for it."""
+    import bashlex  # noqa: F401
+
+
 @functools.lru_cache(maxsize=32)
 def _parsed(command: str) -> tuple[tuple[str, ...], ...]:
     """Parsed once a command: classifying one finished command asks for its words six times."""

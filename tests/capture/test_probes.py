@@ -240,3 +240,26 @@ def test_directories_a_step_makes_or_remodes_outside_the_watched_roots_are_its_c
     assert sorted(changed) == [str(var_lib / "app"), str(var_log / "supervisor"), str(var_log / "supervisor" / "a")]
     assert changed[str(var_lib / "app")].kind == "dir" and changed[str(var_lib / "app")].mode == 0o750
     assert dirs.changes() == {}  # each change is reported once
+
+
+def test_system_directories_are_walked_again_only_when_a_directory_changed(tmp_path):
+    """A pid file or a log line in /run or /var/log is no reason to walk them; a directory made,
+    re-moded (the deepest level looked at too), removed or made again is."""
+    run = tmp_path / "run"
+    (run / "app" / "deep").mkdir(parents=True)
+    dirs = SystemDirs({str(run): 2})
+    walks = dirs.walks
+    (run / "app.pid").write_text("42\n")
+    (run / "app" / "socket").write_text("")
+    assert dirs.changes() == {} and dirs.walks == walks
+    (run / "app" / "deep").chmod(0o700)
+    assert list(dirs.changes()) == [str(run / "app" / "deep")] and dirs.walks == walks + 1
+    (run / "app" / "deep").rmdir()
+    (run / "app" / "socket").unlink()
+    (run / "app").rmdir()
+    assert dirs.changes() == {}  # gone is not a change to make in the image
+    (run / "app").mkdir(mode=0o750)
+    assert list(dirs.changes()) == [str(run / "app")]
+    (run / "app" / "new").mkdir()  # below a directory made after the start: watched too
+    assert list(dirs.changes()) == [str(run / "app" / "new")]
+    dirs.close()
