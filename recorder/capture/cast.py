@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recorder.secrets.detect import warm_up
 from recorder.secrets.redact import values_pattern
 
 if TYPE_CHECKING:
@@ -158,6 +159,8 @@ class CastWriter:
         backlog: collections.deque = collections.deque()  # (time, byte count) and RELEASE, in order
         ending = False
         try:
+            if self.redactor is not None:
+                warm_up()  # while the shell starts: the first scan, maybe right at `exit`, need not pay it
             while not ending:
                 with self._lock:
                     idle = self._idle = not backlog and not self._arrived

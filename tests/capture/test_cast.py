@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,23 @@ def test_a_crashed_recordings_raw_output_is_redacted_into_the_cast_on_resume(tmp
     resumed.close()
     assert shown(tmp_path / "terminal.cast") == "before the crash: <redacted:DB_PASSWORD>\r\nafter\r\n"
     assert_nothing_left(tmp_path)
+
+
+def test_the_secret_plugins_are_set_up_when_the_cast_starts_not_at_its_first_scan(tmp_path):
+    """detect-secrets' import and plugins (0.1-0.3 s) are paid by the cast's thread while the shell starts:
+    a first scan right at `exit` does not wait for them."""
+    program = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from recorder.capture.cast import CastWriter\n"
+        "from recorder.secrets.redact import Redactor\n"
+        "before = 'detect_secrets' in sys.modules\n"
+        f"cast = CastWriter(Path({str(tmp_path / 'terminal.cast')!r}), 80, 24, {{}}, redactor=Redactor())\n"
+        "while not cast._idle:\n"
+        "    time.sleep(0.01)\n"
+        "print(before, 'detect_secrets' in sys.modules)\n"
+        "cast.close()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stderr
