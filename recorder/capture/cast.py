@@ -33,6 +33,7 @@ Spans = list[tuple[int, int, str]]  # (start, end, placeholder) in a text: sorte
 TAIL = 128 << 10
 BATCH = 1 << 20  # characters scanned at once beyond the tail: a tenth of the work is the tail again
 QUIET = 0.05  # seconds without output before the cast's thread works
+SLICE = 0.01  # seconds of work at most each QUIET seconds while output flows (a scan is not cut)
 RELEASE, STOP = "release", "stop"
 
 
@@ -93,6 +94,7 @@ class CastWriter:
         self._rewrite = False  # a secret learned late was let through: the cast is written again at close
         self._checked = 0  # the redactor's values up to here were looked for in what was let through
         self._let_through = 0  # raw bytes let through, or more (a replaced invalid byte counts three)
+        self.read_back = 0  # raw bytes the thread has read back and fed to its scans
         self._thread = threading.Thread(target=self._follow, name="cast", daemon=True)
         self._thread.start()
 
@@ -150,9 +152,10 @@ class CastWriter:
     # -- the cast's thread
 
     def _follow(self) -> None:
-        """Read the raw output back, redact it, let it through at each prompt: while output flows the
-        relay has the CPU (this thread's work halved its throughput), and this thread works when the
-        output pauses for QUIET seconds, at a prompt, and at the end."""
+        """Read the raw output back, redact it, let it through at each prompt. While output flows the
+        relay has the CPU (this thread's work, all of it, halved its throughput): the thread works a
+        SLICE every QUIET seconds, so that a long burst is not all left for the prompt or `exit`; it
+        works until output comes when output pauses, at a prompt, and to the end at the end."""
         stream = _Stream(self.redactor.spans if self.redactor is not None else None)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         reader, offset, stamp = os.open(self.raw_path, os.O_RDONLY), 0, 0.0
@@ -170,9 +173,11 @@ class CastWriter:
                     arrived, self._arrived = self._arrived, []
                 ending = STOP in arrived
                 backlog.extend(item for item in arrived if item != STOP)
-                if arrived and not ending and RELEASE not in arrived:
-                    continue  # output flowing: it is read back when it pauses
-                while backlog and (ending or not self._arrived):  # a scan at a time, until output comes
+                flowing = bool(arrived) and not ending and RELEASE not in arrived
+                until = time.monotonic() + SLICE
+                while backlog and (ending or flowing or not self._arrived):  # a scan at a time, until output comes
+                    if flowing and time.monotonic() > until:
+                        break  # the relay's turn: QUIET seconds later, another slice
                     item = backlog.popleft()
                     if item == RELEASE:
                         self._release(stream)
@@ -180,6 +185,7 @@ class CastWriter:
                     stamp, count = item
                     data = os.pread(reader, count, offset)
                     offset += len(data)
+                    self.read_back = offset
                     if text := decoder.decode(data):
                         stream.feed(stamp, text)
             if text := decoder.decode(b"", final=True):

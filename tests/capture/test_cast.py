@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,25 @@ def test_the_secret_plugins_are_set_up_when_the_cast_starts_not_at_its_first_sca
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+def test_a_long_burst_is_read_back_while_it_flows_and_a_token_at_its_very_end_is_redacted(tmp_path, small_scans):
+    """Output that never pauses for QUIET seconds is scanned in slices as it flows, not all at the
+    prompt or at `exit`; a token printed last, right before `exit`, is still found whole."""
+    r = Redactor()
+    token = fakes.github_token()
+    cast = writer(tmp_path, r)
+    line = b"compiling module %04d of the build, no secret on this line\r\n"
+    i = 0
+    while cast.read_back == 0 or i < 50:  # a burst the thread has started on
+        cast.output(line % i)
+        i += 1
+        time.sleep(casting.QUIET / 10)
+        assert i < 2_000, "the cast's thread read nothing back while output flowed"
+    cast.output(f"token {token[:9]}".encode())
+    cast.output(f"{token[9:]} done\r\n".encode())
+    cast.close()
+    text = shown(tmp_path / "terminal.cast")
+    assert token not in text and text.endswith("token <redacted:GITHUB_TOKEN> done\r\n")
+    assert text.count("no secret on this line") == i
+    assert_nothing_left(tmp_path)
