@@ -210,11 +210,11 @@ class CastWriter:
                 self._rewrite = True
         if final:
             stream.finish()
-        events = stream.take()
-        self._let_through += sum(len(shown.encode()) for _, _, shown in events)
-        if events and not self._rewrite and not self.error:
+        lines, count = stream.take()
+        self._let_through += count
+        if lines and not self._rewrite and not self.error:
             try:
-                self._part.write(_lines((stamp, text) for stamp, text, _ in events))
+                self._part.write(lines)
             except OSError as exc:  # the cast stops here, redacted so far; the relay goes on
                 self.error = exc.strerror or str(exc)
 
@@ -251,21 +251,24 @@ class CastWriter:
             shutil.copyfileobj(cast, out)
             for stamp, text in _raw_events(self.raw_path, self.timing_path):
                 stream.feed(stamp, text)
-                out.write(_lines((stamp, text) for stamp, text, _ in stream.take()))
+                out.write(stream.take()[0])
             stream.finish()
-            out.write(_lines((stamp, text) for stamp, text, _ in stream.take()))
+            out.write(stream.take()[0])
 
 
 class _Stream:
     """Output as it arrives, redacted in scans of BATCH characters: each scan holds back its last TAIL
     characters, which the next scan sees again with what follows them. What a scan lets through is held
-    as events (time, redacted text, text as shown) until taken."""
+    as events (time, redacted text, text as shown) until taken, with the cast's lines for them, written
+    by the scan: a prompt, or `exit`, right after a long output need not encode it all then."""
 
     def __init__(self, spans: Callable[[str], Spans] | None):
         self.spans = spans
         self.pending: list[tuple[float, str]] = []  # not scanned for good yet
         self.size = 0
         self.held: list[tuple[float, str, str]] = []
+        self.lines: list[str] = []  # the held events as the cast's lines
+        self.held_bytes = 0  # of the held text as shown, in UTF-8
 
     def feed(self, stamp: float, text: str) -> None:
         self.pending.append((stamp, text))
@@ -277,9 +280,11 @@ class _Stream:
         if self.pending:
             self._scan(final=True)
 
-    def take(self) -> list[tuple[float, str, str]]:
-        events, self.held = self.held, []
-        return events
+    def take(self) -> tuple[str, int]:
+        """The held events as the cast's lines, and the bytes they showed."""
+        lines, count = "".join(self.lines), self.held_bytes
+        self.held, self.lines, self.held_bytes = [], [], 0
+        return lines, count
 
     def holds(self, pattern: re.Pattern | None) -> bool:
         """Whether the held text has a match of `pattern` starting in it (it may end in what is pending)."""
@@ -293,7 +298,7 @@ class _Stream:
         """Scan the held text again, with what is known now."""
         self.pending = [(stamp, shown) for stamp, _, shown in self.held] + self.pending
         self.size = sum(len(text) for _, text in self.pending)
-        self.held = []
+        self.held, self.lines, self.held_bytes = [], [], 0
 
     def _scan(self, final: bool) -> None:
         joined = "".join(text for _, text in self.pending)
@@ -303,7 +308,10 @@ class _Stream:
         self.size = len(joined) - cut
         shown = [text for _, text in scanned]
         redacted = redact_events(shown, [span for span in spans if span[0] < cut])
-        self.held += [(stamp, r, text) for (stamp, text), r in zip(scanned, redacted, strict=True)]
+        events = [(stamp, r, text) for (stamp, text), r in zip(scanned, redacted, strict=True)]
+        self.held += events
+        self.lines.append(_lines((stamp, r) for stamp, r, _ in events))
+        self.held_bytes += sum(len(text) if text.isascii() else len(text.encode()) for text in shown)
 
 
 def _cut(joined: str, spans: Spans) -> int:
