@@ -85,9 +85,10 @@ class CastWriter:
         self._raw = _private(self.raw_path)
         self._timing = os.fdopen(_private(self.timing_path), "w", encoding="ascii")
         self._lock = threading.Lock()  # output comes from the relay's writer thread, flush from the recorder
-        self._part = os.fdopen(_private(self.part_path), "w", encoding="utf-8")
-        with open(path, encoding="utf-8") as cast:
+        self._part = os.fdopen(_private(self.part_path), "wb")
+        with open(path, "rb") as cast:
             shutil.copyfileobj(cast, self._part)  # the part is the whole cast to be: it replaces the cast
+        self._released_at = self._part.tell()  # the part up to here was let through; after it, scanned lines
         self._arrived: list = []  # (time, byte count) of each write, RELEASE, STOP: for the cast's thread
         self._wake = threading.Event()  # set for RELEASE and STOP, and for output when the thread is idle
         self._idle = False  # the thread waits for output, not for output to pause
@@ -188,6 +189,7 @@ class CastWriter:
                     self.read_back = offset
                     if text := decoder.decode(data):
                         stream.feed(stamp, text)
+                        self._spill(stream)
             if text := decoder.decode(b"", final=True):
                 stream.feed(stamp, text)
             self._release(stream, final=True)
@@ -205,6 +207,8 @@ class CastWriter:
         if self.redactor is not None:
             values, self._checked = self.redactor.learned_since(self._checked)
             if values and stream.holds(values_pattern(values)):
+                self._part.seek(self._released_at)  # its lines, written as scanned, are written again
+                self._part.truncate()
                 stream.rescan()  # a secret learned at this prompt, in what its command printed
             if values and self._shown_before(values):
                 self._rewrite = True
@@ -212,9 +216,19 @@ class CastWriter:
             stream.finish()
         lines, count = stream.take()
         self._let_through += count
+        self._write(lines)
+        self._released_at = self._part.tell()
+
+    def _spill(self, stream: _Stream) -> None:
+        """Write the lines of what was scanned since, after what was let through: a prompt after a long
+        output has little left to write (100 MB at once took 0.8 s of exit). Until that prompt they are
+        the part's tail, which the prompt cuts off if its command's secrets are in them."""
+        self._write(stream.spill())
+
+    def _write(self, lines: str) -> None:
         if lines and not self._rewrite and not self.error:
             try:
-                self._part.write(lines)
+                self._part.write(lines.encode())
             except OSError as exc:  # the cast stops here, redacted so far; the relay goes on
                 self.error = exc.strerror or str(exc)
 
@@ -281,10 +295,15 @@ class _Stream:
             self._scan(final=True)
 
     def take(self) -> tuple[str, int]:
-        """The held events as the cast's lines, and the bytes they showed."""
-        lines, count = "".join(self.lines), self.held_bytes
-        self.held, self.lines, self.held_bytes = [], [], 0
+        """The cast's lines of the held events not spilled yet, and the bytes all held events showed."""
+        lines, count = self.spill(), self.held_bytes
+        self.held, self.held_bytes = [], 0
         return lines, count
+
+    def spill(self) -> str:
+        """The cast's lines of the events held since the last spill; the events stay held."""
+        lines, self.lines = "".join(self.lines), []
+        return lines
 
     def holds(self, pattern: re.Pattern | None) -> bool:
         """Whether the held text has a match of `pattern` starting in it (it may end in what is pending)."""

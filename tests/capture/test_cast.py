@@ -218,3 +218,25 @@ def test_a_long_burst_is_read_back_while_it_flows_and_a_token_at_its_very_end_is
     assert token not in text and text.endswith("token <redacted:GITHUB_TOKEN> done\r\n")
     assert text.count("no secret on this line") == i
     assert_nothing_left(tmp_path)
+
+
+def test_lines_written_as_scanned_are_cut_off_at_a_prompt_that_teaches_a_secret_in_them(tmp_path, small_scans):
+    """What was scanned is written to the part before its prompt; when that prompt teaches a value it
+    holds (typed for the command), the part is cut back to the last prompt and that output written again."""
+    r = Redactor()
+    pw = fakes.password()
+    cast = writer(tmp_path, r)
+    data = f"$ mysql -p{pw} -e 'select * from big'\r\n" + "".join(f"row {i:04} | value\r\n" for i in range(40))
+    cast.output(data.encode())
+    while cast.read_back < len(data) or not cast._idle:  # read back, scanned, written: the thread waits
+        time.sleep(0.01)
+    cast._part.flush()
+    spilled = cast.part_path.read_bytes()
+    assert pw.encode() in spilled, "written as scanned, before the prompt taught the value"
+    r.learn(pw, "MYSQL_PASSWORD")
+    cast.flush()
+    cast.close()
+    text = shown(tmp_path / "terminal.cast")
+    assert text == data.replace(pw, "<redacted:MYSQL_PASSWORD>")
+    assert not cast._rewrite
+    assert_nothing_left(tmp_path)
