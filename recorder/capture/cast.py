@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recorder.secrets.detect import warm_up
 from recorder.secrets.redact import values_pattern
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ Spans = list[tuple[int, int, str]]  # (start, end, placeholder) in a text: sorte
 TAIL = 128 << 10
 BATCH = 1 << 20  # characters scanned at once beyond the tail: a tenth of the work is the tail again
 QUIET = 0.05  # seconds without output before the cast's thread works
+SLICE = 0.01  # seconds of work at most each QUIET seconds while output flows (a scan is not cut)
 RELEASE, STOP = "release", "stop"
 
 
@@ -83,15 +85,17 @@ class CastWriter:
         self._raw = _private(self.raw_path)
         self._timing = os.fdopen(_private(self.timing_path), "w", encoding="ascii")
         self._lock = threading.Lock()  # output comes from the relay's writer thread, flush from the recorder
-        self._part = os.fdopen(_private(self.part_path), "w", encoding="utf-8")
-        with open(path, encoding="utf-8") as cast:
+        self._part = os.fdopen(_private(self.part_path), "wb")
+        with open(path, "rb") as cast:
             shutil.copyfileobj(cast, self._part)  # the part is the whole cast to be: it replaces the cast
+        self._released_at = self._part.tell()  # the part up to here was let through; after it, scanned lines
         self._arrived: list = []  # (time, byte count) of each write, RELEASE, STOP: for the cast's thread
         self._wake = threading.Event()  # set for RELEASE and STOP, and for output when the thread is idle
         self._idle = False  # the thread waits for output, not for output to pause
         self._rewrite = False  # a secret learned late was let through: the cast is written again at close
         self._checked = 0  # the redactor's values up to here were looked for in what was let through
         self._let_through = 0  # raw bytes let through, or more (a replaced invalid byte counts three)
+        self.read_back = 0  # raw bytes the thread has read back and fed to its scans
         self._thread = threading.Thread(target=self._follow, name="cast", daemon=True)
         self._thread.start()
 
@@ -149,15 +153,18 @@ class CastWriter:
     # -- the cast's thread
 
     def _follow(self) -> None:
-        """Read the raw output back, redact it, let it through at each prompt: while output flows the
-        relay has the CPU (this thread's work halved its throughput), and this thread works when the
-        output pauses for QUIET seconds, at a prompt, and at the end."""
+        """Read the raw output back, redact it, let it through at each prompt. While output flows the
+        relay has the CPU (this thread's work, all of it, halved its throughput): the thread works a
+        SLICE every QUIET seconds, so that a long burst is not all left for the prompt or `exit`; it
+        works until output comes when output pauses, at a prompt, and to the end at the end."""
         stream = _Stream(self.redactor.spans if self.redactor is not None else None)
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         reader, offset, stamp = os.open(self.raw_path, os.O_RDONLY), 0, 0.0
         backlog: collections.deque = collections.deque()  # (time, byte count) and RELEASE, in order
         ending = False
         try:
+            if self.redactor is not None:
+                warm_up()  # while the shell starts: the first scan, maybe right at `exit`, need not pay it
             while not ending:
                 with self._lock:
                     idle = self._idle = not backlog and not self._arrived
@@ -167,9 +174,11 @@ class CastWriter:
                     arrived, self._arrived = self._arrived, []
                 ending = STOP in arrived
                 backlog.extend(item for item in arrived if item != STOP)
-                if arrived and not ending and RELEASE not in arrived:
-                    continue  # output flowing: it is read back when it pauses
-                while backlog and (ending or not self._arrived):  # a scan at a time, until output comes
+                flowing = bool(arrived) and not ending and RELEASE not in arrived
+                until = time.monotonic() + SLICE
+                while backlog and (ending or flowing or not self._arrived):  # a scan at a time, until output comes
+                    if flowing and time.monotonic() > until:
+                        break  # the relay's turn: QUIET seconds later, another slice
                     item = backlog.popleft()
                     if item == RELEASE:
                         self._release(stream)
@@ -177,8 +186,10 @@ class CastWriter:
                     stamp, count = item
                     data = os.pread(reader, count, offset)
                     offset += len(data)
+                    self.read_back = offset
                     if text := decoder.decode(data):
                         stream.feed(stamp, text)
+                        self._spill(stream)
             if text := decoder.decode(b"", final=True):
                 stream.feed(stamp, text)
             self._release(stream, final=True)
@@ -196,16 +207,28 @@ class CastWriter:
         if self.redactor is not None:
             values, self._checked = self.redactor.learned_since(self._checked)
             if values and stream.holds(values_pattern(values)):
+                self._part.seek(self._released_at)  # its lines, written as scanned, are written again
+                self._part.truncate()
                 stream.rescan()  # a secret learned at this prompt, in what its command printed
             if values and self._shown_before(values):
                 self._rewrite = True
         if final:
             stream.finish()
-        events = stream.take()
-        self._let_through += sum(len(shown.encode()) for _, _, shown in events)
-        if events and not self._rewrite and not self.error:
+        lines, count = stream.take()
+        self._let_through += count
+        self._write(lines)
+        self._released_at = self._part.tell()
+
+    def _spill(self, stream: _Stream) -> None:
+        """Write the lines of what was scanned since, after what was let through: a prompt after a long
+        output has little left to write (100 MB at once took 0.8 s of exit). Until that prompt they are
+        the part's tail, which the prompt cuts off if its command's secrets are in them."""
+        self._write(stream.spill())
+
+    def _write(self, lines: str) -> None:
+        if lines and not self._rewrite and not self.error:
             try:
-                self._part.write(_lines((stamp, text) for stamp, text, _ in events))
+                self._part.write(lines.encode())
             except OSError as exc:  # the cast stops here, redacted so far; the relay goes on
                 self.error = exc.strerror or str(exc)
 
@@ -242,21 +265,24 @@ class CastWriter:
             shutil.copyfileobj(cast, out)
             for stamp, text in _raw_events(self.raw_path, self.timing_path):
                 stream.feed(stamp, text)
-                out.write(_lines((stamp, text) for stamp, text, _ in stream.take()))
+                out.write(stream.take()[0])
             stream.finish()
-            out.write(_lines((stamp, text) for stamp, text, _ in stream.take()))
+            out.write(stream.take()[0])
 
 
 class _Stream:
     """Output as it arrives, redacted in scans of BATCH characters: each scan holds back its last TAIL
     characters, which the next scan sees again with what follows them. What a scan lets through is held
-    as events (time, redacted text, text as shown) until taken."""
+    as events (time, redacted text, text as shown) until taken, with the cast's lines for them, written
+    by the scan: a prompt, or `exit`, right after a long output need not encode it all then."""
 
     def __init__(self, spans: Callable[[str], Spans] | None):
         self.spans = spans
         self.pending: list[tuple[float, str]] = []  # not scanned for good yet
         self.size = 0
         self.held: list[tuple[float, str, str]] = []
+        self.lines: list[str] = []  # the held events as the cast's lines
+        self.held_bytes = 0  # of the held text as shown, in UTF-8
 
     def feed(self, stamp: float, text: str) -> None:
         self.pending.append((stamp, text))
@@ -268,9 +294,16 @@ class _Stream:
         if self.pending:
             self._scan(final=True)
 
-    def take(self) -> list[tuple[float, str, str]]:
-        events, self.held = self.held, []
-        return events
+    def take(self) -> tuple[str, int]:
+        """The cast's lines of the held events not spilled yet, and the bytes all held events showed."""
+        lines, count = self.spill(), self.held_bytes
+        self.held, self.held_bytes = [], 0
+        return lines, count
+
+    def spill(self) -> str:
+        """The cast's lines of the events held since the last spill; the events stay held."""
+        lines, self.lines = "".join(self.lines), []
+        return lines
 
     def holds(self, pattern: re.Pattern | None) -> bool:
         """Whether the held text has a match of `pattern` starting in it (it may end in what is pending)."""
@@ -284,7 +317,7 @@ class _Stream:
         """Scan the held text again, with what is known now."""
         self.pending = [(stamp, shown) for stamp, _, shown in self.held] + self.pending
         self.size = sum(len(text) for _, text in self.pending)
-        self.held = []
+        self.held, self.lines, self.held_bytes = [], [], 0
 
     def _scan(self, final: bool) -> None:
         joined = "".join(text for _, text in self.pending)
@@ -294,7 +327,10 @@ class _Stream:
         self.size = len(joined) - cut
         shown = [text for _, text in scanned]
         redacted = redact_events(shown, [span for span in spans if span[0] < cut])
-        self.held += [(stamp, r, text) for (stamp, text), r in zip(scanned, redacted, strict=True)]
+        events = [(stamp, r, text) for (stamp, text), r in zip(scanned, redacted, strict=True)]
+        self.held += events
+        self.lines.append(_lines((stamp, r) for stamp, r, _ in events))
+        self.held_bytes += sum(len(text) if text.isascii() else len(text.encode()) for text in shown)
 
 
 def _cut(joined: str, spans: Spans) -> int:

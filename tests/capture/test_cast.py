@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,4 +175,68 @@ def test_a_crashed_recordings_raw_output_is_redacted_into_the_cast_on_resume(tmp
     resumed.output(b"after\r\n")
     resumed.close()
     assert shown(tmp_path / "terminal.cast") == "before the crash: <redacted:DB_PASSWORD>\r\nafter\r\n"
+    assert_nothing_left(tmp_path)
+
+
+def test_the_secret_plugins_are_set_up_when_the_cast_starts_not_at_its_first_scan(tmp_path):
+    """detect-secrets' import and plugins (0.1-0.3 s) are paid by the cast's thread while the shell starts:
+    a first scan right at `exit` does not wait for them."""
+    program = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from recorder.capture.cast import CastWriter\n"
+        "from recorder.secrets.redact import Redactor\n"
+        "before = 'detect_secrets' in sys.modules\n"
+        f"cast = CastWriter(Path({str(tmp_path / 'terminal.cast')!r}), 80, 24, {{}}, redactor=Redactor())\n"
+        "while not cast._idle:\n"
+        "    time.sleep(0.01)\n"
+        "print(before, 'detect_secrets' in sys.modules)\n"
+        "cast.close()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+def test_a_long_burst_is_read_back_while_it_flows_and_a_token_at_its_very_end_is_redacted(tmp_path, small_scans):
+    """Output that never pauses for QUIET seconds is scanned in slices as it flows, not all at the
+    prompt or at `exit`; a token printed last, right before `exit`, is still found whole."""
+    r = Redactor()
+    token = fakes.github_token()
+    cast = writer(tmp_path, r)
+    line = b"compiling module %04d of the build, no secret on this line\r\n"
+    i = 0
+    while cast.read_back == 0 or i < 50:  # a burst the thread has started on
+        cast.output(line % i)
+        i += 1
+        time.sleep(casting.QUIET / 10)
+        assert i < 2_000, "the cast's thread read nothing back while output flowed"
+    cast.output(f"token {token[:9]}".encode())
+    cast.output(f"{token[9:]} done\r\n".encode())
+    cast.close()
+    text = shown(tmp_path / "terminal.cast")
+    assert token not in text and text.endswith("token <redacted:GITHUB_TOKEN> done\r\n")
+    assert text.count("no secret on this line") == i
+    assert_nothing_left(tmp_path)
+
+
+def test_lines_written_as_scanned_are_cut_off_at_a_prompt_that_teaches_a_secret_in_them(tmp_path, small_scans):
+    """What was scanned is written to the part before its prompt; when that prompt teaches a value it
+    holds (typed for the command), the part is cut back to the last prompt and that output written again."""
+    r = Redactor()
+    pw = fakes.password()
+    cast = writer(tmp_path, r)
+    data = f"$ mysql -p{pw} -e 'select * from big'\r\n" + "".join(f"row {i:04} | value\r\n" for i in range(40))
+    cast.output(data.encode())
+    while cast.read_back < len(data) or not cast._idle:  # read back, scanned, written: the thread waits
+        time.sleep(0.01)
+    cast._part.flush()
+    spilled = cast.part_path.read_bytes()
+    assert pw.encode() in spilled, "written as scanned, before the prompt taught the value"
+    r.learn(pw, "MYSQL_PASSWORD")
+    cast.flush()
+    cast.close()
+    text = shown(tmp_path / "terminal.cast")
+    assert text == data.replace(pw, "<redacted:MYSQL_PASSWORD>")
+    assert not cast._rewrite
     assert_nothing_left(tmp_path)

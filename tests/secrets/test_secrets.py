@@ -246,6 +246,45 @@ def test_the_text_every_match_holds_is_read_from_the_top_level_of_a_pattern_only
         assert secrets.required_text(re.compile(nothing)) == ""
 
 
+def test_a_gate_is_characters_one_of_which_every_match_holds_the_rarest_known():
+    assert secrets.required_chars(re.compile(r"SG\.[a-z]{22}\.[a-z]{43}")) == {"G"}  # S and G tie: G sorts first
+    assert secrets.required_chars(re.compile(r"ab?c=d")) == {"="}  # punctuation before letters
+    assert secrets.required_chars(re.compile(r"(?:xA1|yyAz)k")) == {"A"}  # what every alternative holds
+    assert secrets.required_chars(re.compile(r"(?:Rk|sk)-\d+")) == {"-"}
+    assert secrets.required_chars(re.compile(r"key.{0,9}['\"]x", re.IGNORECASE)) == {"'", '"'}
+    assert secrets.required_chars(re.compile(r"(?:[=@]xy)+")) == {"=", "@"}  # a repeat of at least once
+    for nothing in (r"[A-Z]{20}", r"\dQ?\d", r"\d(?:Q)*", r"(?=Q)\w+", r"Qx|Zy", r"QZK", r"[^Q]+"):
+        gate = secrets.required_chars(re.compile(nothing, re.IGNORECASE if nothing == "QZK" else 0))
+        assert gate == set(), nothing  # optional, alternatives without a common one, letters when case is ignored
+
+
+def test_every_plugin_gate_is_held_by_what_the_plugin_finds():
+    """A gate rules a text out before its search: each fake secret still holds its plugin's gate."""
+    samples = [
+        fakes.aws_access_key_id(),
+        f"aws_secret_key = '{fakes.aws_secret_access_key()}'",
+        fakes.github_token(),
+        fakes.gitlab_token(),
+        fakes.slack_token(),
+        fakes.jwt(),
+        fakes.private_key(),
+        f"https://deploy:{fakes.password()}@git.example.com/app.git",
+        "https://hooks.slack.com/services/" + "/".join(("T" + "0" * 8, "B" + "0" * 8, "x" * 24)),
+    ]
+    held = 0
+    for _, searches in secrets._searches():
+        for search in searches:
+            for sample in samples:
+                for m in search.regex.finditer(sample):
+                    held += 1
+                    assert search.gate & set(m.group()) or not search.gate, (search.regex.pattern, m.group())
+    assert held >= len(samples)
+    text = "0123456789 the quick brown fox jumps over the lazy dog\n" * 200
+    for sample in samples:  # found at the end of a long text that holds no gate but theirs
+        found = secrets.find_values(text + sample, entropy=False, tokens_only=True)
+        assert found and found[0].start >= len(text), sample
+
+
 def test_case_blind_patterns_find_tokens_in_any_case_and_beside_any_letters():
     """Slack's patterns ignore case: their needle is compared in lower case, and only in ASCII text,
     since re also folds letters such as the Kelvin sign and the long s onto ASCII ones."""
