@@ -12,7 +12,20 @@ readline has a race of its own there: it select()s the terminal, then read()s a 
 flush empties the input between the two leaves read() blocked in the kernel with no prompt drawn
 (seen once in CI-like runs: bash, no children, asleep in the kernel's terminal read, no prompt;
 readline looks at the signal only when read() returns). A person's next key wakes it; a second Ctrl-C is allowed
-then too, and only then: the hooks are not running, bash waits on the terminal itself."""
+then too, and only then: the hooks are not running, bash waits on the terminal itself.
+
+And bash can drop the first key of a line: a Ctrl-C that bash's own handler takes while no command
+runs and readline is not reading (readline has read the line and is putting the terminal back, or a
+command has ended and readline has not yet installed its handler for the next prompt) is acted on
+only when the parser has taken the first character of the line readline returns. bash abandons that
+character and runs the rest: 'leep 101' for `sleep 101`, 'cho round-47' for the next `echo round-47`
+(strace: the line read whole, `^C` after it, `history 1` already 'leep 101'). Not the recorder's:
+this test's typing, 600 rounds each under the same load, lost a first key in 2 rounds with bash
+under `script -q` (no recorder at all), 1 with the PS0 hooks, none with the fallback's (1 in another
+150); 0 with bash straight on pexpect's pty, where no relay stands between the keys and bash to
+move a Ctrl-C's arrival. No typing avoids it: the lost key is typed well after the prompt, it is the
+Ctrl-C before it that bash mishandles. Such a line is what bash ran and is recorded as that: it is
+accepted only with exactly its first key missing and bash's 'command not found' (127), and rarely."""
 
 from __future__ import annotations
 
@@ -71,9 +84,8 @@ def reading_the_terminal(shell: psutil.Process) -> bool:
     return os.readlink(f"/proc/{shell.pid}/fd/{int(syscall[1], 16)}").startswith("/dev/pts/")
 
 
-# A key typed within microseconds of the prompt was sometimes lost before bash read it ('cho round-14',
-# 'leep 101'), in both hook modes, under load; what drops it is not known yet. People type after the
-# prompt is drawn: the next line waits this long, the Ctrl-Cs keep their exact moments.
+# People type after the prompt is drawn: the next line waits this long, the Ctrl-Cs keep their exact
+# moments. (It does not stop bash dropping a first key, see above: that comes from the Ctrl-C's moment.)
 SETTLE = 0.02
 
 
@@ -83,11 +95,7 @@ def load(cores: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(cores)]
 
 
-def test_ctrl_c_at_any_moment_brings_the_prompt_back_every_time(home, tmp_path, hook_mode, request):
-    if hook_mode == "fallback":
-        # Known, not yet understood: under this load the DEBUG-trap mode sometimes records a line that
-        # lost its first key ('leep 101', about 1 run in 2 here); PS0 mode passes. Issue 13 stays open.
-        request.applymarker(pytest.mark.xfail(reason="fallback mode: a line's first key lost under load"))
+def test_ctrl_c_at_any_moment_brings_the_prompt_back_every_time(home, tmp_path, hook_mode):
     burners = load(os.cpu_count() or 2)
     try:
         child = spawn(home, tmp_path)
@@ -108,6 +116,10 @@ def test_ctrl_c_at_any_moment_brings_the_prompt_back_every_time(home, tmp_path, 
             else:  # as it finishes: while the hooks report and wait for the recorder
                 command = "sleep 0.05"
                 child.sendline(command)
+                # Timed from the line seen accepted, not sent: under a heavier load than the burners' a
+                # Ctrl-C 30 ms after sending reached the terminal before bash read the line, which
+                # vanished (both modes failed so in one run of ten), and this line must be recorded.
+                child.expect_exact(f"{command}\r\n")
                 time.sleep(0.03 + (i % 8) * 0.006)
             child.sendcontrol("c")
             typed.append((command, moment == 0))
@@ -139,12 +151,16 @@ def test_ctrl_c_at_any_moment_brings_the_prompt_back_every_time(home, tmp_path, 
     steps = read.load(directory).steps
     recorded = [st.command for st in steps]
     assert recorded == kept(typed, recorded)  # each once, in order: no report was cut or lost
+    dropped = {command[1:] for command, _ in typed} & set(recorded)  # bash ran them without the first key
+    assert sum(recorded.count(line) for line in dropped) <= ROUNDS // 20, f"bash lost the first key of {dropped}"
     accepted = recorded.count("sleep 101")  # the rest were discarded by the terminal, unread
     # Under load a Ctrl-C often lands before readline has read the line (15 of 34 were seen on a busy CI
     # machine): a quarter still makes the race real, fewer would make the test weak.
     assert accepted >= sum(may_go for _, may_go in typed) // 4, f"only {accepted} lines reached bash: a weak test"
     for st in steps:
-        if st.command in ("sleep 100", "sleep 101"):
+        if st.command in dropped:
+            assert st.exit == 127  # 'leep', 'cho': command not found
+        elif st.command in ("sleep 100", "sleep 101"):
             assert st.exit == 130
         elif st.command == "sleep 0.05":
             assert st.exit in (0, 130)
@@ -195,11 +211,12 @@ def test_ctrl_c_inside_the_hooks_is_one_press_and_no_report_is_lost(tmp_path, wi
 
 
 def kept(typed: list[tuple[str, bool]], recorded: list[str]) -> list[str]:
-    """What was typed, less the lines the terminal may have discarded and did (matched in order)."""
+    """What was typed, less the lines the terminal may have discarded and did (matched in order), each
+    as bash ran it: as typed, or without its first key (see the module's docstring)."""
     out, at = [], 0
     for command, may_go in typed:
-        if at < len(recorded) and recorded[at] == command:
-            out.append(command)
+        if at < len(recorded) and recorded[at] in (command, command[1:]):
+            out.append(recorded[at])
             at += 1
         elif not may_go:
             out.append(command)  # must be there: the comparison shows where it is missing
