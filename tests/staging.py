@@ -166,7 +166,25 @@ def _systemd_needs() -> dict:
     return needs
 
 
-class StagingHost:
+class _Container:
+    """What every bench host does with its container: run a command in it, find a published port, go."""
+
+    container: docker.models.containers.Container
+
+    def sh(self, command: str) -> tuple[int, str]:
+        code, out = self.container.exec_run(["bash", "-c", command])
+        return code, out.decode("utf-8", "replace")
+
+    def port(self, port: int) -> int:
+        """The loopback port here that a published port of the host is reached on."""
+        self.container.reload()
+        return int(self.container.ports[f"{port}/tcp"][0]["HostPort"])
+
+    def close(self) -> None:
+        self.container.remove(force=True)
+
+
+class StagingHost(_Container):
     """One staging container; `record(...)` types a deployment into `record start` inside it."""
 
     def __init__(
@@ -201,17 +219,6 @@ class StagingHost:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"systemd did not come up in the staging container: {state.strip()}")
-
-    def close(self) -> None:
-        self.container.remove(force=True)
-
-    def sh(self, command: str) -> tuple[int, str]:
-        code, out = self.container.exec_run(["bash", "-c", command])
-        return code, out.decode("utf-8", "replace")
-
-    def port(self, port: int) -> int:
-        self.container.reload()
-        return int(self.container.ports[f"{port}/tcp"][0]["HostPort"])
 
     def spawn_record(self, args: str, log: io.TextIOBase | None = None) -> pexpect.spawn:
         child = pexpect.spawn(
@@ -315,7 +322,7 @@ def build_rhel_ssh_image(c: docker.DockerClient) -> tuple[str, str]:
     return base, RHEL_SSH_IMAGE
 
 
-class SshStagingHost:
+class SshStagingHost(_Container):
     """A staging container with sshd, reached by its bridge address with a key made for this test run.
     `options` are the --ssh-option values that reach it (key, known hosts file in `keys`)."""
 
@@ -353,18 +360,6 @@ class SshStagingHost:
         """Run a command on the host over ssh, as the operator's own client would."""
         options = [x for o in self.options for x in ("-o", o)]
         return subprocess.run(["ssh", *options, self.destination, command], capture_output=True, text=True, timeout=60)
-
-    def sh(self, command: str) -> tuple[int, str]:
-        code, out = self.container.exec_run(["bash", "-c", command])
-        return code, out.decode("utf-8", "replace")
-
-    def port(self, port: int) -> int:
-        """The loopback port here that a published port of the host is reached on."""
-        self.container.reload()
-        return int(self.container.ports[f"{port}/tcp"][0]["HostPort"])
-
-    def close(self) -> None:
-        self.container.remove(force=True)
 
 
 def http_get(port: int, timeout: float = 60.0) -> tuple[int, bytes]:
