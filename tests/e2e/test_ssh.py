@@ -68,20 +68,31 @@ def spawn(tmp_path: Path, *args: str, name: str = "web") -> pexpect.spawn:
     )
 
 
-def test_nginx_recorded_over_ssh_builds_an_image_that_answers_like_staging(ssh_host, tmp_path):
-    assert ssh_host.sh("command -v python3 || ls /usr/bin/python*")[0] != 0  # nothing of ours, no python
-    child = spawn(tmp_path, *ssh_host.args)
-    child.expect(PROMPT)
-    for line in DEPLOYMENT:
+def type_lines(child: pexpect.spawn, lines) -> None:
+    """Each line at its prompt, as the operator types a deployment."""
+    for line in lines:
         child.sendline(line)
         child.expect(PROMPT, timeout=600)
-    # the channel lives on the host while recording, in a temp dir of its own
-    assert ssh_host.sh("ls -d /tmp/record-ssh.*")[0] == 0
+
+
+def exit_recording(child: pexpect.spawn) -> str:
+    """`exit`, and what the recorder showed until it was gone (it must end well)."""
     child.sendline("exit")
     child.expect(pexpect.EOF, timeout=180)
     child.close()
     shown = staging.strip_ansi(child.before)
     assert child.exitstatus == 0, shown[-2000:]
+    return shown
+
+
+def test_nginx_recorded_over_ssh_builds_an_image_that_answers_like_staging(ssh_host, tmp_path):
+    assert ssh_host.sh("command -v python3 || ls /usr/bin/python*")[0] != 0  # nothing of ours, no python
+    child = spawn(tmp_path, *ssh_host.args)
+    child.expect(PROMPT)
+    type_lines(child, DEPLOYMENT)
+    # the channel lives on the host while recording, in a temp dir of its own
+    assert ssh_host.sh("ls -d /tmp/record-ssh.*")[0] == 0
+    shown = exit_recording(child)
     assert "staging answered: port 8080 accepts TCP; GET http://localhost:8080/ → 200" in shown
 
     # nothing is left behind on the host: no temp dir, no agent
@@ -135,14 +146,8 @@ def test_a_yum_deployment_recorded_over_ssh_replays_with_its_nevras(docker_clien
     assert host.sh("command -v record || ls /usr/lib/record")[0] != 0  # nothing of ours on the host
     child = spawn(tmp_path, *host.args, name="el7")
     child.expect(PROMPT)
-    for line in el7.DEPLOYMENT:
-        child.sendline(line)
-        child.expect(PROMPT, timeout=600)
-    child.sendline("exit")
-    child.expect(pexpect.EOF, timeout=180)
-    child.close()
-    shown = staging.strip_ansi(child.before)
-    assert child.exitstatus == 0, shown[-2000:]
+    type_lines(child, el7.DEPLOYMENT)
+    shown = exit_recording(child)
     assert "hello from staging" in shown
     assert host.sh("ls -d /tmp/record-ssh.*")[0] != 0  # nothing left on the host
     facts = el7.staged(host)
