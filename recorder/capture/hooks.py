@@ -87,18 +87,10 @@ __rec_preexec() {
 }
 
 __rec_env() {
-  # What `env -0` prints, from builtins: a fork and exec of env for every command cost more than the
-  # rest of the hooks together (a millisecond, several on a busy host). Exported arrays are not in a
-  # child's environment: left out, as env leaves them out.
-  local __rec_n __rec_arrays
-  compgen -A arrayvar >"$__rec_dir/names.$$"
-  mapfile -t __rec_arrays <"$__rec_dir/names.$$"
-  compgen -e >"$__rec_dir/names.$$"
-  __rec_arrays=" ${__rec_arrays[*]} "
-  while IFS= read -r __rec_n; do
-    case "$__rec_arrays" in *" $__rec_n "*) continue ;; esac
-    printf '%s=%s\0' "$__rec_n" "${!__rec_n}"
-  done <"$__rec_dir/names.$$"
+  # The exported variables, as `declare -px` prints them (hooks.parse_exports reads it back): one
+  # builtin. Forking env cost a millisecond or more a command; listing the names with compgen and
+  # printing each took another millisecond of the shell's own time.
+  declare -px
 }
 
 __rec_precmd() {
@@ -402,6 +394,77 @@ def answer(pid: int, seq: str, reply: str) -> bytes:
     """The line a waiting shell reads: which report it answers, then what to print (escapes for printf %b)."""
     escaped = reply.replace("\\", "\\\\").replace("\n", "\\n")
     return f"{pid}:{seq} {escaped}\n".encode()
+
+
+_DECLARE = re.compile(rb"(?:declare|typeset|export) (?:-(\S*) )?([^\s=]+)(=?)")
+_DOUBLE_QUOTED = re.compile(rb'"((?:[^"\\]|\\.)*)"', re.S)
+_SINGLE_QUOTED = re.compile(rb"'((?:[^']|'\\'')*)'")  # bash 4.2's arrays '([0]="a")'; a ' in them is '\''
+_ANSI_C_QUOTED = re.compile(rb"\$'((?:[^'\\]|\\.)*)'", re.S)
+_DOUBLE_ESCAPE = re.compile(rb'\\([\\"$`])')
+_ANSI_C_ESCAPE = re.compile(rb"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|c(.)|(.))", re.S)
+_ANSI_C_NAMED = {
+    b"a": b"\a", b"b": b"\b", b"e": b"\x1b", b"E": b"\x1b", b"f": b"\f",
+    b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v",
+}  # fmt: skip
+
+
+def _ansi_c(match: re.Match) -> bytes:
+    octal, hexa, control, other = match.groups()
+    if octal:
+        return bytes([int(octal, 8) & 0xFF])
+    if hexa:
+        return bytes([int(hexa, 16)])
+    if control:
+        return bytes([control[0] & 0x1F])
+    return _ANSI_C_NAMED.get(other, other)
+
+
+def _quoted_value(blob: bytes, pos: int) -> tuple[bytes, int]:
+    """The value of one assignment at `pos` as bash printed it ("…", $'…' or bare), and where it ends."""
+    if found := _DOUBLE_QUOTED.match(blob, pos):
+        return _DOUBLE_ESCAPE.sub(rb"\1", found[1]), found.end()
+    if found := _ANSI_C_QUOTED.match(blob, pos):
+        return _ANSI_C_ESCAPE.sub(_ansi_c, found[1]), found.end()
+    if found := _SINGLE_QUOTED.match(blob, pos):
+        return found[1].replace(b"'\\''", b"'"), found.end()
+    end = blob.find(b"\n", pos)
+    end = len(blob) if end < 0 else end
+    return blob[pos:end], end
+
+
+def _array_end(blob: bytes, pos: int) -> int:
+    """Where an array's `([0]="a" [1]=$'b')` that starts at `pos` ends (quoted elements may hold newlines)."""
+    pos += 1
+    while pos < len(blob) and blob[pos : pos + 1] != b")":
+        if blob[pos : pos + 1] in (b'"', b"$"):
+            _, pos = _quoted_value(blob, pos)
+        else:
+            pos += 1
+    return pos + 1
+
+
+def parse_exports(blob: bytes) -> list[tuple[bytes, bytes]]:
+    """(name, value) of each exported variable in what `declare -px` printed, as the environment a
+    child gets: a variable exported but never set, and an array, are in no child's environment.
+    Values are read the ways bash quotes them: "…" (newlines kept as they are), $'…' for control
+    characters (bash 4.4 and later), and '…' (bash 4.2's arrays)."""
+    out, pos = [], 0
+    while pos < len(blob):
+        found = _DECLARE.match(blob, pos)
+        if found is None:  # not a line bash wrote: go on at the next one
+            end = blob.find(b"\n", pos)
+            pos = len(blob) if end < 0 else end + 1
+            continue
+        flags, name, assigned = found.groups()
+        pos = found.end()
+        if assigned and blob[pos : pos + 1] == b"(":
+            pos = _array_end(blob, pos)
+        elif assigned:
+            value, pos = _quoted_value(blob, pos)
+            if not (flags and (b"a" in flags or b"A" in flags)):
+                out.append((name, value))
+        pos += blob[pos : pos + 1] == b"\n"
+    return out
 
 
 def env_dump(channel_dir: Path, pid: int) -> Path:

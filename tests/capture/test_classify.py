@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+
 from recorder.capture import hooks
 from recorder.capture.classify import command_words, decide, effective_status, env_changes, opens_shell, parse_env
+from recorder.capture.hooks import parse_exports
 from recorder.model.session import Effects, FileChange, PackageChange
 
 
@@ -18,6 +23,46 @@ def test_env_dump_drops_shell_bookkeeping_and_functions():
     blob = b"A=1\0PWD=/x\0SHLVL=2\0_=/usr/bin/env\0BASH_FUNC_f%%=() { :; }\0MULTI=a\nb\0"
     assert parse_env(blob) == {"A": "1", "MULTI": "a\nb"}
     assert env_changes({"A": "1", "B": "2"}, {"A": "3", "C": "4"}) == ({"A": "3", "C": "4"}, ["B"])
+
+
+TRICKY_VALUES = {
+    "PLAIN": "/usr/local/bin:/usr/bin",
+    "EMPTY": "",
+    "QUOTES": """it's "quoted" `ticks` $HOME \\ back""",
+    "NEWLINES": "one\ntwo\n\nfour\n",
+    "CONTROL": "tab\tbell\aesc\x1bdel\x7f\x01",
+    "UTF8": "héllo wörld ✓",
+    "LOOKS_LIKE_A_LINE": '1\ndeclare -x FORGED="yes"',
+    "EQUALS": "a=b=c",
+}
+
+
+def test_env_dump_from_declare_reads_every_value_as_env_does(tmp_path):
+    """bash's `declare -px` (what the hooks dump) read back gives what `env -0` gives for the same
+    shell: the same names, the same bytes, arrays and unset exports left out as env leaves them."""
+    script = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in TRICKY_VALUES.items())
+    script += "export NOVALUE; export -a ARRAY=(1 'x\ndeclare -x FORGED2=1'); declare -ix NUMBER=7\n"
+    script += f"declare -px >{tmp_path}/declare; env -0 >{tmp_path}/env\n"
+    for locale in ("C.UTF-8", "C"):  # in the C locale bash writes non-ASCII bytes as $'\303\251'
+        subprocess.run(["bash", "--norc", "-c", script], check=True, env={"LANG": locale, "PATH": os.defpath})
+        from_declare = parse_env((tmp_path / "declare").read_bytes())
+        assert from_declare == parse_env((tmp_path / "env").read_bytes())
+        assert {k: from_declare[k] for k in TRICKY_VALUES} == TRICKY_VALUES
+        assert "FORGED" not in from_declare and "FORGED2" not in from_declare and "NOVALUE" not in from_declare
+        assert from_declare["NUMBER"] == "7" and "ARRAY" not in from_declare
+
+
+def test_env_dump_from_bash_4_2_double_quotes_everything():
+    """bash before 4.4 never writes $'…': newlines and control characters stand inside "…"."""
+    blob = (
+        b'declare -x A="x\\"y\\$z"\n'
+        b'declare -x M="one\ntwo\x01"\n'
+        b"declare -x U\n"
+        b"declare -ax R='([0]=\"a\ndeclare -x F=1\" [1]=\"'\\''\")'\n"
+        b'declare -x Z="z"\n'
+    )
+    assert parse_exports(blob) == [(b"A", b'x"y$z'), (b"M", b"one\ntwo\x01"), (b"Z", b"z")]
+    assert parse_env(blob) == {"A": 'x"y$z', "M": "one\ntwo\x01", "Z": "z"}
 
 
 def test_history_line_keeps_exact_command_text():

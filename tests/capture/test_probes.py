@@ -177,6 +177,27 @@ def test_port_probe_sees_a_new_listener():
         assert port in probe.ports()
         assert port in probes.listening_ports()  # the fallback agrees
     assert port not in probe.ports()
+    assert probe.via_netlink  # the answer came from sock_diag, not from the /proc/net fallback
+    probe.close()
+
+
+def test_port_probe_reads_answers_that_span_several_netlink_messages():
+    """Hundreds of listeners, IPv4 and IPv6: the dump comes in several datagrams, all of them read."""
+    import contextlib
+    import socket
+
+    probe = probes.PortProbe()
+    with contextlib.ExitStack() as stack:
+        opened = set()
+        for family, address in [(socket.AF_INET, "127.0.0.1")] * 300 + [(socket.AF_INET6, "::1")] * 100:
+            server = stack.enter_context(socket.socket(family))
+            server.bind((address, 0))
+            server.listen()
+            opened.add(server.getsockname()[1])
+        found = probe.ports()
+        assert opened <= found
+        assert opened <= probes.listening_ports()  # the fallback agrees
+    assert probe.via_netlink
     probe.close()
 
 
