@@ -8,9 +8,12 @@ refuses a session that holds one in the clear.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import string
+import sys
 import threading
+import types
 from dataclasses import dataclass
 
 from recorder.model.placeholders import PLACEHOLDER
@@ -194,14 +197,39 @@ def _once(build):
     return get
 
 
+@contextlib.contextmanager
+def _requests_left_out():
+    """detect-secrets imports `requests` (with urllib3, http.client and ssl: 60-70 ms, a third of a
+    command's start-up budget) only to check a found secret against its service online, which the
+    recorder never asks it to do. While it is imported, a placeholder stands in: a name read from it
+    at import (a return annotation) is a bare class. The real requests is imported as usual by whatever
+    needs it later (the docker SDK), and is used here as it is when something imported it first."""
+    if "requests" in sys.modules:
+        yield
+        return
+    placeholder = types.ModuleType("requests", "left out while detect-secrets is imported (never called)")
+    placeholder.__getattr__ = lambda name: type(name, (), {})  # PEP 562: any name is a bare class
+    sys.modules["requests"] = placeholder
+    try:
+        yield
+    finally:
+        if sys.modules.get("requests") is placeholder:
+            del sys.modules["requests"]
+
+
 @_once
 def _plugins() -> tuple[list, object, object]:
-    """detect-secrets' plugins, built once: the pattern ones, and the two entropy ones."""
-    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-    from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
+    """detect-secrets' plugins, built once: the pattern ones, and the two entropy ones. Every module
+    of it used here is imported now, while requests is left out."""
+    with _requests_left_out():
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.filters import heuristic  # noqa: F401 - imported for later use, see above
+        from detect_secrets.plugins import keyword  # noqa: F401
+        from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
 
+        classes = get_mapping_from_secret_type_to_class().values()  # imports every plugin's module
     patterns = []
-    for cls in get_mapping_from_secret_type_to_class().values():
+    for cls in classes:
         if cls.__name__ in SKIPPED_PLUGINS:
             continue
         plugin = cls()
@@ -527,6 +555,7 @@ def find_in_file(text: str) -> list[Hit]:
     config files, and our names), and the plugins' token patterns. No entropy guessing here: a page
     with an integrity hash or an embedded image is not a secret, and a false alarm keeps it out of
     the image."""
+    _plugins()  # detect-secrets imported the way _plugins does it
     from detect_secrets.filters import heuristic
     from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP
 

@@ -465,3 +465,24 @@ def test_a_path_through_a_mktemp_directory_is_not_a_secret():
     # no slash of its own: one at either end, or two in a row (1 draw in 20), makes the `//` of a URL
     token = fakes.high_entropy().replace("/", "+")
     assert secrets.find_values(f"export KEY={token}/{token[:6]}") != []  # a slash in base64 is still base64
+
+
+def test_detect_secrets_is_imported_without_requests_and_requests_still_works_after():
+    """Start-up: detect-secrets' plugins are built with `requests` left out (it is only for checking a
+    secret online); they still find secrets, and whatever imports requests afterwards gets the real
+    one (the docker SDK talks to the engine through it)."""
+    script = """
+import sys
+from recorder.secrets import detect
+detect.warm_up()
+assert "requests" not in sys.modules and "urllib3" not in sys.modules, sorted(sys.modules)
+kinds = {hit.kind for hit in detect.find_values("key AKIAIOSFODNN7EXAMPLE and ghp_" + "a1B2c3D4" * 4 + "e5F6")}
+assert {"AWS Access Key", "GitHub Token"} <= kinds, kinds
+import docker
+import requests
+assert requests.Session.__module__ == "requests.sessions" and callable(requests.get)
+assert issubclass(docker.APIClient, requests.Session)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
