@@ -2,7 +2,10 @@
 `script -q` (which writes its typescript as output arrives), in one run, after no output and after
 MB of it. Target: the recorder's exit <= 0.3 s, whatever the output size.
 
-    .venv/bin/python bench/exit.py [--mb 20] [--rounds 5]
+    .venv/bin/python bench/exit.py [--mb 20] [--rounds 5] [--real]
+
+--real prints real output (`ls -lR` of /usr, /etc and /var/lib, repeated to the size) instead of one
+line repeated: it has the characters and words that make the secret scan work (about 30 ms a MB).
 
 Each round `cat`s a file in the shell, waits for the prompt after it, types `exit` at once (and, for
 the MB case, also --pause seconds later, as a person would) and times until the pty reports the end
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,17 +57,28 @@ def timed_exit(proc: PtyProcess, data: str, pause: float) -> float:
     return elapsed
 
 
-def run(megabytes: int, rounds: int, pause: float) -> None:
+def run(megabytes: int, rounds: int, pause: float, real: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-exit-") as work:  # a cast of each size each round: gone after
-        report(measure(work, megabytes, rounds, pause), rounds)
+        report(measure(work, megabytes, rounds, pause, real), rounds, real)
 
 
-def measure(work: str, megabytes: int, rounds: int, pause: float) -> dict[tuple[str, int, float], list[float]]:
-    line = b"0123456789 the quick brown fox jumps over the lazy dog 0123456789\n"
+def output(size: int, real: bool) -> bytes:
+    """`size` MB of what a terminal shows."""
+    if real:
+        sample = subprocess.run(["ls", "-lR", "/usr", "/etc", "/var/lib"], capture_output=True, check=False).stdout
+    else:
+        sample = b"0123456789 the quick brown fox jumps over the lazy dog 0123456789\n"
+    wanted = size * 1024 * 1024
+    return (sample * (wanted // len(sample) + 1))[:wanted]
+
+
+def measure(
+    work: str, megabytes: int, rounds: int, pause: float, real: bool
+) -> dict[tuple[str, int, float], list[float]]:
     sizes = {0: os.path.join(work, "empty.txt"), megabytes: os.path.join(work, "big.txt")}
     for size, path in sizes.items():
         with open(path, "wb") as f:
-            f.write(line * (size * 1024 * 1024 // len(line)))
+            f.write(output(size, real))
     with open(os.path.join(work, ".bashrc"), "w") as rc:
         rc.write("PS1='BENCH$ '\n")
     env = {**os.environ, "HOME": work, "TERM": "dumb"}
@@ -81,15 +96,21 @@ def measure(work: str, megabytes: int, rounds: int, pause: float) -> dict[tuple[
             name = f"exit-{size}-{wait}-{round_}"
             argv = record_argv(name, os.path.join(work, "sessions"), [os.path.join(work, "watched")])
             rec = PtyProcess.spawn(argv, env=env, cwd=ROOT, dimensions=(24, 80))
-            runs.setdefault(("record start", size, wait), []).append(timed_exit(rec, data, wait))
+            key = ("record start", size, wait)
+            runs.setdefault(key, []).append(timed_exit(rec, data, wait))
             cast = os.path.join(work, "sessions", name, "terminal.cast")
+            done = time.perf_counter()
+            while os.path.exists(cast + ".raw"):  # a long backlog is left to the cast's follower at exit
+                time.sleep(0.01)
+            runs.setdefault(("cast complete", size, wait), []).append(time.perf_counter() - done + runs[key][-1])
             assert os.path.getsize(cast) > size * 1_000_000, "the cast holds the output"
     return runs
 
 
-def report(runs: dict[tuple[str, int, float], list[float]], rounds: int) -> None:
+def report(runs: dict[tuple[str, int, float], list[float]], rounds: int, real: bool) -> None:
     cases = sorted({(size, wait) for _, size, wait in runs})
-    print(f"exit after the output of `cat FILE`, median of {rounds} rounds (slowest too)")
+    what = "real output (ls -lR)" if real else "one line repeated"
+    print(f"exit after the output of `cat FILE`, {what}, median of {rounds} rounds (slowest too)")
     medians = {}
     for (name, size, wait), samples in runs.items():
         medians[name, size, wait] = statistics.median(samples)
@@ -98,10 +119,12 @@ def report(runs: dict[tuple[str, int, float], list[float]], rounds: int) -> None
             f"  {name:13} after {size:3} MB, {when:31}: {medians[name, size, wait]:6.3f} s"
             f"   slowest {max(samples):6.3f} s"
         )
+    print("  (cast complete: from `exit` until terminal.cast is written, when the recorder left a long backlog")
+    print("   to the cast's follower; the shell and the recorder were gone before)")
     for size, wait in cases:
         ratio = medians["record start", size, wait] / medians["script -q", size, wait]
         print(f"  ratio after {size:3} MB, {wait:.1f} s at the prompt: recorder / script = {ratio:.1f}x")
-    worst = max(medians["record start", size, wait] for size, wait in cases)
+    worst = max(medians["record start", size, wait] for size, wait in cases)  # the shell and the recorder gone
     print(f"  target: recorder <= 0.3 s whatever the size -> {'met' if worst <= 0.3 else 'NOT met'}")
 
 
@@ -110,5 +133,6 @@ if __name__ == "__main__":
     parser.add_argument("--mb", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pause", type=float, default=1.0, help="seconds at the prompt before exit, as a person")
+    parser.add_argument("--real", action="store_true", help="real output (ls -lR), not one line repeated")
     args = parser.parse_args()
-    run(args.mb, args.rounds, args.pause)
+    run(args.mb, args.rounds, args.pause, args.real)

@@ -4,21 +4,20 @@ typed or printed never reaches the file in the clear)."""
 from __future__ import annotations
 
 import codecs
-import collections
 import contextlib
 import errno
+import fcntl
 import json
-import mmap
 import os
+import select
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from recorder.secrets.detect import warm_up
-from recorder.secrets.redact import values_pattern
 
 if TYPE_CHECKING:
     import re
@@ -32,28 +31,34 @@ Spans = list[tuple[int, int, str]]  # (start, end, placeholder) in a text: sorte
 # longest kind (its END line is looked for within 64 KiB of its BEGIN line).
 TAIL = 128 << 10
 BATCH = 1 << 20  # characters scanned at once beyond the tail: a tenth of the work is the tail again
-QUIET = 0.05  # seconds without output before the cast's thread works
-# Seconds of work at most each QUIET seconds while output flows (a scan is not cut). None: measured on
-# the quiet test machine, 0.01 s cost 0.79x script's throughput and 0.002 s 0.87x, against 0.99x with
-# none (bench/throughput.py), while `exit` right after 20 MB stayed at 0.18 s without (bench/exit.py).
-SLICE = 0.0
-RELEASE, STOP = "release", "stop"
+RELEASE, END, STOP = "release", "end", "stop"  # what the follower is told (see CastWriter._tell)
+MARKS = frozenset({RELEASE, END, STOP})
+# At close: after WAIT seconds, a follower with more than BACKLOG bytes of output still to read back
+# finishes the cast on its own (about 0.3 s of work: it redacts 30-60 MB a second).
+WAIT = 0.15
+BACKLOG = 8 << 20
 
 
 class CastWriter:
     """asciicast v2 of what the terminal showed. Output only: keyboard input is never written.
 
     Output goes raw to `<cast>.raw` with its timing in `<cast>.timing` (as `script --log-timing` does):
-    one write per burst on the relay's hot path, and what a crash leaves for the next resume. A thread
-    of its own reads it back as it arrives and redacts it into `<cast>.part`, which becomes the cast at
-    close(): the secrets the recording knows, and tokens found by their shape (keys, JWTs, credentials
-    in URLs). So `exit` does not wait for a scan of everything the terminal showed.
+    one write per burst on the relay's hot path, and what a crash leaves for the next resume.
 
-    What a command printed is let through at its prompt (flush()), once the secrets typed for it are
-    known: the echo of `export DB_PASSWORD=...`, a password typed at a no-echo prompt and printed back.
-    A secret learned even later that was shown before (typed ahead, printed before it was typed) has
-    the cast written again from the raw output at close. Until then the raw files and the part may
-    hold what the screen showed, so only their owner may read them.
+    A process of its own, the follower (cast_follower.py), reads it back as it arrives and redacts it
+    into `<cast>.part`, which becomes the cast at close(): the secrets the recording knows, and tokens
+    found by their shape (keys, JWTs, credentials in URLs). It works on a core nobody else wants while
+    output flows: a thread here took the interpreter's lock from the relay (its throughput fell to 0.8x
+    with slices of work, so the scan was left for pauses, and a long burst all for `exit`). When
+    `exit` comes right after more output than it can scan at once, it finishes the cast on its own
+    after the recorder is gone (see close).
+
+    What a command printed is let through at its prompt (flush()), with the values the recording has
+    learned by then: the echo of `export DB_PASSWORD=...`, a password typed at a no-echo prompt and
+    printed back. A secret learned even later that was shown before (typed ahead, printed before it
+    was typed) has the cast written again from the raw output at close. Until then the raw files and
+    the part may hold what the screen showed, so only their owner may read them. Tokens the follower
+    finds in the output are learned here at the next prompt, under the name it gave them.
 
     A full disk stops the cast, never the relay: `error` says why it stopped.
     """
@@ -73,6 +78,9 @@ class CastWriter:
         self.part_path = path.with_name(path.name + ".part")
         self.redactor = redactor
         self.error = ""
+        self.rewritten = False  # the follower wrote the cast again from the raw output (a secret learned late)
+        self.detached = False  # close() left the follower to finish the cast on its own
+        self.backlog = 0  # bytes of output it had still to read back then
         if append:
             self._recover()  # what a crashed recording left behind
         offset = _cast_end(path) if append else 0.0
@@ -87,20 +95,25 @@ class CastWriter:
         self._start = time.monotonic() - offset  # a resumed recording continues the same timeline
         self._raw = _private(self.raw_path)
         self._timing = os.fdopen(_private(self.timing_path), "w", encoding="ascii")
+        with os.fdopen(_private(self.part_path), "wb") as part, open(path, "rb") as cast:
+            shutil.copyfileobj(cast, part)  # the part is the whole cast to be: it replaces the cast
         self._lock = threading.Lock()  # output comes from the relay's writer thread, flush from the recorder
-        self._part = os.fdopen(_private(self.part_path), "wb")
-        with open(path, "rb") as cast:
-            shutil.copyfileobj(cast, self._part)  # the part is the whole cast to be: it replaces the cast
-        self._released_at = self._part.tell()  # the part up to here was let through; after it, scanned lines
-        self._arrived: list = []  # (time, byte count) of each write, RELEASE, STOP: for the cast's thread
-        self._wake = threading.Event()  # set for RELEASE and STOP, and for output when the thread is idle
-        self._idle = False  # the thread waits for output, not for output to pause
-        self._rewrite = False  # a secret learned late was let through: the cast is written again at close
-        self._checked = 0  # the redactor's values up to here were looked for in what was let through
-        self._let_through = 0  # raw bytes let through, or more (a replaced invalid byte counts three)
-        self.read_back = 0  # raw bytes the thread has read back and fed to its scans
-        self._thread = threading.Thread(target=self._follow, name="cast", daemon=True)
-        self._thread.start()
+        self._sent = 0  # the redactor's values up to here were sent to the follower
+        self._written = 0  # raw bytes
+        self._read_back = 0  # raw bytes the follower said it has read back
+        self._ended = False
+        self._follower = subprocess.Popen(
+            [sys.executable, "-P", "-m", "recorder.capture.cast_follower", str(path), str(TAIL), str(BATCH)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # the terminal's signals are the recorder's to handle, not its
+        )
+        self._reports = b""
+
+    @property
+    def follower_pid(self) -> int:
+        return self._follower.pid
 
     # -- the relay's side
 
@@ -116,36 +129,51 @@ class CastWriter:
             except OSError as exc:
                 self.error = exc.strerror or str(exc)
                 return
-            self._arrived.append((round(elapsed, 6), len(data)))
-            wake, self._idle = self._idle, False
-        if wake:  # else the thread looks again QUIET seconds later: no wake-up a write while output flows
-            self._wake.set()
+            self._written += len(data)
+
+    # -- the recorder's side
 
     def flush(self) -> None:
         """Called at each prompt, once the finished command's secrets are known: what it printed may
         go into the cast; and after a crash, the output up to here keeps its timing."""
-        with self._lock:
-            if not self.error:
-                try:
-                    self._timing.flush()
-                except OSError as exc:
-                    self.error = exc.strerror or str(exc)
-            self._arrived.append(RELEASE)
-        self._wake.set()
+        self._learn(self._read_reports())
+        self._tell(RELEASE)
 
-    def close(self) -> None:
-        with self._lock:
+    def end_of_output(self) -> None:
+        """The shell is gone: the follower scans the rest now, while the recording is being saved."""
+        self._tell(END)
+        self._ended = True
+
+    def close(self, store: Path | None = None) -> None:
+        """The cast is complete when this returns, unless more than BACKLOG bytes of output were still
+        to be read back WAIT seconds after: then the follower finishes on its own (`detached` says so;
+        `record resume` waits for it) and `exit` does not wait for a scan of what a long burst printed.
+        `store` is the recording's file of secret values, removed once the cast is written: a follower
+        that dies before leaves it for the resume that cleans the raw output."""
+        if not self._ended:
+            self.end_of_output()
+        with contextlib.suppress(OSError):
             os.close(self._raw)
-            with contextlib.suppress(OSError):
-                self._timing.close()
-            self._arrived.append(STOP)
-        self._wake.set()
-        self._thread.join()
-        try:
-            if self._rewrite:
-                self._convert_raw()
+        self._learn(self._read_reports())
+        self._tell(STOP, store)
+        with contextlib.suppress(OSError):
+            self._follower.stdin.close()
+        reports = self._wait()
+        if reports is None:
+            self.detached = True
+            return
+        self._follower.wait()
+        self._learn(reports)
+        ended = next((r["end"] for r in reports if "end" in r), None)
+        if ended is not None:
+            self.rewritten, self.error = ended["rewritten"], self.error or ended["error"]
+            return
+        try:  # the follower died: the cast is written here, from the raw output
+            self._convert_raw()
             os.chmod(self.part_path, os.stat(self.path).st_mode & 0o777)  # readable as the cast was
             os.replace(self.part_path, self.path)
+            if store is not None:
+                store.unlink(missing_ok=True)
         except OSError as exc:
             self.error = self.error or exc.strerror or str(exc)
         finally:
@@ -153,103 +181,89 @@ class CastWriter:
             for leftover in (self.raw_path, self.timing_path, self.part_path):
                 leftover.unlink(missing_ok=True)
 
-    # -- the cast's thread
+    def _wait(self) -> list[dict] | None:
+        """The follower's reports to its end; None when it is left to finish on its own."""
+        fd = self._follower.stdout.fileno()
+        start, reports = time.monotonic(), []
+        while True:
+            waited = time.monotonic() - start
+            ready, _, _ = select.select([fd], [], [], max(0.0, WAIT - waited) if waited < WAIT else 0.5)
+            ended = False
+            if ready:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except OSError:
+                    chunk = b""
+                ended = not chunk
+                self._reports += chunk
+                *lines, self._reports = self._reports.split(b"\n")
+                for line in lines:
+                    with contextlib.suppress(ValueError):
+                        reports.append(json.loads(line))
+                self._read_back = max([self._read_back, *(r["read"] for r in reports if "read" in r)])
+            if ended or any("end" in r for r in reports):
+                return reports
+            if time.monotonic() - start >= WAIT and self._written - self._read_back > BACKLOG:
+                self.backlog = self._written - self._read_back
+                self._learn(reports)
+                return None
 
-    def _follow(self) -> None:
-        """Read the raw output back, redact it, let it through at each prompt. While output flows the
-        relay has the CPU (this thread's work, all of it, halved its throughput): the thread works a
-        SLICE every QUIET seconds, so that a long burst is not all left for the prompt or `exit`; it
-        works until output comes when output pauses, at a prompt, and to the end at the end."""
-        stream = _Stream(self.redactor.spans if self.redactor is not None else None)
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        reader, offset, stamp = os.open(self.raw_path, os.O_RDONLY), 0, 0.0
-        backlog: collections.deque = collections.deque()  # (time, byte count) and RELEASE, in order
-        ending = False
-        try:
-            if self.redactor is not None:
-                warm_up()  # while the shell starts: the first scan, maybe right at `exit`, need not pay it
-            while not ending:
-                with self._lock:
-                    idle = self._idle = not backlog and not self._arrived
-                self._wake.wait(None if idle else QUIET)
-                self._wake.clear()
-                with self._lock:
-                    arrived, self._arrived = self._arrived, []
-                ending = STOP in arrived
-                backlog.extend(item for item in arrived if item != STOP)
-                flowing = bool(arrived) and not ending and RELEASE not in arrived
-                until = time.monotonic() + SLICE
-                while backlog and (ending or flowing or not self._arrived):  # a scan at a time, until output comes
-                    if flowing and time.monotonic() > until:
-                        break  # the relay's turn: QUIET seconds later, another slice
-                    item = backlog.popleft()
-                    if item == RELEASE:
-                        self._release(stream)
-                        continue
-                    stamp, count = item
-                    data = os.pread(reader, count, offset)
-                    offset += len(data)
-                    self.read_back = offset
-                    if text := decoder.decode(data):
-                        stream.feed(stamp, text)
-                        self._spill(stream)
-            if text := decoder.decode(b"", final=True):
-                stream.feed(stamp, text)
-            self._release(stream, final=True)
-        except Exception as exc:  # noqa: BLE001 - whatever stopped it, the cast is written from the raw output
-            self._rewrite = True
-            if isinstance(exc, OSError):
-                self.error = self.error or exc.strerror or str(exc)
-        finally:
-            os.close(reader)
-            with contextlib.suppress(OSError):
-                self._part.close()
+    def _tell(self, kind: str, store: Path | None = None) -> None:
+        """Tell the follower `kind` (RELEASE, END, STOP) at this point of the output, with the values
+        learned since: a line in the timing file, where the output is in order (the follower reads it
+        there, so it never lets through output that came after), and the values on its stdin."""
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._timing.write(f"{kind}\n")
+            self._timing.flush()
+            if kind == STOP:
+                self._timing.close()
+        message = {"kind": kind, "values": self._new_values(), "store": str(store) if store else None}
+        with contextlib.suppress(OSError, ValueError):  # a follower that died is replaced by _convert_raw at close
+            self._follower.stdin.write(json.dumps(message).encode() + b"\n")
+            self._follower.stdin.flush()
 
-    def _release(self, stream: _Stream, final: bool = False) -> None:
-        """Let through what was scanned, looking first for the values learned since the last time."""
-        if self.redactor is not None:
-            values, self._checked = self.redactor.learned_since(self._checked)
-            if values and stream.holds(values_pattern(values)):
-                self._part.seek(self._released_at)  # its lines, written as scanned, are written again
-                self._part.truncate()
-                stream.rescan()  # a secret learned at this prompt, in what its command printed
-            if values and self._shown_before(values):
-                self._rewrite = True
-        if final:
-            stream.finish()
-        lines, count = stream.take()
-        self._let_through += count
-        self._write(lines)
-        self._released_at = self._part.tell()
+    def _new_values(self) -> list[tuple[str, str, bool]]:
+        """(value, name, found by its shape in the output) of each value learned since the last message."""
+        if self.redactor is None:
+            return []
+        known = self.redactor.known_since(self._sent)
+        self._sent += len(known)
+        return known
 
-    def _spill(self, stream: _Stream) -> None:
-        """Write the lines of what was scanned since, after what was let through: a prompt after a long
-        output has little left to write (100 MB at once took 0.8 s of exit). Until that prompt they are
-        the part's tail, which the prompt cuts off if its command's secrets are in them."""
-        self._write(stream.spill())
-
-    def _write(self, lines: str) -> None:
-        if lines and not self._rewrite and not self.error:
+    def _read_reports(self) -> list[dict]:
+        """The follower's reports so far."""
+        fd = self._follower.stdout.fileno()
+        while select.select([fd], [], [], 0)[0]:
             try:
-                self._part.write(lines.encode())
-            except OSError as exc:  # the cast stops here, redacted so far; the relay goes on
-                self.error = exc.strerror or str(exc)
+                chunk = os.read(fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            self._reports += chunk
+        *lines, self._reports = self._reports.split(b"\n")
+        out = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+        self._read_back = max([self._read_back, *(r["read"] for r in out if "read" in r)])
+        return out
 
-    def _shown_before(self, values: list[str]) -> bool:
-        """Whether output already let through holds one of these values, in the raw bytes."""
-        if not self._let_through:
-            return False
-        pattern = values_pattern(values, binary=True)
-        longest = max(len(v.encode()) for v in values)
-        size = min(os.path.getsize(self.raw_path), self._let_through + longest)
-        with open(self.raw_path, "rb") as raw, mmap.mmap(raw.fileno(), size, access=mmap.ACCESS_READ) as shown:
-            found = pattern.search(shown)
-        return found is not None and found.start() < self._let_through
+    def _learn(self, reports: list[dict]) -> None:
+        """Tokens the follower found in the output, learned under the names it gave them."""
+        if self.redactor is None:
+            return
+        for report in reports:
+            for value, name in report.get("found", ()):
+                self.redactor.adopt(value, name)
 
     # -- from the raw output, at once
 
     def _recover(self) -> None:
-        """A crashed recording's output, appended to the cast, every secret known now replaced."""
+        """A crashed recording's output, appended to the cast, every secret known now replaced. A
+        follower still finishing the last cast (see close) holds a lock on the part: it is waited for."""
+        with contextlib.suppress(OSError), open(self.part_path, "rb") as part:
+            fcntl.flock(part, fcntl.LOCK_EX)
         self.part_path.unlink(missing_ok=True)
         if self.raw_path.exists() and self.timing_path.exists():
             try:
@@ -261,16 +275,20 @@ class CastWriter:
             leftover.unlink(missing_ok=True)
 
     def _convert_raw(self) -> None:
-        """Write the part anew: the cast as it was, then all of the raw output, redacted."""
-        stream = _Stream(self.redactor.spans if self.redactor is not None else None)
-        out = os.fdopen(_private(self.part_path), "w", encoding="utf-8")
-        with out, open(self.path, encoding="utf-8") as cast:
-            shutil.copyfileobj(cast, out)
-            for stamp, text in _raw_events(self.raw_path, self.timing_path):
-                stream.feed(stamp, text)
-                out.write(stream.take()[0])
-            stream.finish()
+        convert_raw(self.path, self.raw_path, self.timing_path, self.part_path, self.redactor)
+
+
+def convert_raw(path: Path, raw_path: Path, timing_path: Path, part_path: Path, redactor: Redactor | None) -> None:
+    """Write the part anew: the cast as it was, then all of the raw output, redacted."""
+    stream = _Stream(redactor.spans if redactor is not None else None)
+    out = os.fdopen(_private(part_path), "w", encoding="utf-8")
+    with out, open(path, encoding="utf-8") as cast:
+        shutil.copyfileobj(cast, out)
+        for stamp, text in _raw_events(raw_path, timing_path):
+            stream.feed(stamp, text)
             out.write(stream.take()[0])
+        stream.finish()
+        out.write(stream.take()[0])
 
 
 class _Stream:
@@ -376,6 +394,8 @@ def _raw_events(raw_path: Path, timing_path: Path) -> Iterator[tuple[float, str]
     stamp = 0.0
     with open(raw_path, "rb") as raw, open(timing_path, encoding="ascii", errors="replace") as timing:
         for line in timing:
+            if line.rstrip("\n") in MARKS:
+                continue  # where the follower was told something
             when, _, size = line.partition(" ")
             try:
                 stamp, count = round(float(when), 6), int(size)

@@ -254,18 +254,26 @@ class Recording:
         relay.watch[self.events_fd] = self._on_events
         try:
             relay.spawn()
-            threading.Thread(target=commandline.warm_up, name="bashlex-tables", daemon=True).start()
+            threading.Thread(target=_warm_up, name="warm-up", daemon=True).start()
             self.top_pid = relay.proc.pid if self.host.via == "" else 0  # over ssh: the first shell to report
             relay.run()
+            cast.end_of_output()  # its follower scans the rest while the session is saved
             # The relay stops at the pty's end of output, which can come in the same instant as the
             # shell's last message (the `start` of a `kill -9 $$` that ends it): read what is left.
             self._on_events(self.events_fd)
             self._finish()
         finally:
-            cast.close()
+            cast.close(self.redactor.store)
             if cast.error and not any(w.startswith(CAST_FILE) for w in self.session.warnings):
                 self.session.warnings.append(f"{CAST_FILE} is incomplete: {cast.error}")  # shown, not saved
-            self.redactor.forget_store()
+            if cast.detached:  # shown, not saved: the cast is done in seconds
+                self.session.warnings.append(
+                    f"{CAST_FILE} is still being cleaned of secrets ({cast.backlog >> 20} MB of output left) by "
+                    f"process {cast.follower_pid}; it is complete when that process ends"
+                )
+                self.redactor.store = None  # the follower removes it once the cast is written
+            else:
+                self.redactor.forget_store()
             self.files.close()
             self.journal.close()
         return self.session
@@ -576,6 +584,13 @@ class Recording:
                 step.replay, step.why = "skip", what
             elif what not in step.why:
                 step.why += f"; {what}"
+
+
+def _warm_up() -> None:
+    """What the first finished command would otherwise wait for, done while the user types it:
+    bashlex's tables (0.2-0.3 s) and detect-secrets' plugins (0.1 s)."""
+    commandline.warm_up()
+    secrets.warm_up()
 
 
 def _language_versions(*found: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

@@ -180,7 +180,7 @@ def plausible_value(value: str) -> bool:
 # ---------------------------------------------------------------- values (detect-secrets)
 
 
-_BUILDING = threading.RLock()  # the cast's thread warms the plugins up while a command may need them
+_BUILDING = threading.RLock()  # a warm-up thread builds the plugins while a command may need them
 
 
 def _once(build):

@@ -2,7 +2,9 @@
 
 A `Redactor` lives for one recording: every value it has seen gets one stable placeholder name, and it
 is applied at one point, to each Step as it is built, before anything is journaled or copied; the
-terminal cast is cleaned of the same values as it is written, on a thread of its own (hence the lock).
+terminal cast is cleaned of the same values as it is written, by a process of its own (the cast's
+follower, with a Redactor of its own: the two tell each other what they learn, see `adopt`). A lock
+guards it all the same: a recording's threads (the relay, the recorder) both use it.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Redactor:
         self.known: dict[str, str] = {}  # in the order learned: values are never forgotten
         self.from_output: set[str] = set()  # learned by their shape in the terminal's output (see spans)
         self._pattern: re.Pattern | None = None
-        self._lock = threading.RLock()  # the cast's thread learns from the output while a step is redacted
+        self._lock = threading.RLock()
         if store is not None and store.exists():
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 loaded = json.loads(store.read_text(encoding="utf-8"))
@@ -84,6 +86,23 @@ class Redactor:
             self._pattern = None
             self._save()
             return chosen
+
+    def adopt(self, value: str, name: str, shape: bool = True) -> str:
+        """Learn a value another redactor named (the cast's follower, or the recording for it) under
+        that name when no other value has it; `shape`: it was found by its shape in the output."""
+        with self._lock:
+            if value not in self.known and name not in set(self.known.values()):
+                self.known[value] = name
+                self._pattern = None
+                self._save()
+            if shape:
+                self.from_output.add(value)
+            return self.learn(value, name)
+
+    def known_since(self, count: int) -> list[tuple[str, str, bool]]:
+        """(value, name, found by its shape in the output) of the values learned after the first `count`."""
+        with self._lock:
+            return [(v, n, v in self.from_output) for v, n in list(self.known.items())[count:]]
 
     def learned_since(self, count: int) -> tuple[list[str], int]:
         """The values learned after the first `count`, but for those found by their shape in the

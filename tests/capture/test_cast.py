@@ -120,7 +120,7 @@ def test_a_secret_learned_at_the_prompt_of_a_long_output_is_found_in_what_was_sc
     cast.close()
     text = shown(tmp_path / "terminal.cast")
     assert text.startswith("$ mysql -p<redacted:MYSQL_PASSWORD> -e") and "row 0039" in text
-    assert not cast._rewrite
+    assert not cast.rewritten
 
 
 CHUNKS = st.lists(st.integers(min_value=1, max_value=90), min_size=1, max_size=60)
@@ -164,10 +164,8 @@ def test_a_crashed_recordings_raw_output_is_redacted_into_the_cast_on_resume(tmp
     cast = writer(tmp_path, r)
     cast.output(f"before the crash: {pw}\r\n".encode())
     cast.flush()
-    with cast._lock:  # the recorder is killed: its thread ends, the raw files and the part stay behind
-        cast._arrived.append(casting.STOP)
-    cast._wake.set()
-    cast._thread.join()
+    cast._follower.stdin.close()  # the recorder is killed: its end of the pipe closes, the follower ends
+    assert cast._follower.wait(timeout=60) == 0
     assert pw.encode() in (tmp_path / "terminal.cast.raw").read_bytes()
 
     r.learn(pw, "DB_PASSWORD")  # as the resumed recording reads back its store of values
@@ -178,43 +176,51 @@ def test_a_crashed_recordings_raw_output_is_redacted_into_the_cast_on_resume(tmp
     assert_nothing_left(tmp_path)
 
 
-def test_the_secret_plugins_are_set_up_when_the_cast_starts_not_at_its_first_scan(tmp_path):
-    """detect-secrets' import and plugins (0.1-0.3 s) are paid by the cast's thread while the shell starts:
-    a first scan right at `exit` does not wait for them."""
+def test_the_cast_is_redacted_by_a_process_of_its_own_which_sets_up_the_plugins_at_once(tmp_path):
+    """The recorder's process neither scans the output nor imports detect-secrets for it (the relay
+    keeps the interpreter to itself); the follower sets the plugins up before any output comes, so a
+    first scan right at `exit` does not wait for them (0.1-0.3 s)."""
     program = (
-        "import sys, time\n"
+        "import json, sys\n"
         "from pathlib import Path\n"
         "from recorder.capture.cast import CastWriter\n"
         "from recorder.secrets.redact import Redactor\n"
-        "before = 'detect_secrets' in sys.modules\n"
         f"cast = CastWriter(Path({str(tmp_path / 'terminal.cast')!r}), 80, 24, {{}}, redactor=Redactor())\n"
-        "while not cast._idle:\n"
-        "    time.sleep(0.01)\n"
-        "print(before, 'detect_secrets' in sys.modules)\n"
+        "import os\n"
+        "line = b''\n"
+        "while not line.endswith(b'\\n'):\n"
+        "    line += os.read(cast._follower.stdout.fileno(), 1)\n"
+        "print(line.decode().strip(), 'detect_secrets' in sys.modules)\n"
         "cast.close()\n"
     )
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", program], cwd=root, capture_output=True, text=True, timeout=60)
-    assert done.stdout.split() == ["False", "True"], done.stderr
+    assert done.stdout.split() == ['{"ready":', "true}", "False"], done.stderr
 
 
-def test_a_long_burst_is_read_back_while_it_flows_and_a_token_at_its_very_end_is_redacted(
-    tmp_path, small_scans, monkeypatch
-):
-    """With slices allowed (SLICE, none by default: they cost throughput), output that never pauses for
-    QUIET seconds is scanned as it flows, not all at the prompt or at `exit`; a token printed last,
-    right before `exit`, is still found whole."""
-    monkeypatch.setattr(casting, "SLICE", 0.01)
+def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_a_long_burst_is_scanned_while_it_flows_and_a_token_at_its_very_end_is_redacted(tmp_path, small_scans):
+    """Output that never pauses is scanned as it flows, not all at the prompt or at `exit`: the
+    follower's lines reach the part before any prompt; a token printed last, right before `exit`, is
+    still found whole."""
     r = Redactor()
     token = fakes.github_token()
     cast = writer(tmp_path, r)
+    header = cast.part_path.stat().st_size
     line = b"compiling module %04d of the build, no secret on this line\r\n"
     i = 0
-    while cast.read_back == 0 or i < 50:  # a burst the thread has started on
+    while cast.part_path.stat().st_size == header or i < 50:  # lines the follower wrote as output flowed
         cast.output(line % i)
+        cast._timing.flush()  # as a long burst fills the timing file's buffer
         i += 1
-        time.sleep(casting.QUIET / 10)
-        assert i < 2_000, "the cast's thread read nothing back while output flowed"
+        time.sleep(0.005)
+        assert i < 12_000, "the follower wrote nothing while output flowed"
     cast.output(f"token {token[:9]}".encode())
     cast.output(f"{token[9:]} done\r\n".encode())
     cast.close()
@@ -232,9 +238,8 @@ def test_lines_written_as_scanned_are_cut_off_at_a_prompt_that_teaches_a_secret_
     cast = writer(tmp_path, r)
     data = f"$ mysql -p{pw} -e 'select * from big'\r\n" + "".join(f"row {i:04} | value\r\n" for i in range(40))
     cast.output(data.encode())
-    while cast.read_back < len(data) or not cast._idle:  # read back, scanned, written: the thread waits
-        time.sleep(0.01)
-    cast._part.flush()
+    cast._timing.flush()  # as a long burst fills the timing file's buffer
+    wait_for(lambda: pw.encode() in cast.part_path.read_bytes(), "the follower writes lines as it scans them")
     spilled = cast.part_path.read_bytes()
     assert pw.encode() in spilled, "written as scanned, before the prompt taught the value"
     r.learn(pw, "MYSQL_PASSWORD")
@@ -242,5 +247,36 @@ def test_lines_written_as_scanned_are_cut_off_at_a_prompt_that_teaches_a_secret_
     cast.close()
     text = shown(tmp_path / "terminal.cast")
     assert text == data.replace(pw, "<redacted:MYSQL_PASSWORD>")
-    assert not cast._rewrite
+    assert not cast.rewritten
+    assert_nothing_left(tmp_path)
+
+
+def test_a_long_backlog_at_close_is_left_to_the_follower_and_a_resume_waits_for_it(tmp_path, monkeypatch):
+    """`exit` right after a long burst does not wait for its scan: the follower finishes the cast on
+    its own (and removes the values' store); a resume meanwhile waits for it. The cast is as clean as
+    ever: a value known before, a token printed last."""
+    monkeypatch.setattr(casting, "WAIT", 0.0)
+    monkeypatch.setattr(casting, "BACKLOG", 1 << 20)
+    r = Redactor(tmp_path / "secrets.local.json")
+    pw, token = fakes.password(), fakes.github_token()
+    r.learn(pw, "DB_PASSWORD")
+    cast = writer(tmp_path, r)
+    cast.output(f"$ echo $DB_PASSWORD\r\n{pw}\r\n".encode())
+    cast.flush()
+    listing = "".join(f"-rw-r--r-- 1 root root {i:5} Jan  1 00:00 file{i}.conf\r\n" for i in range(1000)).encode()
+    for _ in range(300):  # 15 MB
+        cast.output(listing)
+    cast.output(f"last: {token}\r\n".encode())
+    cast.close(r.store)
+    assert cast.detached and cast.backlog > 1 << 20
+    assert (tmp_path / "terminal.cast.raw").exists(), "the follower is still at work"
+
+    resumed = writer(tmp_path, r, append=True)  # waits for the follower's lock on the part
+    assert shown(tmp_path / "terminal.cast").endswith("last: <redacted:GITHUB_TOKEN>\r\n"), "done before it"
+    assert not r.store.exists()
+    resumed.close()
+    text = shown(tmp_path / "terminal.cast")
+    assert pw not in text and token not in text
+    assert text.startswith("$ echo $DB_PASSWORD\r\n<redacted:DB_PASSWORD>\r\n")
+    assert text.count("file999.conf") == 300 and text.endswith("last: <redacted:GITHUB_TOKEN>\r\n")
     assert_nothing_left(tmp_path)

@@ -342,7 +342,7 @@ def test_a_large_paste_does_not_deadlock_and_arrives_whole(home, tmp_path):
 def _worker_and_shell(child: pexpect.spawn) -> tuple[psutil.Process, psutil.Process]:
     """The guarded recorder process (it holds the pty) and the user's bash under it."""
     worker = psutil.Process(child.pid).children()[0]
-    return worker, worker.children()[0]
+    return worker, next(p for p in worker.children() if p.name() == "bash")  # beside it: the cast's follower
 
 
 @pytest.mark.parametrize("finished", [0, 2, 5])
@@ -428,9 +428,7 @@ def test_terminal_mode_is_restored_even_after_kill_9(home, tmp_path):
     )
     child.expect(PROMPT)
     recorder = next(
-        p
-        for p in psutil.Process(child.pid).children(recursive=True)
-        if p.children() and p.children()[0].name() == "bash"
+        p for p in psutil.Process(child.pid).children(recursive=True) if any(c.name() == "bash" for c in p.children())
     )
     recorder.send_signal(signal.SIGKILL)
     child.expect("DONE")

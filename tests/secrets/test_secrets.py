@@ -3,6 +3,7 @@ and the generated files ask for secrets at run time instead of baking them in.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -435,6 +436,35 @@ def test_unredacted_output_stays_private_and_the_cast_is_cleaned_even_after_a_cr
     for path in d.rglob("*"):
         if path.is_file():
             assert pw.encode() not in path.read_bytes(), path
+
+
+def test_exit_after_a_long_output_leaves_a_clean_cast_and_nothing_private(home, tmp_path):
+    """40 MB printed, then `exit` at once. The recorder ends without waiting for a scan of all of it
+    when its cast's follower is far behind (it says which process finishes the cast), or waits for
+    it when not. Either way the cast ends complete and clean: the value typed before, a token
+    printed last; and nothing private is left (raw output, timing, part, the values' store)."""
+    pw, token = fakes.password(), fakes.github_token()
+    listing = "".join(f"-rw-r--r-- 1 root root {i:5} Jan  1 00:00 file{i}.conf\n" for i in range(1000))
+    big = tmp_path / "listing.txt"
+    big.write_text(listing * 800 + f"the password {pw} and a token {token}\n")
+    d = tmp_path / "sessions" / "t"
+    child = _record(home, tmp_path, "start")
+    child.sendline(f"export DB_PASSWORD={pw}")
+    child.expect(PROMPT)
+    child.sendline(f"cat {big}")
+    child.expect(PROMPT, timeout=120, searchwindowsize=4096)
+    child.sendline("exit")
+    child.expect(pexpect.EOF, timeout=120)
+    left = re.search(r"still being cleaned of secrets .*? by\s+process\s+(\d+)", child.before, re.S)
+    if left:  # the follower finishes the cast on its own
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(int(left.group(1))).wait(timeout=300)
+    cast = (d / "terminal.cast").read_text()
+    assert cast.count("file999.conf") == 800
+    assert "the password <redacted:DB_PASSWORD> and a token <redacted:GITHUB_TOKEN>" in cast
+    assert pw not in cast and token not in cast
+    for name in ("terminal.cast.raw", "terminal.cast.timing", "terminal.cast.part", "secrets.local.json"):
+        assert not (d / name).exists(), name
 
 
 def test_files_named_after_a_secret_or_holding_one_stay_on_the_host(home, tmp_path):
