@@ -183,25 +183,12 @@ class CastWriter:
 
     def _wait(self) -> list[dict] | None:
         """The follower's reports to its end; None when it is left to finish on its own."""
-        fd = self._follower.stdout.fileno()
         start, reports = time.monotonic(), []
         while True:
             waited = time.monotonic() - start
-            ready, _, _ = select.select([fd], [], [], max(0.0, WAIT - waited) if waited < WAIT else 0.5)
-            ended = False
-            if ready:
-                try:
-                    chunk = os.read(fd, 1 << 16)
-                except OSError:
-                    chunk = b""
-                ended = not chunk
-                self._reports += chunk
-                *lines, self._reports = self._reports.split(b"\n")
-                for line in lines:
-                    with contextlib.suppress(ValueError):
-                        reports.append(json.loads(line))
-                self._read_back = max([self._read_back, *(r["read"] for r in reports if "read" in r)])
-            if ended or any("end" in r for r in reports):
+            chunk = self._read_report_bytes(max(0.0, WAIT - waited) if waited < WAIT else 0.5)
+            reports += self._parse_reports(chunk or b"")
+            if chunk == b"" or any("end" in r for r in reports):
                 return reports
             if time.monotonic() - start >= WAIT and self._written - self._read_back > BACKLOG:
                 self.backlog = self._written - self._read_back
@@ -232,16 +219,24 @@ class CastWriter:
 
     def _read_reports(self) -> list[dict]:
         """The follower's reports so far."""
+        reports = []
+        while chunk := self._read_report_bytes(0):
+            reports += self._parse_reports(chunk)
+        return reports
+
+    def _read_report_bytes(self, timeout: float) -> bytes | None:
+        """What the follower wrote, waiting up to `timeout` seconds: None when nothing came, b"" at its end."""
         fd = self._follower.stdout.fileno()
-        while select.select([fd], [], [], 0)[0]:
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            self._reports += chunk
-        *lines, self._reports = self._reports.split(b"\n")
+        if not select.select([fd], [], [], timeout)[0]:
+            return None
+        try:
+            return os.read(fd, 1 << 16)
+        except OSError:
+            return b""
+
+    def _parse_reports(self, chunk: bytes) -> list[dict]:
+        """The follower's whole report lines so far, one JSON object each (see cast_follower.py)."""
+        *lines, self._reports = (self._reports + chunk).split(b"\n")
         out = []
         for line in lines:
             with contextlib.suppress(ValueError):
