@@ -66,25 +66,35 @@ class Follower:
     def run(self) -> None:
         warm_up()  # while the shell starts: a scan right at `exit` need not pay for it
         _report({"ready": True})
-        marks = {mark.encode() for mark in casting.MARKS}
+        marks = {mark.encode(): mark for mark in casting.MARKS}
         while (line := self._next_line()) is not None:
-            if line not in marks:
-                when, _, size = line.partition(b" ")
-                self._feed(round(float(when), 6), int(size))
+            if line in marks:
+                if self._told(marks[line]):
+                    return
                 continue
-            message = self._message()
-            if message is None:
-                return  # the recorder died: the raw output stays for the next resume
-            self._take_values(message["values"])
-            if line == casting.RELEASE.encode():
-                self._release()
-            elif line == casting.END.encode():
-                self._end_of_output()
-            else:
-                self._end_of_output()
-                self._release(final=True)
-                self._finish(message.get("store"))
-                return
+            when, _, size = line.partition(b" ")
+            with contextlib.suppress(ValueError):  # a line torn by a full disk
+                self._feed(round(float(when), 6), int(size))
+        # No more output: told to stop (its mark was lost on a full disk), or the recorder died and the
+        # raw output stays for the next resume.
+        if any(m["kind"] == casting.STOP for m in self.messages):
+            self._told(casting.STOP)
+
+    def _told(self, kind: str) -> bool:
+        """Do what the message for a mark of `kind` says; whether it was the last."""
+        message = self._message(kind)
+        if message is None:
+            return True  # the recorder died
+        if kind == casting.RELEASE:
+            self._release()
+        elif kind == casting.END:
+            self._end_of_output()
+        else:
+            self._end_of_output()
+            self._release(final=True)
+            self._finish(message.get("store"))
+            return True
+        return False
 
     # -- input
 
@@ -105,13 +115,19 @@ class Follower:
             if ready:
                 self._read_stdin()
 
-    def _message(self) -> dict | None:
-        """The message for the mark just read: sent right after the mark was written."""
-        while not self.messages:
-            if self.stdin_closed:
-                return None
-            self._read_stdin()
-        return self.messages.pop(0)
+    def _message(self, kind: str) -> dict | None:
+        """The message for a mark of `kind` just read (sent right after it was written), its values and
+        those of any message before it taken; None when the recorder died first. A message whose mark
+        a full disk kept out of the timing file is passed over, its values kept."""
+        while True:
+            while not self.messages:
+                if self.stdin_closed:
+                    return None
+                self._read_stdin()
+            message = self.messages.pop(0)
+            self._take_values(message["values"])
+            if message["kind"] == kind:
+                return message
 
     def _read_stdin(self) -> None:
         chunk = os.read(0, 1 << 16)

@@ -280,3 +280,36 @@ def test_a_long_backlog_at_close_is_left_to_the_follower_and_a_resume_waits_for_
     assert text.startswith("$ echo $DB_PASSWORD\r\n<redacted:DB_PASSWORD>\r\n")
     assert text.count("file999.conf") == 300 and text.endswith("last: <redacted:GITHUB_TOKEN>\r\n")
     assert_nothing_left(tmp_path)
+
+
+class _FullDisk:
+    """A timing file on a disk that has just filled up: nothing more is written to it."""
+
+    def __init__(self, timing):
+        self.timing = timing
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        self.timing.flush()
+
+    def close(self) -> None:
+        self.timing.close()
+
+
+def test_marks_a_full_disk_kept_out_of_the_timing_file_do_not_stop_the_cast(tmp_path):
+    """The prompt's and the end's marks could not be written: the cast is still complete and clean, and
+    close() does not wait for ever."""
+    r = Redactor()
+    pw = fakes.password()
+    cast = writer(tmp_path, r)
+    cast.output(f"$ export DB_PASSWORD={pw}\r\n".encode())
+    cast._timing.flush()
+    cast._timing = _FullDisk(cast._timing)
+    r.learn(pw, "DB_PASSWORD")
+    cast.flush()
+    cast.close()
+    assert shown(tmp_path / "terminal.cast") == "$ export DB_PASSWORD=<redacted:DB_PASSWORD>\r\n"
+    assert not cast.detached
+    assert_nothing_left(tmp_path)
