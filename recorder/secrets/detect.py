@@ -9,6 +9,7 @@ refuses a session that holds one in the clear.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import string
 import sys
@@ -439,37 +440,135 @@ def _holds(text: str, char: str, present: dict[str, bool]) -> bool:
     return present[char]
 
 
+# ---------------------------------------------------------------- needles, found in few passes
+
+# What re, ignoring case, also takes for an ASCII character: İ and ı for i, ſ for s, the Kelvin sign
+# for k (the tests check this against every character there is).
+FOLDS_BEYOND_ASCII = "\u0130\u0131\u017f\u212a"
+
+
+def variants(char: str) -> tuple[str, ...]:
+    """The characters an ASCII `char` matches when case is ignored, as re matches them."""
+    exact = re.compile(re.escape(char), re.IGNORECASE)
+    return tuple(c for c in dict.fromkeys(char + char.swapcase() + FOLDS_BEYOND_ASCII) if exact.fullmatch(c))
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One pass of a regex over a text, which finds where some needles are. The regex starts with
+    plain text (two characters at least where it can), which re looks for many times faster than
+    anything else; a needle found is looked for no more."""
+
+    needles: tuple[tuple[str, bool], ...]  # (needle, folded) that the regex finds
+    start: str  # the text the regex starts with, when it finds several needles that share it
+    regex: re.Pattern | None  # None: a needle of one character, looked for with `in`
+
+
+@functools.lru_cache(maxsize=128)
+def _passes(needles: frozenset[tuple[str, bool]]) -> tuple[_Pass, ...]:
+    """The passes that find which of these needles a text holds: the case-sensitive ones grouped by
+    their first two characters (one regex each); a case-blind one from its rarest character that
+    case does not change, or else one regex per case of its first two characters."""
+    out: list[_Pass] = []
+    groups: dict[str, list[str]] = {}
+    for needle, folded in sorted(needles):
+        if not folded:
+            groups.setdefault(needle[:2], []).append(needle)
+        elif len(needle) == 1:
+            out += [_Pass(((needle, True),), v, None) for v in variants(needle)]
+        elif caseless := [i for i, ch in enumerate(needle) if variants(ch) == (ch,)]:
+            i = min(caseless, key=lambda i: (_commonness(frozenset(needle[i])), i))
+            before = f"(?<=(?i:{re.escape(needle[:i])}){re.escape(needle[i])})" if i else ""
+            after = f"(?=(?i:{re.escape(needle[i + 1 :])}))" if needle[i + 1 :] else ""
+            out.append(_Pass(((needle, True),), "", re.compile(re.escape(needle[i]) + before + after)))
+        else:
+            rest = f"(?i:{re.escape(needle[2:])})" if needle[2:] else ""
+            for a in variants(needle[0]):
+                for b in variants(needle[1]):
+                    out.append(_Pass(((needle, True),), "", re.compile(re.escape(a + b) + rest)))
+    for start, group in groups.items():
+        if len(start) == 1:
+            out.append(_Pass(((start, False),), start, None))
+        else:
+            out.append(_Pass(tuple((n, False) for n in group), start, _starting(start, tuple(group))))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _starting(start: str, needles: tuple[str, ...]) -> re.Pattern:
+    """A regex that finds any of these needles, which all start with `start`."""
+    rests = "|".join(re.escape(n[len(start) :]) for n in sorted(needles, key=len, reverse=True))
+    return re.compile(re.escape(start) + (f"(?:{rests})" if rests else ""))
+
+
+def needles_in(text: str, needles: frozenset[tuple[str, bool]]) -> set[tuple[str, bool]]:
+    """Which of these needles a text holds: (needle, False) as it is, (needle, True) as re finds it
+    when case is ignored, in ASCII and other text alike."""
+    found: set[tuple[str, bool]] = set()
+    for p in _passes(needles):
+        todo = [key for key in p.needles if key not in found]
+        if not todo:
+            continue
+        if p.regex is None:  # one character: `in` is a memchr
+            if p.start in text:
+                found.update(todo)
+            continue
+        if len(p.needles) == 1:
+            if p.regex.search(text):
+                found.update(todo)
+            continue
+        regex, pos = p.regex, 0  # several needles: which ones are where a match starts
+        while todo and (m := regex.search(text, pos)):
+            here = [key for key in todo if text.startswith(key[0], m.start())]
+            found.update(here)
+            todo = [key for key in todo if key not in here]
+            if here and todo:
+                regex = _starting(p.start, tuple(n for n, _ in todo))
+            pos = m.start() + 1
+    return found
+
+
+def search_hits(plugin, search: _Search, text: str) -> list[Hit]:
+    """What one of a plugin's searches finds in a text."""
+    hits = []
+    for m in search.regex.finditer(text):
+        if _is_private_key(plugin):
+            block = _key_block(text, m)
+            if block:
+                hits.append(Hit(*block, plugin.secret_type))
+            continue
+        start, end = _span(m)
+        value = text[start:end]
+        if end - start < 4 or (hasattr(plugin, "is_formally_valid") and not plugin.is_formally_valid(value)):
+            continue
+        hits.append(Hit(start, end, plugin.secret_type))
+    return hits
+
+
 def find_values(text: str, entropy: bool = True, tokens_only: bool = False) -> list[Hit]:
     """Secrets detect-secrets' plugins see in a text. Entropy: quoted strings (as detect-secrets scans
     code) and long unquoted base64-like words; unquoted hex is left alone, since checksums and commit
     ids are everywhere in deployments and are not secrets."""
+    return _find_values(text, entropy, tokens_only, prefilter=True)
+
+
+def _find_values(text: str, entropy: bool, tokens_only: bool, prefilter: bool) -> list[Hit]:
+    """find_values, or without `prefilter` every search run over the whole text (what the tests
+    compare it with)."""
     _, b64, hexa = _plugins()
     hits: list[Hit] = []
     present: dict[str, bool] = {}  # gate characters looked for so far
-    lowered: str | None = None  # where case-blind needles are looked for, made once one is needed
-    for plugin, searches in _searches():
-        if tokens_only and type(plugin).__name__ not in TOKEN_PLUGINS:
-            continue
+    chosen = [
+        (plugin, [s for s in searches if not prefilter or not s.gate or any(_holds(text, c, present) for c in s.gate)])
+        for plugin, searches in _searches()
+        if not tokens_only or type(plugin).__name__ in TOKEN_PLUGINS
+    ]
+    needles = frozenset((s.needle, s.folded) for _, ss in chosen for s in ss if s.needle)
+    found = needles_in(text, needles) if prefilter else needles
+    for plugin, searches in chosen:
         for search in searches:
-            if search.gate and not any(_holds(text, ch, present) for ch in search.gate):
-                continue
-            if search.needle and not search.folded and search.needle not in text:
-                continue
-            if search.needle and search.folded and text.isascii():
-                lowered = text.lower() if lowered is None else lowered
-                if search.needle not in lowered:
-                    continue
-            for m in search.regex.finditer(text):
-                if _is_private_key(plugin):
-                    block = _key_block(text, m)
-                    if block:
-                        hits.append(Hit(*block, plugin.secret_type))
-                    continue
-                start, end = _span(m)
-                value = text[start:end]
-                if end - start < 4 or (hasattr(plugin, "is_formally_valid") and not plugin.is_formally_valid(value)):
-                    continue
-                hits.append(Hit(start, end, plugin.secret_type))
+            if not search.needle or (search.needle, search.folded) in found:
+                hits += search_hits(plugin, search, text)
     if entropy:
         for plugin in (b64, hexa):
             for m in plugin.regex.finditer(text):

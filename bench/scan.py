@@ -1,0 +1,115 @@
+"""How fast the terminal's output is scanned for secrets: ms per MB of find_values(tokens_only), and of
+the whole Redactor.spans that the cast calls, now and with the old prefilter (a gate, then each
+needle looked for with `in` over the text, case-blind ones in the lowered text when it is ASCII), on
+real output made here (`ls -lR` and `find -ls`, up to --mb MB) and on bench/exit.py's line, in chunks
+of 1 MB as the cast scans them. Both must find the same hits; the ratio is old / new.
+
+    .venv/bin/python bench/scan.py [--mb 30] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from recorder.secrets import detect, redact  # noqa: E402
+
+CHUNK = 1 << 20  # characters a call, as the cast's BATCH
+LINE = "0123456789 the quick brown fox jumps over the lazy dog 0123456789\n"  # bench/exit.py's
+
+
+def real_output(megabytes: int) -> str:
+    """What listing this machine's files prints, cut at `megabytes` MB."""
+    limit = megabytes << 20
+    script = "ls -lR /usr /var/lib /etc; find / -xdev -ls"
+    with subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        data = proc.stdout.read(limit)
+        proc.kill()
+    return data.decode("utf-8", "replace")
+
+
+def old_find_values(text: str, entropy: bool = False, tokens_only: bool = True) -> list[detect.Hit]:
+    """find_values as it was: every needle looked for on its own (the reference)."""
+    assert not entropy
+    hits: list[detect.Hit] = []
+    present: dict[str, bool] = {}
+    lowered = None
+    for plugin, searches in detect._searches():
+        if tokens_only and type(plugin).__name__ not in detect.TOKEN_PLUGINS:
+            continue
+        for search in searches:
+            if search.gate and not any(detect._holds(text, ch, present) for ch in search.gate):
+                continue
+            if search.needle and not search.folded and search.needle not in text:
+                continue
+            if search.needle and search.folded and text.isascii():
+                lowered = text.lower() if lowered is None else lowered
+                if search.needle not in lowered:
+                    continue
+            hits += detect.search_hits(plugin, search, text)
+    return hits
+
+
+def new_find_values(text: str, entropy: bool = False, tokens_only: bool = True) -> list[detect.Hit]:
+    return detect.find_values(text, entropy=entropy, tokens_only=tokens_only)
+
+
+def spans_with(find_values) -> object:
+    """Redactor().spans with this find_values in it."""
+    saved = redact.find_values
+    redact.find_values = find_values
+
+    def spans(text: str):
+        redact.find_values = find_values
+        try:
+            return redactor.spans(text)
+        finally:
+            redact.find_values = saved
+
+    redactor = redact.Redactor()
+    redactor.learn("fake" + "known-value-1", "DB_PASSWORD")  # one known value, as after a typed secret
+    return spans
+
+
+def ms_per_mb(scan, chunks: list[str], rounds: int) -> tuple[float, list]:
+    """The best of `rounds` runs over all chunks, in ms per MB; and what was found."""
+    best, found = float("inf"), []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        found = [scan(chunk) for chunk in chunks]
+        best = min(best, time.perf_counter() - start)
+    megabytes = sum(len(c) for c in chunks) / (1 << 20)
+    return best * 1000 / megabytes, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mb", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    detect.warm_up()
+    real = real_output(args.mb)
+    synthetic = LINE * ((args.mb << 20) // len(LINE))
+    for name, text in (("real output (ls -lR, find -ls)", real), ("bench/exit.py's line", synthetic)):
+        chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)]
+        kind = "ASCII" if text.isascii() else "not ASCII"
+        print(f"{name}: {len(text) / (1 << 20):.1f} MB, {kind}, {len(chunks)} chunks")
+        for what, old, new in (
+            ("find_values(tokens_only)", old_find_values, new_find_values),
+            ("Redactor.spans", spans_with(old_find_values), spans_with(new_find_values)),
+        ):
+            before, old_hits = ms_per_mb(old, chunks, args.rounds)
+            after, new_hits = ms_per_mb(new, chunks, args.rounds)
+            assert old_hits == new_hits, (what, old_hits, new_hits)
+            print(
+                f"  {what:25} old {before:6.2f} ms/MB   new {after:6.2f} ms/MB   "
+                f"{before / after:4.1f}x faster   ({sum(map(len, new_hits))} hits)"
+            )
+
+
+if __name__ == "__main__":
+    main()
