@@ -453,15 +453,36 @@ def variants(char: str) -> tuple[str, ...]:
     return tuple(c for c in dict.fromkeys(char + char.swapcase() + FOLDS_BEYOND_ASCII) if exact.fullmatch(c))
 
 
+# Characters a pass may start from with memchr (`str.find`), rarest in a terminal's output first:
+# punctuation of code and settings, capitals (those of the months last: `ls -l`, logs), the rarest
+# small letters, quotes and brackets. Other small letters, digits and the punctuation of paths are
+# everywhere.
+ANCHORS = "=@#$%&*+<>^`{|}~\\!?QZYKVHXGBWUPLRTICEJFMASONDqzj;,()[]\"'"
+ANCHOR_LIMIT = 16  # occurrences of an anchor looked at, and as many again every 16 KB, before a regex
+
+
 @dataclass(frozen=True)
 class _Pass:
     """One pass of a regex over a text, which finds where some needles are. The regex starts with
-    plain text (two characters at least where it can), which re looks for many times faster than
-    anything else; a needle found is looked for no more."""
+    plain text (two characters at least where it can), which re looks for several times faster than
+    anything else; a needle found is looked for no more. Where every needle holds a rare character
+    (an anchor), memchr goes from one to the next instead, many times faster again, and the regex
+    runs only when it is not rare in this text."""
 
     needles: tuple[tuple[str, bool], ...]  # (needle, folded) that the regex finds
     start: str  # the text the regex starts with, when it finds several needles that share it
     regex: re.Pattern | None  # None: a needle of one character, looked for with `in`
+    anchor: str = ""  # a character each match holds, and how far into the match, needle by needle
+    offsets: tuple[int, ...] = ()
+
+
+def _anchored(p: _Pass, literal: list[str]) -> _Pass:
+    """The pass with an anchor: the rarest character that each needle's plain text (as case-sensitive
+    as the regex) holds, if one is rare."""
+    shared = set.intersection(*(set(text) for text in literal))
+    anchor = min(shared & set(ANCHORS), key=ANCHORS.index, default="")
+    offsets = tuple(text.index(anchor) for text in literal) if anchor else ()
+    return _Pass(p.needles, p.start, p.regex, anchor, offsets)
 
 
 @functools.lru_cache(maxsize=128)
@@ -472,25 +493,27 @@ def _passes(needles: frozenset[tuple[str, bool]]) -> tuple[_Pass, ...]:
     out: list[_Pass] = []
     groups: dict[str, list[str]] = {}
     for needle, folded in sorted(needles):
+        key = ((needle, folded),)
         if not folded:
             groups.setdefault(needle[:2], []).append(needle)
         elif len(needle) == 1:
-            out += [_Pass(((needle, True),), v, None) for v in variants(needle)]
+            out += [_Pass(key, v, None) for v in variants(needle)]
         elif caseless := [i for i, ch in enumerate(needle) if variants(ch) == (ch,)]:
             i = min(caseless, key=lambda i: (_commonness(frozenset(needle[i])), i))
             before = f"(?<=(?i:{re.escape(needle[:i])}){re.escape(needle[i])})" if i else ""
             after = f"(?=(?i:{re.escape(needle[i + 1 :])}))" if needle[i + 1 :] else ""
-            out.append(_Pass(((needle, True),), "", re.compile(re.escape(needle[i]) + before + after)))
+            out.append(_anchored(_Pass(key, "", re.compile(re.escape(needle[i]) + before + after)), [needle[i]]))
         else:
             rest = f"(?i:{re.escape(needle[2:])})" if needle[2:] else ""
             for a in variants(needle[0]):
                 for b in variants(needle[1]):
-                    out.append(_Pass(((needle, True),), "", re.compile(re.escape(a + b) + rest)))
+                    out.append(_anchored(_Pass(key, "", re.compile(re.escape(a + b) + rest)), [a + b]))
     for start, group in groups.items():
         if len(start) == 1:
             out.append(_Pass(((start, False),), start, None))
         else:
-            out.append(_Pass(tuple((n, False) for n in group), start, _starting(start, tuple(group))))
+            p = _Pass(tuple((n, False) for n in group), start, _starting(start, tuple(group)))
+            out.append(_anchored(p, group))
     return tuple(out)
 
 
@@ -499,6 +522,29 @@ def _starting(start: str, needles: tuple[str, ...]) -> re.Pattern:
     """A regex that finds any of these needles, which all start with `start`."""
     rests = "|".join(re.escape(n[len(start) :]) for n in sorted(needles, key=len, reverse=True))
     return re.compile(re.escape(start) + (f"(?:{rests})" if rests else ""))
+
+
+def _at(text: str, pos: int, p: _Pass, key: tuple[str, bool]) -> bool:
+    """Whether a pass's needle is in a text at `pos`."""
+    if pos < 0:
+        return False
+    return bool(p.regex.match(text, pos)) if key[1] else text.startswith(key[0], pos)
+
+
+def _by_anchor(text: str, p: _Pass, todo: list) -> tuple[list, bool]:
+    """The needles of a pass found from each place its anchor is, and whether that was all of them
+    (False: the anchor is not rare in this text, and the regex is to look for the others)."""
+    found, pos, left = [], 0, ANCHOR_LIMIT + (len(text) >> 14)
+    offsets = dict(zip(p.needles, p.offsets, strict=True))
+    while todo and left:
+        at = text.find(p.anchor, pos)
+        if at < 0:
+            return found, True
+        here = [key for key in todo if _at(text, at - offsets[key], p, key)]
+        found += here
+        todo = [key for key in todo if key not in here]
+        pos, left = at + 1, left - 1
+    return found, not todo
 
 
 def needles_in(text: str, needles: frozenset[tuple[str, bool]]) -> set[tuple[str, bool]]:
@@ -513,11 +559,17 @@ def needles_in(text: str, needles: frozenset[tuple[str, bool]]) -> set[tuple[str
             if p.start in text:
                 found.update(todo)
             continue
+        if p.anchor:
+            here, complete = _by_anchor(text, p, todo)
+            found.update(here)
+            if complete:
+                continue
+            todo = [key for key in todo if key not in found]
         if len(p.needles) == 1:
             if p.regex.search(text):
                 found.update(todo)
             continue
-        regex, pos = p.regex, 0  # several needles: which ones are where a match starts
+        regex, pos = _starting(p.start, tuple(n for n, _ in todo)), 0  # which needles are where a match starts
         while todo and (m := regex.search(text, pos)):
             here = [key for key in todo if text.startswith(key[0], m.start())]
             found.update(here)
