@@ -248,6 +248,9 @@ class _Search:
     needle: str  # "" when nothing is known
     folded: bool  # the pattern ignores case: the needle is lower case, looked for in lowered text
     gate: frozenset[str]  # empty when nothing is known
+    lead: int | None = None  # every match starts this far before a place of the needle, when known
+    needles: tuple[str, ...] = ()  # what the prefilter looks for: the needle, or texts one of which
+    slow: bool = False  # the pattern does not start with plain text, or ignores case
 
 
 def warm_up() -> None:
@@ -264,7 +267,13 @@ def _searches() -> list[tuple[object, list[_Search]]]:
             needle, folded = required_text(regex), bool(regex.flags & re.IGNORECASE)
             if folded:  # re folds some non-ASCII letters onto ASCII ones (K, ſ, ı): only ASCII is compared
                 needle = needle.lower() if needle.isascii() else ""
-            searches.append(_Search(regex, needle, folded, required_chars(regex)))
+            alternatives = required_texts(regex)  # one of which every match holds: ghp_, gho_, ...
+            shared = not folded and len({a[:2] for a in alternatives}) == 1  # one pass finds them all
+            needles = alternatives if shared and min(map(len, alternatives)) > len(needle) else (needle,)
+            lead = needle_lead(regex) if needle else None
+            slow = folded or not _starts_plain(regex)
+            gate = required_chars(regex)
+            searches.append(_Search(regex, needle, folded, gate, lead, tuple(n for n in needles if n), slow))
         out.append((plugin, searches))
     return out
 
@@ -277,20 +286,124 @@ def required_text(regex: re.Pattern) -> str:
     Stripe's do not: without this, they were most of the time a megabyte of terminal output took).
     Read from the pattern as the re module parses it; only characters at its top level count, which
     every match holds in that order (nothing inside a group, a repeat or an alternative)."""
+    return _required(regex)[0]
+
+
+def needle_lead(regex: re.Pattern) -> int | None:
+    """How far before its required text (see `required_text`) every match of `regex` starts, when
+    what comes before it has one width (Stripe's `(?:r|s)k_live_`: 1); None when not known."""
+    needle, tree = _required(regex)
+    if not needle:
+        return None
+    lo, hi = tree.getwidth()
+    return lo if lo == hi else None
+
+
+def required_texts(regex: re.Pattern) -> tuple[str, ...]:
+    """Texts one of which every match of `regex` holds, the longest such set known (the shortest of
+    them the longest, then the fewest); () when none. `(ghp|gho)_x`: ghp_x and gho_x. Read from the
+    top level of the pattern, groups and alternatives of plain text included."""
+    try:
+        from re import _parser
+
+        tree = _parser.parse(regex.pattern, regex.flags)
+    except Exception:  # noqa: BLE001 - another Python's parser: nothing known
+        return ()
+    runs = [run for run in _runs(_flat(tree)) if "" not in run]
+    best = max(runs, key=lambda run: (min(map(len, run)), -len(run)), default=set())
+    return tuple(sorted(best))
+
+
+ALTERNATIVES_MAX = 16  # texts in a set at most
+
+
+def _flat(items) -> list:
+    """The items of a pattern with its plain groups opened: each is matched once, in order."""
+    from re import _constants as c
+
+    out = []
+    for op, arg in items:
+        if op is c.SUBPATTERN and not arg[1] and not arg[2]:
+            out += _flat(arg[3])
+        else:
+            out.append((op, arg))
+    return out
+
+
+def _chars(op, arg) -> list[str] | None:
+    """The characters one item of a pattern stands for, when it is one of a few plain ones."""
+    from re import _constants as c
+
+    if op is c.LITERAL:
+        return [chr(arg)]
+    if op is c.IN and len(arg) <= 8 and all(o is c.LITERAL for o, _ in arg):
+        return [chr(a) for _, a in arg]
+    return None
+
+
+def _runs(items) -> list[set[str]]:
+    """Sets of texts, one of which each match holds: runs of plain characters, classes of a few and
+    alternatives of plain text (an alternative that goes on with more than plain text ends the run)."""
+    from re import _constants as c
+
+    runs, current = [], {""}
+    for op, arg in items:
+        chars = _chars(op, arg)
+        ends = False
+        if chars is None and op is c.BRANCH:
+            chars = []
+            for branch in arg[1]:
+                texts = {""}
+                for o, a in _flat(branch):
+                    more = _chars(o, a)
+                    if more is None:
+                        ends = True
+                        break
+                    texts = {t + m for t in texts for m in more}
+                chars += texts
+        if chars is None or len(current) * len(chars) > ALTERNATIVES_MAX:
+            runs.append(current)
+            current = {""}
+            continue
+        current = {t + ch for t in current for ch in chars}
+        if ends:
+            runs.append(current)
+            current = {""}
+    runs.append(current)
+    return runs
+
+
+def _starts_plain(regex: re.Pattern) -> bool:
+    """Whether a pattern starts with a plain character, which re looks for fast (not with a class,
+    an alternative or an assertion)."""
+    try:
+        from re import _constants, _parser
+
+        items = _flat(_parser.parse(regex.pattern, regex.flags))
+    except Exception:  # noqa: BLE001 - another Python's parser
+        return False
+    return bool(items) and items[0][0] is _constants.LITERAL
+
+
+def _required(regex: re.Pattern):
+    """required_text, and the part of the parsed pattern before it ("", None when none is known)."""
     try:
         from re import _constants, _parser
 
         tree = _parser.parse(regex.pattern, regex.flags)
     except Exception:  # noqa: BLE001 - another Python's parser: no shortcut, the regex searches everything
-        return ""
+        return "", None
     best = run = ""
-    for op, arg in tree:
+    best_at = start = 0
+    for i, (op, arg) in enumerate(tree):
         if op is _constants.LITERAL:
+            start = i if not run else start
             run += chr(arg)
-            best = max(best, run, key=len)
+            if len(run) > len(best):
+                best, best_at = run, start
         else:
             run = ""
-    return best
+    return best, tree[:best_at]
 
 
 # How often a character shows in a terminal's output, roughly: a gate of rarer characters is absent
@@ -458,6 +571,7 @@ def variants(char: str) -> tuple[str, ...]:
 # small letters, quotes and brackets. Other small letters, digits and the punctuation of paths are
 # everywhere.
 ANCHORS = "=@#$%&*+<>^`{|}~\\!?QZYKVHXGBWUPLRTICEJFMASONDqzj;,()[]\"'"
+PLACES_LIMIT = 64  # places of a needle a slow regex is tried at, and as many again every 64 KB
 ANCHOR_LIMIT = 16  # occurrences of an anchor looked at, and as many again every 16 KB, before a regex
 
 
@@ -474,6 +588,7 @@ class _Pass:
     regex: re.Pattern | None  # None: a needle of one character, looked for with `in`
     anchor: str = ""  # a character each match holds, and how far into the match, needle by needle
     offsets: tuple[int, ...] = ()
+    back: int = 0  # how far into its needle a match of the regex starts
 
 
 def _anchored(p: _Pass, literal: list[str]) -> _Pass:
@@ -482,7 +597,7 @@ def _anchored(p: _Pass, literal: list[str]) -> _Pass:
     shared = set.intersection(*(set(text) for text in literal))
     anchor = min(shared & set(ANCHORS), key=ANCHORS.index, default="")
     offsets = tuple(text.index(anchor) for text in literal) if anchor else ()
-    return _Pass(p.needles, p.start, p.regex, anchor, offsets)
+    return _Pass(p.needles, p.start, p.regex, anchor, offsets, p.back)
 
 
 @functools.lru_cache(maxsize=128)
@@ -502,7 +617,8 @@ def _passes(needles: frozenset[tuple[str, bool]]) -> tuple[_Pass, ...]:
             i = min(caseless, key=lambda i: (_commonness(frozenset(needle[i])), i))
             before = f"(?<=(?i:{re.escape(needle[:i])}){re.escape(needle[i])})" if i else ""
             after = f"(?=(?i:{re.escape(needle[i + 1 :])}))" if needle[i + 1 :] else ""
-            out.append(_anchored(_Pass(key, "", re.compile(re.escape(needle[i]) + before + after)), [needle[i]]))
+            regex = re.compile(re.escape(needle[i]) + before + after)
+            out.append(_anchored(_Pass(key, "", regex, back=i), [needle[i]]))
         else:
             rest = f"(?i:{re.escape(needle[2:])})" if needle[2:] else ""
             for a in variants(needle[0]):
@@ -524,6 +640,10 @@ def _starting(start: str, needles: tuple[str, ...]) -> re.Pattern:
     return re.compile(re.escape(start) + (f"(?:{rests})" if rests else ""))
 
 
+def _limit(text: str) -> int:
+    return ANCHOR_LIMIT + (len(text) >> 14)
+
+
 def _at(text: str, pos: int, p: _Pass, key: tuple[str, bool]) -> bool:
     """Whether a pass's needle is in a text at `pos`."""
     if pos < 0:
@@ -534,7 +654,7 @@ def _at(text: str, pos: int, p: _Pass, key: tuple[str, bool]) -> bool:
 def _by_anchor(text: str, p: _Pass, todo: list) -> tuple[list, bool]:
     """The needles of a pass found from each place its anchor is, and whether that was all of them
     (False: the anchor is not rare in this text, and the regex is to look for the others)."""
-    found, pos, left = [], 0, ANCHOR_LIMIT + (len(text) >> 14)
+    found, pos, left = [], 0, _limit(text)
     offsets = dict(zip(p.needles, p.offsets, strict=True))
     while todo and left:
         at = text.find(p.anchor, pos)
@@ -580,10 +700,52 @@ def needles_in(text: str, needles: frozenset[tuple[str, bool]]) -> set[tuple[str
     return found
 
 
-def search_hits(plugin, search: _Search, text: str) -> list[Hit]:
-    """What one of a plugin's searches finds in a text."""
+def _places(text: str, key: tuple[str, bool], left: int) -> list[int] | None:
+    """Where a needle is in a text, in order, overlapping ones too; None when it is in more than
+    `left` places, too many to try a regex at one by one."""
+    needle, folded = key
+    out: list[int] = []
+    for p in _passes(frozenset({key})) if folded else [_Pass((key,), needle, None)]:
+        pos = 0
+        while left:
+            if p.regex is None:
+                at = text.find(p.start, pos)
+            else:
+                m = p.regex.search(text, pos)
+                at = m.start() if m else -1
+            if at < 0:
+                break
+            out.append(at - p.back)
+            pos, left = at + 1, left - 1
+        else:
+            return None
+    return sorted(set(out)) if folded else out
+
+
+def _matches(search: _Search, text: str):
+    """The regex's matches, as finditer gives them: tried only where they can start (just before
+    each place of the needle) when there are few such places, which is many times faster for the
+    patterns re cannot look for by their first characters (case-blind ones, Stripe's)."""
+    slow = search.lead is not None and search.slow
+    places = _places(text, (search.needle, search.folded), PLACES_LIMIT + (len(text) >> 10)) if slow else None
+    if places is None:
+        yield from search.regex.finditer(text)
+        return
+    end = 0
+    for place in places:
+        start = place - search.lead
+        if start < end or start < 0:
+            continue
+        m = search.regex.match(text, start)
+        if m:
+            yield m
+            end = max(m.end(), start + 1)
+
+
+def search_hits(plugin, search: _Search, text: str, everywhere: bool = False) -> list[Hit]:
+    """What one of a plugin's searches finds in a text (`everywhere`: the regex run over all of it)."""
     hits = []
-    for m in search.regex.finditer(text):
+    for m in search.regex.finditer(text) if everywhere else _matches(search, text):
         if _is_private_key(plugin):
             block = _key_block(text, m)
             if block:
@@ -615,12 +777,12 @@ def _find_values(text: str, entropy: bool, tokens_only: bool, prefilter: bool) -
         for plugin, searches in _searches()
         if not tokens_only or type(plugin).__name__ in TOKEN_PLUGINS
     ]
-    needles = frozenset((s.needle, s.folded) for _, ss in chosen for s in ss if s.needle)
+    needles = frozenset((n, s.folded) for _, ss in chosen for s in ss for n in s.needles)
     found = needles_in(text, needles) if prefilter else needles
     for plugin, searches in chosen:
         for search in searches:
-            if not search.needle or (search.needle, search.folded) in found:
-                hits += search_hits(plugin, search, text)
+            if not search.needles or any((n, search.folded) in found for n in search.needles):
+                hits += search_hits(plugin, search, text, everywhere=not prefilter)
     if entropy:
         for plugin in (b64, hexa):
             for m in plugin.regex.finditer(text):

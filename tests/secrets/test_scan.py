@@ -127,6 +127,8 @@ def _both(text: str, tokens_only: bool) -> tuple[list, list]:
 
 @settings(max_examples=300, deadline=None)
 @given(TEXTS)
+@example("xo" + "xoxb-1234-5678-abcdef")  # the needle twice, overlapping: the match is at the second
+@example("sk" + "_live_" + "0" * 30 + "rk" + "_live_" + "1" * 24)  # a match one character before its needle
 def test_the_prefilter_keeps_every_hit_of_every_search(text):
     for tokens_only in (True, False):
         fast, every = _both(text, tokens_only)
@@ -179,3 +181,20 @@ def test_variants_are_every_character_re_takes_for_an_ascii_one_when_case_is_ign
     for char in string.printable:
         taken = set(re.findall(re.escape(char), everything, re.IGNORECASE))
         assert taken == set(detect.variants(char)), char
+
+
+def test_texts_one_of_which_every_match_holds_are_read_from_groups_classes_and_alternatives():
+    assert detect.required_texts(re.compile(r"(ghp|gho)_[a-z]{36}")) == ("gho_", "ghp_")
+    assert detect.required_texts(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == ("rk_live_", "sk_live_")
+    assert detect.required_texts(re.compile(r"A(?:3T[A-Z]|BIA|KIA)")) == ("A3T", "ABIA", "AKIA")  # ends at [A-Z]
+    assert detect.required_texts(re.compile(r"ab?cd")) == ("cd",)
+    for nothing in (r"[A-Z]{20}", r"(?:x|)y?", r"\d+"):
+        assert detect.required_texts(re.compile(nothing)) == (), nothing
+
+
+def test_how_far_before_its_needle_a_match_starts_is_known_only_when_fixed():
+    assert detect.needle_lead(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == 1
+    assert detect.needle_lead(re.compile(r"[0-9a-z]{32}-us[0-9]{1,2}")) == 32
+    assert detect.needle_lead(re.compile(r"^xox(?:a|b)-")) == 0
+    assert detect.needle_lead(re.compile(r"x?abc")) is None
+    assert detect.needle_lead(re.compile(r"[A-Z]+")) is None
