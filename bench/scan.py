@@ -42,7 +42,7 @@ def old_find_values(text: str, entropy: bool = False, tokens_only: bool = True) 
         if tokens_only and type(plugin).__name__ not in detect.TOKEN_PLUGINS:
             continue
         for search in searches:
-            if search.gate and not any(detect._holds(text, ch, present) for ch in search.gate):
+            if search.gate and not any(_holds(text, ch, present) for ch in search.gate):
                 continue
             if search.needle and not search.folded and search.needle not in text:
                 continue
@@ -52,6 +52,12 @@ def old_find_values(text: str, entropy: bool = False, tokens_only: bool = True) 
                     continue
             hits += detect.search_hits(plugin, search, text, everywhere=True)
     return hits
+
+
+def _holds(text: str, char: str, present: dict[str, bool]) -> bool:
+    if char not in present:
+        present[char] = char in text
+    return present[char]
 
 
 def new_find_values(text: str, entropy: bool = False, tokens_only: bool = True) -> list[detect.Hit]:

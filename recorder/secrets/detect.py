@@ -251,6 +251,17 @@ class _Search:
     lead: int | None = None  # every match starts this far before a place of the needle, when known
     needles: tuple[str, ...] = ()  # what the prefilter looks for: the needle, or texts one of which
     slow: bool = False  # the pattern does not start with plain text, or ignores case
+    keys: frozenset[tuple[str, bool]] = frozenset()  # the needles as needles_in takes them
+
+
+@_once
+def _all_searches() -> list[tuple[object, _Search]]:
+    return [(plugin, search) for plugin, searches in _searches() for search in searches]
+
+
+@_once
+def _token_searches() -> list[tuple[object, _Search]]:
+    return [(plugin, search) for plugin, search in _all_searches() if type(plugin).__name__ in TOKEN_PLUGINS]
 
 
 def warm_up() -> None:
@@ -273,7 +284,9 @@ def _searches() -> list[tuple[object, list[_Search]]]:
             lead = needle_lead(regex) if needle else None
             slow = folded or not _starts_plain(regex)
             gate = required_chars(regex)
-            searches.append(_Search(regex, needle, folded, gate, lead, tuple(n for n in needles if n), slow))
+            needles = tuple(n for n in needles if n)
+            keys = frozenset((n, folded) for n in needles)
+            searches.append(_Search(regex, needle, folded, gate, lead, needles, slow, keys))
         out.append((plugin, searches))
     return out
 
@@ -547,12 +560,6 @@ def _path_like(value: str) -> bool:
     return sum(1 for part in value.split("/") if PATH_WORD.fullmatch(part)) >= 2
 
 
-def _holds(text: str, char: str, present: dict[str, bool]) -> bool:
-    if char not in present:
-        present[char] = char in text
-    return present[char]
-
-
 # ---------------------------------------------------------------- needles, found in few passes
 
 # What re, ignoring case, also takes for an ASCII character: İ and ı for i, ſ for s, the Kelvin sign
@@ -667,9 +674,26 @@ def _by_anchor(text: str, p: _Pass, todo: list) -> tuple[list, bool]:
     return found, not todo
 
 
+SMALL_TEXT = 4096  # characters: up to this, needles are looked for one by one
+
+
+@functools.lru_cache(maxsize=256)
+def _folded(needle: str) -> re.Pattern:
+    return re.compile(re.escape(needle), re.IGNORECASE)
+
+
+def _holds_needle(text: str, lowered: str | None, needle: str, folded: bool) -> bool:
+    if not folded:
+        return needle in text
+    return needle in lowered if lowered is not None else bool(_folded(needle).search(text))
+
+
 def needles_in(text: str, needles: frozenset[tuple[str, bool]]) -> set[tuple[str, bool]]:
     """Which of these needles a text holds: (needle, False) as it is, (needle, True) as re finds it
     when case is ignored, in ASCII and other text alike."""
+    if len(text) <= SMALL_TEXT:  # a command, a value: one `in` a needle costs less than setting up passes
+        lowered = text.lower() if text.isascii() else None  # in ASCII, case folds onto ASCII only
+        return {key for key in needles if _holds_needle(text, lowered, *key)}
     found: set[tuple[str, bool]] = set()
     for p in _passes(needles):
         todo = [key for key in p.needles if key not in found]
@@ -726,7 +750,7 @@ def _matches(search: _Search, text: str):
     """The regex's matches, as finditer gives them: tried only where they can start (just before
     each place of the needle) when there are few such places, which is many times faster for the
     patterns re cannot look for by their first characters (case-blind ones, Stripe's)."""
-    slow = search.lead is not None and search.slow
+    slow = search.lead is not None and search.slow and len(text) > SMALL_TEXT
     places = _places(text, (search.needle, search.folded), PLACES_LIMIT + (len(text) >> 10)) if slow else None
     if places is None:
         yield from search.regex.finditer(text)
@@ -771,18 +795,20 @@ def _find_values(text: str, entropy: bool, tokens_only: bool, prefilter: bool) -
     compare it with)."""
     _, b64, hexa = _plugins()
     hits: list[Hit] = []
-    present: dict[str, bool] = {}  # gate characters looked for so far
-    chosen = [
-        (plugin, [s for s in searches if not prefilter or not s.gate or any(_holds(text, c, present) for c in s.gate)])
-        for plugin, searches in _searches()
-        if not tokens_only or type(plugin).__name__ in TOKEN_PLUGINS
-    ]
-    needles = frozenset((n, s.folded) for _, ss in chosen for s in ss for n in s.needles)
+    open_gates: dict[frozenset[str], bool] = {}  # gates looked at so far: does the text hold one of them
+    chosen = []
+    for plugin, search in _token_searches() if tokens_only else _all_searches():
+        if prefilter and search.gate:
+            if search.gate not in open_gates:
+                open_gates[search.gate] = any(c in text for c in search.gate)
+            if not open_gates[search.gate]:
+                continue
+        chosen.append((plugin, search))
+    needles = frozenset(key for _, search in chosen for key in search.keys)
     found = needles_in(text, needles) if prefilter else needles
-    for plugin, searches in chosen:
-        for search in searches:
-            if not search.needles or any((n, search.folded) in found for n in search.needles):
-                hits += search_hits(plugin, search, text, everywhere=not prefilter)
+    for plugin, search in chosen:
+        if not search.keys or not found.isdisjoint(search.keys):
+            hits += search_hits(plugin, search, text, everywhere=not prefilter)
     if entropy:
         for plugin in (b64, hexa):
             for m in plugin.regex.finditer(text):

@@ -118,6 +118,11 @@ NOISE = st.one_of(
 TEXTS = st.lists(st.one_of(CASED, NOISE), min_size=1, max_size=12).map("".join)
 
 
+# Beyond detect.SMALL_TEXT, needles are found in passes over the text rather than one by one: each
+# text is tried as it is and after this much real-looking output.
+FILLER = "".join(REAL_LINES) * (detect.SMALL_TEXT // len("".join(REAL_LINES)) + 1)
+
+
 def _both(text: str, tokens_only: bool) -> tuple[list, list]:
     return (
         detect.find_values(text, entropy=False, tokens_only=tokens_only),
@@ -131,8 +136,9 @@ def _both(text: str, tokens_only: bool) -> tuple[list, list]:
 @example("sk" + "_live_" + "0" * 30 + "rk" + "_live_" + "1" * 24)  # a match one character before its needle
 def test_the_prefilter_keeps_every_hit_of_every_search(text):
     for tokens_only in (True, False):
-        fast, every = _both(text, tokens_only)
-        assert fast == every
+        for padded in (text, FILLER + text, text + FILLER):
+            fast, every = _both(padded, tokens_only)
+            assert fast == every
 
 
 @settings(max_examples=100, deadline=None)
@@ -140,8 +146,9 @@ def test_the_prefilter_keeps_every_hit_of_every_search(text):
 def test_each_kind_of_token_is_found_in_any_case_by_both(text):
     """The comparison above means something: the samples are hits, the prefilter must keep them
     (and a text whose only token is in another case or folded is found too, where the plugin ignores case)."""
-    fast, every = _both(text, tokens_only=False)
-    assert fast == every
+    for padded in (text, FILLER + text):
+        fast, every = _both(padded, tokens_only=False)
+        assert fast == every
 
 
 @settings(max_examples=20, deadline=None)
@@ -170,10 +177,13 @@ def test_needles_in_finds_what_in_and_a_case_blind_search_find(needles, text):
     """Needles that share their first characters, that start others, of one character, with letters
     and without: each is found exactly where `in` (or re ignoring case) finds it."""
     needles = frozenset((n.lower() if folded else n, folded) for n, folded in needles)
-    expected = {
-        (n, folded) for n, folded in needles if (re.search(re.escape(n), text, re.IGNORECASE) if folded else n in text)
-    }
-    assert detect.needles_in(text, needles) == expected
+    for padded in (text, "0123456789 \n" * (detect.SMALL_TEXT // 12 + 1) + text):
+        expected = {
+            (n, folded)
+            for n, folded in needles
+            if (re.search(re.escape(n), padded, re.IGNORECASE) if folded else n in padded)
+        }
+        assert detect.needles_in(padded, needles) == expected
 
 
 def test_variants_are_every_character_re_takes_for_an_ascii_one_when_case_is_ignored():
