@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import string
 import sys
@@ -610,14 +611,14 @@ def _anchored(p: _Pass, literal: list[str]) -> _Pass:
 @functools.lru_cache(maxsize=128)
 def _passes(needles: frozenset[tuple[str, bool]]) -> tuple[_Pass, ...]:
     """The passes that find which of these needles a text holds: the case-sensitive ones grouped by
-    their first two characters (one regex each); a case-blind one from its rarest character that
-    case does not change, or else one regex per case of its first two characters."""
+    their first character (one regex each, which starts with what they share); a case-blind one from
+    its rarest character that case does not change, or else one regex per case of its first one."""
     out: list[_Pass] = []
     groups: dict[str, list[str]] = {}
     for needle, folded in sorted(needles):
         key = ((needle, folded),)
         if not folded:
-            groups.setdefault(needle[:2], []).append(needle)
+            groups.setdefault(needle[0], []).append(needle)
         elif len(needle) == 1:
             out += [_Pass(key, v, None) for v in variants(needle)]
         elif caseless := [i for i, ch in enumerate(needle) if variants(ch) == (ch,)]:
@@ -627,14 +628,13 @@ def _passes(needles: frozenset[tuple[str, bool]]) -> tuple[_Pass, ...]:
             regex = re.compile(re.escape(needle[i]) + before + after)
             out.append(_anchored(_Pass(key, "", regex, back=i), [needle[i]]))
         else:
-            rest = f"(?i:{re.escape(needle[2:])})" if needle[2:] else ""
-            for a in variants(needle[0]):
-                for b in variants(needle[1]):
-                    out.append(_anchored(_Pass(key, "", re.compile(re.escape(a + b) + rest)), [a + b]))
-    for start, group in groups.items():
-        if len(start) == 1:
-            out.append(_Pass(((start, False),), start, None))
+            rest = f"(?i:{re.escape(needle[1:])})"
+            out += [_anchored(_Pass(key, "", re.compile(re.escape(v) + rest)), [v]) for v in variants(needle[0])]
+    for group in groups.values():
+        if group == [group[0][0]]:  # one character
+            out.append(_Pass(((group[0], False),), group[0], None))
         else:
+            start = os.path.commonprefix(group)
             p = _Pass(tuple((n, False) for n in group), start, _starting(start, tuple(group)))
             out.append(_anchored(p, group))
     return tuple(out)
@@ -660,18 +660,17 @@ def _at(text: str, pos: int, p: _Pass, key: tuple[str, bool]) -> bool:
 
 def _by_anchor(text: str, p: _Pass, todo: list) -> tuple[list, bool]:
     """The needles of a pass found from each place its anchor is, and whether that was all of them
-    (False: the anchor is not rare in this text, and the regex is to look for the others)."""
-    found, pos, left = [], 0, _limit(text)
+    (False: the anchor is not rare in this text, and the regex is to look for them). The places are
+    counted first, so a common anchor costs a few memchr calls."""
+    places, left = [], _limit(text)
+    at = text.find(p.anchor)
+    while at >= 0:
+        if not left:
+            return [], False
+        places.append(at)
+        at, left = text.find(p.anchor, at + 1), left - 1
     offsets = dict(zip(p.needles, p.offsets, strict=True))
-    while todo and left:
-        at = text.find(p.anchor, pos)
-        if at < 0:
-            return found, True
-        here = [key for key in todo if _at(text, at - offsets[key], p, key)]
-        found += here
-        todo = [key for key in todo if key not in here]
-        pos, left = at + 1, left - 1
-    return found, not todo
+    return [key for key in todo if any(_at(text, at - offsets[key], p, key) for at in places)], True
 
 
 SMALL_TEXT = 4096  # characters: up to this, needles are looked for one by one
