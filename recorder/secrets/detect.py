@@ -579,8 +579,8 @@ def variants(char: str) -> tuple[str, ...]:
 # small letters, quotes and brackets. Other small letters, digits and the punctuation of paths are
 # everywhere.
 ANCHORS = "=@#$%&*+<>^`{|}~\\!?QZYKVHXGBWUPLRTICEJFMASONDqzj;,()[]\"'"
-PLACES_LIMIT = 64  # places of a needle a slow regex is tried at, and as many again every 64 KB
-ANCHOR_LIMIT = 16  # occurrences of an anchor looked at, and as many again every 16 KB, before a regex
+PLACES_LIMIT = 64  # places of a needle a slow regex is tried at, and one more a KB of text
+ANCHOR_LIMIT = 16  # places of an anchor looked at, and one more a KB, before a regex (bench/scan.py)
 
 
 @dataclass(frozen=True)
@@ -648,7 +648,7 @@ def _starting(start: str, needles: tuple[str, ...]) -> re.Pattern:
 
 
 def _limit(text: str) -> int:
-    return ANCHOR_LIMIT + (len(text) >> 14)
+    return ANCHOR_LIMIT + (len(text) >> 10)
 
 
 def _at(text: str, pos: int, p: _Pass, key: tuple[str, bool]) -> bool:
