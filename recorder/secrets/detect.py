@@ -9,6 +9,7 @@ refuses a session that holds one in the clear.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import re
@@ -597,6 +598,7 @@ class _Pass:
     anchor: str = ""  # a character each match holds, and how far into the match, needle by needle
     offsets: tuple[int, ...] = ()
     back: int = 0  # how far into its needle a match of the regex starts
+    needs: tuple[str, bool] | None = None  # a needle looked for before, which each match holds
 
 
 def _anchored(p: _Pass, literal: list[str]) -> _Pass:
@@ -605,7 +607,7 @@ def _anchored(p: _Pass, literal: list[str]) -> _Pass:
     shared = set.intersection(*(set(text) for text in literal))
     anchor = min(shared & set(ANCHORS), key=ANCHORS.index, default="")
     offsets = tuple(text.index(anchor) for text in literal) if anchor else ()
-    return _Pass(p.needles, p.start, p.regex, anchor, offsets, p.back)
+    return dataclasses.replace(p, anchor=anchor, offsets=offsets)
 
 
 @functools.lru_cache(maxsize=128)
@@ -615,7 +617,7 @@ def _passes(needles: frozenset[tuple[str, bool]]) -> tuple[_Pass, ...]:
     its rarest character that case does not change, or else one regex per case of its first one."""
     out: list[_Pass] = []
     groups: dict[str, list[str]] = {}
-    for needle, folded in sorted(needles):
+    for needle, folded in sorted(needles, key=lambda key: (key[1], key)):  # case-sensitive ones first
         key = ((needle, folded),)
         if not folded:
             groups.setdefault(needle[0], []).append(needle)
@@ -626,17 +628,19 @@ def _passes(needles: frozenset[tuple[str, bool]]) -> tuple[_Pass, ...]:
             before = f"(?<=(?i:{re.escape(needle[:i])}){re.escape(needle[i])})" if i else ""
             after = f"(?=(?i:{re.escape(needle[i + 1 :])}))" if needle[i + 1 :] else ""
             regex = re.compile(re.escape(needle[i]) + before + after)
-            out.append(_anchored(_Pass(key, "", regex, back=i), [needle[i]]))
+            runs = "".join(ch if variants(ch) == (ch,) else "\0" for ch in needle).split("\0")  # caseless
+            needs = next(((run, False) for run in sorted(runs, key=len, reverse=True) if (run, False) in needles), None)
+            out.append(_anchored(_Pass(key, "", regex, back=i, needs=needs), [needle[i]]))
         else:
             rest = f"(?i:{re.escape(needle[1:])})"
             out += [_anchored(_Pass(key, "", re.compile(re.escape(v) + rest)), [v]) for v in variants(needle[0])]
     for group in groups.values():
         if group == [group[0][0]]:  # one character
-            out.append(_Pass(((group[0], False),), group[0], None))
+            out.insert(0, _Pass(((group[0], False),), group[0], None))
         else:
             start = os.path.commonprefix(group)
             p = _Pass(tuple((n, False) for n in group), start, _starting(start, tuple(group)))
-            out.append(_anchored(p, group))
+            out.insert(0, _anchored(p, group))
     return tuple(out)
 
 
@@ -696,7 +700,7 @@ def needles_in(text: str, needles: frozenset[tuple[str, bool]]) -> set[tuple[str
     found: set[tuple[str, bool]] = set()
     for p in _passes(needles):
         todo = [key for key in p.needles if key not in found]
-        if not todo:
+        if not todo or (p.needs and p.needs not in found):  # (https://hooks... without ://)
             continue
         if p.regex is None:  # one character: `in` is a memchr
             if p.start in text:
