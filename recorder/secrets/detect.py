@@ -248,10 +248,11 @@ class _Search:
 
     regex: re.Pattern
     needle: str  # "" when nothing is known
-    folded: bool  # the pattern ignores case: the needle is lower case, looked for in lowered text
+    folded: bool  # the pattern ignores case: the needle is lower case, looked for as re ignores case
     gate: frozenset[str]  # empty when nothing is known
     lead: int | None = None  # every match starts this far before a place of the needle, when known
     needles: tuple[str, ...] = ()  # what the prefilter looks for: the needle, or texts one of which
+    # every match holds when one pass finds them all (GitHub's ghp_, gho_, ...)
     slow: bool = False  # the pattern does not start with plain text, or ignores case
     keys: frozenset[tuple[str, bool]] = frozenset()  # the needles as needles_in takes them
 
@@ -296,9 +297,10 @@ def _searches() -> list[tuple[object, list[_Search]]]:
 def required_text(regex: re.Pattern) -> str:
     """The longest run of plain characters that every match of `regex` holds, "" when none is known.
 
-    A text without it holds no match, and `in` says so many times faster than the regex engine, which
-    searches character by character when a pattern does not start with plain text (Slack's and
-    Stripe's do not: without this, they were most of the time a megabyte of terminal output took).
+    A text without it holds no match, and a search for plain text says so many times faster than the
+    regex engine, which searches character by character when a pattern does not start with plain
+    text (Slack's and Stripe's do not: without this, they were most of the time a megabyte of
+    terminal output took).
     Read from the pattern as the re module parses it; only characters at its top level count, which
     every match holds in that order (nothing inside a group, a repeat or an alternative)."""
     return _required(regex)[0]
@@ -587,10 +589,10 @@ ANCHOR_LIMIT = 16  # places of an anchor looked at, and one more a KB, before a 
 @dataclass(frozen=True)
 class _Pass:
     """One pass of a regex over a text, which finds where some needles are. The regex starts with
-    plain text (two characters at least where it can), which re looks for several times faster than
-    anything else; a needle found is looked for no more. Where every needle holds a rare character
-    (an anchor), memchr goes from one to the next instead, many times faster again, and the regex
-    runs only when it is not rare in this text."""
+    plain text, which re looks for several times faster than anything else (an alternation of the
+    needles is slower than a pass each); a needle found is looked for no more. Where every needle
+    holds a rare character (an anchor), memchr goes from one of its places to the next instead, many
+    times faster again, and the regex runs only when there are many in this text."""
 
     needles: tuple[tuple[str, bool], ...]  # (needle, folded) that the regex finds
     start: str  # the text the regex starts with, when it finds several needles that share it
