@@ -1,8 +1,9 @@
 """How fast the terminal's output is scanned for secrets: ms per MB of find_values(tokens_only), and of
 the whole Redactor.spans that the cast calls, now and with the old prefilter (a gate, then each
 needle looked for with `in` over the text, case-blind ones in the lowered text when it is ASCII), on
-real output made here (`ls -lR` and `find -ls`, up to --mb MB) and on bench/exit.py's line, in chunks
-of 1 MB as the cast scans them. Both must find the same hits; the ratio is old / new.
+real output made here (`ls -lR` and `find -ls`, up to --mb MB; and the same with fake tokens in it) and
+on bench/exit.py's line, in chunks of 1 MB as the cast scans them. Both must find the same hits; the
+ratio is old / new.
 
     .venv/bin/python bench/scan.py [--mb 30] [--rounds 3] [--text FILE]
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
+import string
 import subprocess
 import sys
 import time
@@ -30,6 +33,32 @@ def real_output(megabytes: int) -> str:
         data = proc.stdout.read(limit)
         proc.kill()
     return data.decode("utf-8", "replace")
+
+
+def with_tokens(text: str, every: int = 100_000) -> str:
+    """The text with a line of fake tokens (split literals, so no scanner takes this file for a
+    secret) after a line break every `every` characters: both scans must find the same hits."""
+    chance = random.Random(7)
+
+    def pick(alphabet: str, n: int) -> str:
+        return "".join(chance.choice(alphabet) for _ in range(n))
+
+    upper, alnum = string.ascii_uppercase + string.digits, string.ascii_letters + string.digits
+    tokens = [
+        "AK" + "IA" + pick(upper, 16),
+        "gh" + "p_" + pick(alnum, 36),
+        ("xo" + "xb-" + pick(string.digits, 12) + "-" + pick(string.digits, 13) + "-" + pick(alnum, 24)).upper(),
+        "https://deploy:" + pick(alnum, 12) + "@git.example.com/app.git",
+        "sk" + "_live_" + pick(alnum, 24),
+        "-----BEGIN RSA PRIVATE" + " KEY-----\n" + pick(alnum, 64) + "\n-----END RSA PRIVATE" + " KEY-----",
+    ]
+    out, pos = [], 0
+    while pos < len(text):
+        cut = text.find("\n", pos + every)
+        cut = len(text) if cut < 0 else cut + 1
+        out += [text[pos:cut], " ".join(tokens), "\n"]
+        pos = cut
+    return "".join(out)
 
 
 def old_find_values(text: str, entropy: bool = False, tokens_only: bool = True) -> list[detect.Hit]:
@@ -103,7 +132,11 @@ def main() -> None:
     detect.warm_up()
     real = real_output(args.mb)
     synthetic = LINE * ((args.mb << 20) // len(LINE))
-    texts = [("real output (ls -lR, find -ls)", real), ("bench/exit.py's line", synthetic)]
+    texts = [
+        ("real output (ls -lR, find -ls)", real),
+        ("the same with tokens every 100 KB", with_tokens(real)),
+        ("bench/exit.py's line", synthetic),
+    ]
     if args.text:
         with open(args.text, encoding="utf-8", errors="replace") as f:
             texts.append((args.text, f.read(args.mb << 20)))
