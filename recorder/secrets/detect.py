@@ -9,6 +9,9 @@ refuses a session that holds one in the clear.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import os
 import re
 import string
 import sys
@@ -245,13 +248,29 @@ class _Search:
 
     regex: re.Pattern
     needle: str  # "" when nothing is known
-    folded: bool  # the pattern ignores case: the needle is lower case, looked for in lowered text
+    folded: bool  # the pattern ignores case: the needle is lower case, looked for as re ignores case
     gate: frozenset[str]  # empty when nothing is known
+    lead: int | None = None  # every match starts this far before a place of the needle, when known
+    needles: tuple[str, ...] = ()  # what the prefilter looks for: the needle, or texts one of which
+    # every match holds when one pass finds them all (GitHub's ghp_, gho_, ...)
+    slow: bool = False  # the pattern does not start with plain text, or ignores case
+    keys: frozenset[tuple[str, bool]] = frozenset()  # the needles as needles_in takes them
+
+
+@_once
+def _all_searches() -> list[tuple[object, _Search]]:
+    return [(plugin, search) for plugin, searches in _searches() for search in searches]
+
+
+@_once
+def _token_searches() -> list[tuple[object, _Search]]:
+    return [(plugin, search) for plugin, search in _all_searches() if type(plugin).__name__ in TOKEN_PLUGINS]
 
 
 def warm_up() -> None:
-    """Import detect-secrets and build its plugins and searches now, not at the first scan (~0.1-0.3 s)."""
-    _searches()
+    """Import detect-secrets and build its plugins and searches now, not at the first scan (~0.1-0.3 s),
+    and the passes that look for the terminal's tokens (their regexes are compiled once)."""
+    _passes(frozenset(key for _, search in _token_searches() for key in search.keys))
 
 
 @_once
@@ -263,7 +282,15 @@ def _searches() -> list[tuple[object, list[_Search]]]:
             needle, folded = required_text(regex), bool(regex.flags & re.IGNORECASE)
             if folded:  # re folds some non-ASCII letters onto ASCII ones (K, ſ, ı): only ASCII is compared
                 needle = needle.lower() if needle.isascii() else ""
-            searches.append(_Search(regex, needle, folded, required_chars(regex)))
+            alternatives = required_texts(regex)  # one of which every match holds: ghp_, gho_, ...
+            shared = not folded and len({a[:2] for a in alternatives}) == 1  # one pass finds them all
+            needles = alternatives if shared and min(map(len, alternatives)) > len(needle) else (needle,)
+            lead = needle_lead(regex) if needle else None
+            slow = folded or not _starts_plain(regex)
+            gate = required_chars(regex)
+            needles = tuple(n for n in needles if n)
+            keys = frozenset((n, folded) for n in needles)
+            searches.append(_Search(regex, needle, folded, gate, lead, needles, slow, keys))
         out.append((plugin, searches))
     return out
 
@@ -271,25 +298,130 @@ def _searches() -> list[tuple[object, list[_Search]]]:
 def required_text(regex: re.Pattern) -> str:
     """The longest run of plain characters that every match of `regex` holds, "" when none is known.
 
-    A text without it holds no match, and `in` says so many times faster than the regex engine, which
-    searches character by character when a pattern does not start with plain text (Slack's and
-    Stripe's do not: without this, they were most of the time a megabyte of terminal output took).
+    A text without it holds no match, and a search for plain text says so many times faster than the
+    regex engine, which searches character by character when a pattern does not start with plain
+    text (Slack's and Stripe's do not: without this, they were most of the time a megabyte of
+    terminal output took).
     Read from the pattern as the re module parses it; only characters at its top level count, which
     every match holds in that order (nothing inside a group, a repeat or an alternative)."""
+    return _required(regex)[0]
+
+
+def needle_lead(regex: re.Pattern) -> int | None:
+    """How far before its required text (see `required_text`) every match of `regex` starts, when
+    what comes before it has one width (Stripe's `(?:r|s)k_live_`: 1); None when not known."""
+    needle, tree = _required(regex)
+    if not needle:
+        return None
+    lo, hi = tree.getwidth()
+    return lo if lo == hi else None
+
+
+def required_texts(regex: re.Pattern) -> tuple[str, ...]:
+    """Texts one of which every match of `regex` holds, the longest such set known (the shortest of
+    them the longest, then the fewest); () when none. `(ghp|gho)_x`: ghp_x and gho_x. Read from the
+    top level of the pattern, groups and alternatives of plain text included."""
+    try:
+        from re import _parser
+
+        tree = _parser.parse(regex.pattern, regex.flags)
+    except Exception:  # noqa: BLE001 - another Python's parser: nothing known
+        return ()
+    runs = [run for run in _runs(_flat(tree)) if "" not in run]
+    best = max(runs, key=lambda run: (min(map(len, run)), -len(run)), default=set())
+    return tuple(sorted(best))
+
+
+ALTERNATIVES_MAX = 16  # texts in a set at most
+
+
+def _flat(items) -> list:
+    """The items of a pattern with its plain groups opened: each is matched once, in order."""
+    from re import _constants as c
+
+    out = []
+    for op, arg in items:
+        if op is c.SUBPATTERN and not arg[1] and not arg[2]:
+            out += _flat(arg[3])
+        else:
+            out.append((op, arg))
+    return out
+
+
+def _chars(op, arg) -> list[str] | None:
+    """The characters one item of a pattern stands for, when it is one of a few plain ones."""
+    from re import _constants as c
+
+    if op is c.LITERAL:
+        return [chr(arg)]
+    if op is c.IN and len(arg) <= 8 and all(o is c.LITERAL for o, _ in arg):
+        return [chr(a) for _, a in arg]
+    return None
+
+
+def _runs(items) -> list[set[str]]:
+    """Sets of texts, one of which each match holds: runs of plain characters, classes of a few and
+    alternatives of plain text (an alternative that goes on with more than plain text ends the run)."""
+    from re import _constants as c
+
+    runs, current = [], {""}
+    for op, arg in items:
+        chars = _chars(op, arg)
+        ends = False
+        if chars is None and op is c.BRANCH:
+            chars = []
+            for branch in arg[1]:
+                texts = {""}
+                for o, a in _flat(branch):
+                    more = _chars(o, a)
+                    if more is None:
+                        ends = True
+                        break
+                    texts = {t + m for t in texts for m in more}
+                chars += texts
+        if chars is None or len(current) * len(chars) > ALTERNATIVES_MAX:
+            runs.append(current)
+            current = {""}
+            continue
+        current = {t + ch for t in current for ch in chars}
+        if ends:
+            runs.append(current)
+            current = {""}
+    runs.append(current)
+    return runs
+
+
+def _starts_plain(regex: re.Pattern) -> bool:
+    """Whether a pattern starts with a plain character, which re looks for fast (not with a class,
+    an alternative or an assertion)."""
+    try:
+        from re import _constants, _parser
+
+        items = _flat(_parser.parse(regex.pattern, regex.flags))
+    except Exception:  # noqa: BLE001 - another Python's parser
+        return False
+    return bool(items) and items[0][0] is _constants.LITERAL
+
+
+def _required(regex: re.Pattern):
+    """required_text, and the part of the parsed pattern before it ("", None when none is known)."""
     try:
         from re import _constants, _parser
 
         tree = _parser.parse(regex.pattern, regex.flags)
     except Exception:  # noqa: BLE001 - another Python's parser: no shortcut, the regex searches everything
-        return ""
+        return "", None
     best = run = ""
-    for op, arg in tree:
+    best_at = start = 0
+    for i, (op, arg) in enumerate(tree):
         if op is _constants.LITERAL:
+            start = i if not run else start
             run += chr(arg)
-            best = max(best, run, key=len)
+            if len(run) > len(best):
+                best, best_at = run, start
         else:
             run = ""
-    return best
+    return best, tree[:best_at]
 
 
 # How often a character shows in a terminal's output, roughly: a gate of rarer characters is absent
@@ -433,43 +565,256 @@ def _path_like(value: str) -> bool:
     return sum(1 for part in value.split("/") if PATH_WORD.fullmatch(part)) >= 2
 
 
-def _holds(text: str, char: str, present: dict[str, bool]) -> bool:
-    if char not in present:
-        present[char] = char in text
-    return present[char]
+# ---------------------------------------------------------------- needles, found in few passes
+
+# What re, ignoring case, also takes for an ASCII character: İ and ı for i, ſ for s, the Kelvin sign
+# for k (the tests check this against every character there is).
+FOLDS_BEYOND_ASCII = "\u0130\u0131\u017f\u212a"
+
+
+def variants(char: str) -> tuple[str, ...]:
+    """The characters an ASCII `char` matches when case is ignored, as re matches them."""
+    exact = re.compile(re.escape(char), re.IGNORECASE)
+    return tuple(c for c in dict.fromkeys(char + char.swapcase() + FOLDS_BEYOND_ASCII) if exact.fullmatch(c))
+
+
+# Characters a pass may start from with memchr (`str.find`), rarest in a terminal's output first:
+# punctuation of code and settings, capitals (those of the months last: `ls -l`, logs), the rarest
+# small letters, quotes and brackets. Other small letters, digits and the punctuation of paths are
+# everywhere.
+ANCHORS = "=@#$%&*+<>^`{|}~\\!?QZYKVHXGBWUPLRTICEJFMASONDqzj;,()[]\"'"
+PLACES_LIMIT = 64  # places of a needle a slow regex is tried at, and one more a KB of text
+ANCHOR_LIMIT = 16  # places of an anchor looked at, and one more a KB, before a regex (bench/scan.py)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One pass of a regex over a text, which finds where some needles are. The regex starts with
+    plain text, which re looks for several times faster than anything else (an alternation of the
+    needles is slower than a pass each); a needle found is looked for no more. Where every needle
+    holds a rare character (an anchor), memchr goes from one of its places to the next instead, many
+    times faster again, and the regex runs only when there are many in this text."""
+
+    needles: tuple[tuple[str, bool], ...]  # (needle, folded) that the regex finds
+    start: str  # the text the regex starts with, when it finds several needles that share it
+    regex: re.Pattern | None  # None: a needle of one character, looked for with `in`
+    anchor: str = ""  # a character each match holds, and how far into the match, needle by needle
+    offsets: tuple[int, ...] = ()
+    back: int = 0  # how far into its needle a match of the regex starts
+    needs: tuple[str, bool] | None = None  # a needle looked for before, which each match holds
+
+
+def _anchored(p: _Pass, literal: list[str]) -> _Pass:
+    """The pass with an anchor: the rarest character that each needle's plain text (as case-sensitive
+    as the regex) holds, if one is rare."""
+    shared = set.intersection(*(set(text) for text in literal))
+    anchor = min(shared & set(ANCHORS), key=ANCHORS.index, default="")
+    offsets = tuple(text.index(anchor) for text in literal) if anchor else ()
+    return dataclasses.replace(p, anchor=anchor, offsets=offsets)
+
+
+@functools.lru_cache(maxsize=128)
+def _passes(needles: frozenset[tuple[str, bool]]) -> tuple[_Pass, ...]:
+    """The passes that find which of these needles a text holds: the case-sensitive ones grouped by
+    their first character (one regex each, which starts with what they share); a case-blind one from
+    its rarest character that case does not change, or else one regex per case of its first one."""
+    out: list[_Pass] = []
+    groups: dict[str, list[str]] = {}
+    for needle, folded in sorted(needles, key=lambda key: (key[1], key)):  # case-sensitive ones first
+        key = ((needle, folded),)
+        if not folded:
+            groups.setdefault(needle[0], []).append(needle)
+        elif len(needle) == 1:
+            out += [_Pass(key, v, None) for v in variants(needle)]
+        elif caseless := [i for i, ch in enumerate(needle) if variants(ch) == (ch,)]:
+            i = min(caseless, key=lambda i: (_commonness(frozenset(needle[i])), i))
+            before = f"(?<=(?i:{re.escape(needle[:i])}){re.escape(needle[i])})" if i else ""
+            after = f"(?=(?i:{re.escape(needle[i + 1 :])}))" if needle[i + 1 :] else ""
+            regex = re.compile(re.escape(needle[i]) + before + after)
+            runs = "".join(ch if variants(ch) == (ch,) else "\0" for ch in needle).split("\0")  # caseless
+            needs = next(((run, False) for run in sorted(runs, key=len, reverse=True) if (run, False) in needles), None)
+            out.append(_anchored(_Pass(key, "", regex, back=i, needs=needs), [needle[i]]))
+        else:
+            rest = f"(?i:{re.escape(needle[1:])})"
+            out += [_anchored(_Pass(key, "", re.compile(re.escape(v) + rest)), [v]) for v in variants(needle[0])]
+    for group in groups.values():
+        if group == [group[0][0]]:  # one character
+            out.insert(0, _Pass(((group[0], False),), group[0], None))
+        else:
+            start = os.path.commonprefix(group)
+            p = _Pass(tuple((n, False) for n in group), start, _starting(start, tuple(group)))
+            out.insert(0, _anchored(p, group))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _starting(start: str, needles: tuple[str, ...]) -> re.Pattern:
+    """A regex that finds any of these needles, which all start with `start`."""
+    rests = "|".join(re.escape(n[len(start) :]) for n in sorted(needles, key=len, reverse=True))
+    return re.compile(re.escape(start) + (f"(?:{rests})" if rests else ""))
+
+
+def _limit(text: str) -> int:
+    return ANCHOR_LIMIT + (len(text) >> 10)
+
+
+def _at(text: str, pos: int, p: _Pass, key: tuple[str, bool]) -> bool:
+    """Whether a pass's needle is in a text at `pos`."""
+    if pos < 0:
+        return False
+    return bool(p.regex.match(text, pos)) if key[1] else text.startswith(key[0], pos)
+
+
+def _by_anchor(text: str, p: _Pass, todo: list) -> tuple[list, bool]:
+    """The needles of a pass found from each place its anchor is, and whether that was all of them
+    (False: the anchor is not rare in this text, and the regex is to look for them). The places are
+    counted first, so a common anchor costs a few memchr calls."""
+    places, left = [], _limit(text)
+    at = text.find(p.anchor)
+    while at >= 0:
+        if not left:
+            return [], False
+        places.append(at)
+        at, left = text.find(p.anchor, at + 1), left - 1
+    offsets = dict(zip(p.needles, p.offsets, strict=True))
+    return [key for key in todo if any(_at(text, at - offsets[key], p, key) for at in places)], True
+
+
+SMALL_TEXT = 4096  # characters: up to this, needles are looked for one by one
+
+
+@functools.lru_cache(maxsize=256)
+def _folded(needle: str) -> re.Pattern:
+    return re.compile(re.escape(needle), re.IGNORECASE)
+
+
+def _holds_needle(text: str, lowered: str | None, needle: str, folded: bool) -> bool:
+    if not folded:
+        return needle in text
+    return needle in lowered if lowered is not None else bool(_folded(needle).search(text))
+
+
+def needles_in(text: str, needles: frozenset[tuple[str, bool]]) -> set[tuple[str, bool]]:
+    """Which of these needles a text holds: (needle, False) as it is, (needle, True) as re finds it
+    when case is ignored, in ASCII and other text alike."""
+    if len(text) <= SMALL_TEXT:  # a command, a value: one `in` a needle costs less than setting up passes
+        lowered = text.lower() if text.isascii() else None  # in ASCII, case folds onto ASCII only
+        return {key for key in needles if _holds_needle(text, lowered, *key)}
+    found: set[tuple[str, bool]] = set()
+    for p in _passes(needles):
+        todo = [key for key in p.needles if key not in found]
+        if not todo or (p.needs and p.needs not in found):  # (https://hooks... without ://)
+            continue
+        if p.regex is None:  # one character: `in` is a memchr
+            if p.start in text:
+                found.update(todo)
+            continue
+        if p.anchor:
+            here, complete = _by_anchor(text, p, todo)
+            found.update(here)
+            if complete:
+                continue
+            todo = [key for key in todo if key not in found]
+        if len(p.needles) == 1:
+            if p.regex.search(text):
+                found.update(todo)
+            continue
+        regex, pos = _starting(p.start, tuple(n for n, _ in todo)), 0  # which needles are where a match starts
+        while todo and (m := regex.search(text, pos)):
+            here = [key for key in todo if text.startswith(key[0], m.start())]
+            found.update(here)
+            todo = [key for key in todo if key not in here]
+            if here and todo:
+                regex = _starting(p.start, tuple(n for n, _ in todo))
+            pos = m.start() + 1
+    return found
+
+
+def _places(text: str, key: tuple[str, bool], left: int) -> list[int] | None:
+    """Where a needle is in a text, in order, overlapping ones too; None when it is in more than
+    `left` places, too many to try a regex at one by one."""
+    needle, folded = key
+    out: list[int] = []
+    for p in _passes(frozenset({key})) if folded else [_Pass((key,), needle, None)]:
+        pos = 0
+        while left:
+            if p.regex is None:
+                at = text.find(p.start, pos)
+            else:
+                m = p.regex.search(text, pos)
+                at = m.start() if m else -1
+            if at < 0:
+                break
+            out.append(at - p.back)
+            pos, left = at + 1, left - 1
+        else:
+            return None
+    return sorted(set(out)) if folded else out
+
+
+def _matches(search: _Search, text: str):
+    """The regex's matches, as finditer gives them: tried only where they can start (just before
+    each place of the needle) when there are few such places, which is many times faster for the
+    patterns re cannot look for by their first characters (case-blind ones, Stripe's)."""
+    slow = search.lead is not None and search.slow and len(text) > SMALL_TEXT
+    places = _places(text, (search.needle, search.folded), PLACES_LIMIT + (len(text) >> 10)) if slow else None
+    if places is None:
+        yield from search.regex.finditer(text)
+        return
+    end = 0
+    for place in places:
+        start = place - search.lead
+        if start < end or start < 0:
+            continue
+        m = search.regex.match(text, start)
+        if m:
+            yield m
+            end = max(m.end(), start + 1)
+
+
+def search_hits(plugin, search: _Search, text: str, everywhere: bool = False) -> list[Hit]:
+    """What one of a plugin's searches finds in a text (`everywhere`: the regex run over all of it)."""
+    hits = []
+    for m in search.regex.finditer(text) if everywhere else _matches(search, text):
+        if _is_private_key(plugin):
+            block = _key_block(text, m)
+            if block:
+                hits.append(Hit(*block, plugin.secret_type))
+            continue
+        start, end = _span(m)
+        value = text[start:end]
+        if end - start < 4 or (hasattr(plugin, "is_formally_valid") and not plugin.is_formally_valid(value)):
+            continue
+        hits.append(Hit(start, end, plugin.secret_type))
+    return hits
 
 
 def find_values(text: str, entropy: bool = True, tokens_only: bool = False) -> list[Hit]:
     """Secrets detect-secrets' plugins see in a text. Entropy: quoted strings (as detect-secrets scans
     code) and long unquoted base64-like words; unquoted hex is left alone, since checksums and commit
     ids are everywhere in deployments and are not secrets."""
+    return _find_values(text, entropy, tokens_only, prefilter=True)
+
+
+def _find_values(text: str, entropy: bool, tokens_only: bool, prefilter: bool) -> list[Hit]:
+    """find_values, or without `prefilter` every search run over the whole text (what the tests
+    compare it with)."""
     _, b64, hexa = _plugins()
     hits: list[Hit] = []
-    present: dict[str, bool] = {}  # gate characters looked for so far
-    lowered: str | None = None  # where case-blind needles are looked for, made once one is needed
-    for plugin, searches in _searches():
-        if tokens_only and type(plugin).__name__ not in TOKEN_PLUGINS:
-            continue
-        for search in searches:
-            if search.gate and not any(_holds(text, ch, present) for ch in search.gate):
+    open_gates: dict[frozenset[str], bool] = {}  # gates looked at so far: does the text hold one of them
+    chosen = []
+    for plugin, search in _token_searches() if tokens_only else _all_searches():
+        if prefilter and search.gate:
+            if search.gate not in open_gates:
+                open_gates[search.gate] = any(c in text for c in search.gate)
+            if not open_gates[search.gate]:
                 continue
-            if search.needle and not search.folded and search.needle not in text:
-                continue
-            if search.needle and search.folded and text.isascii():
-                lowered = text.lower() if lowered is None else lowered
-                if search.needle not in lowered:
-                    continue
-            for m in search.regex.finditer(text):
-                if _is_private_key(plugin):
-                    block = _key_block(text, m)
-                    if block:
-                        hits.append(Hit(*block, plugin.secret_type))
-                    continue
-                start, end = _span(m)
-                value = text[start:end]
-                if end - start < 4 or (hasattr(plugin, "is_formally_valid") and not plugin.is_formally_valid(value)):
-                    continue
-                hits.append(Hit(start, end, plugin.secret_type))
+        chosen.append((plugin, search))
+    needles = frozenset(key for _, search in chosen for key in search.keys)
+    found = needles_in(text, needles) if prefilter else needles
+    for plugin, search in chosen:
+        if not search.keys or not found.isdisjoint(search.keys):
+            hits += search_hits(plugin, search, text, everywhere=not prefilter)
     if entropy:
         for plugin in (b64, hexa):
             for m in plugin.regex.finditer(text):
