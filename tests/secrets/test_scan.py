@@ -13,6 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recorder.secrets import detect
+from recorder.secrets import needles as prefilter
 
 ALNUM = string.ascii_letters + string.digits
 B64 = ALNUM + "+/"
@@ -118,9 +119,9 @@ NOISE = st.one_of(
 TEXTS = st.lists(st.one_of(CASED, NOISE), min_size=1, max_size=12).map("".join)
 
 
-# Beyond detect.SMALL_TEXT, needles are found in passes over the text rather than one by one: each
+# Beyond prefilter.SMALL_TEXT, needles are found in passes over the text rather than one by one: each
 # text is tried as it is and after this much real-looking output.
-FILLER = "".join(REAL_LINES) * (detect.SMALL_TEXT // len("".join(REAL_LINES)) + 1)
+FILLER = "".join(REAL_LINES) * (prefilter.SMALL_TEXT // len("".join(REAL_LINES)) + 1)
 
 
 def _both(text: str, tokens_only: bool) -> tuple[list, list]:
@@ -177,34 +178,34 @@ def test_needles_in_finds_what_in_and_a_case_blind_search_find(needles, text):
     """Needles that share their first characters, that start others, of one character, with letters
     and without: each is found exactly where `in` (or re ignoring case) finds it."""
     needles = frozenset((n.lower() if folded else n, folded) for n, folded in needles)
-    for padded in (text, "0123456789 \n" * (detect.SMALL_TEXT // 12 + 1) + text):
+    for padded in (text, "0123456789 \n" * (prefilter.SMALL_TEXT // 12 + 1) + text):
         expected = {
             (n, folded)
             for n, folded in needles
             if (re.search(re.escape(n), padded, re.IGNORECASE) if folded else n in padded)
         }
-        assert detect.needles_in(padded, needles) == expected
+        assert prefilter.needles_in(padded, needles) == expected
 
 
 def test_variants_are_every_character_re_takes_for_an_ascii_one_when_case_is_ignored():
     everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
     for char in string.printable:
         taken = set(re.findall(re.escape(char), everything, re.IGNORECASE))
-        assert taken == set(detect.variants(char)), char
+        assert taken == set(prefilter.variants(char)), char
 
 
 def test_texts_one_of_which_every_match_holds_are_read_from_groups_classes_and_alternatives():
-    assert detect.required_texts(re.compile(r"(ghp|gho)_[a-z]{36}")) == ("gho_", "ghp_")
-    assert detect.required_texts(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == ("rk_live_", "sk_live_")
-    assert detect.required_texts(re.compile(r"A(?:3T[A-Z]|BIA|KIA)")) == ("A3T", "ABIA", "AKIA")  # ends at [A-Z]
-    assert detect.required_texts(re.compile(r"ab?cd")) == ("cd",)
+    assert prefilter.required_texts(re.compile(r"(ghp|gho)_[a-z]{36}")) == ("gho_", "ghp_")
+    assert prefilter.required_texts(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == ("rk_live_", "sk_live_")
+    assert prefilter.required_texts(re.compile(r"A(?:3T[A-Z]|BIA|KIA)")) == ("A3T", "ABIA", "AKIA")  # ends at [A-Z]
+    assert prefilter.required_texts(re.compile(r"ab?cd")) == ("cd",)
     for nothing in (r"[A-Z]{20}", r"(?:x|)y?", r"\d+"):
-        assert detect.required_texts(re.compile(nothing)) == (), nothing
+        assert prefilter.required_texts(re.compile(nothing)) == (), nothing
 
 
 def test_how_far_before_its_needle_a_match_starts_is_known_only_when_fixed():
-    assert detect.needle_lead(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == 1
-    assert detect.needle_lead(re.compile(r"[0-9a-z]{32}-us[0-9]{1,2}")) == 32
-    assert detect.needle_lead(re.compile(r"^xox(?:a|b)-")) == 0
-    assert detect.needle_lead(re.compile(r"x?abc")) is None
-    assert detect.needle_lead(re.compile(r"[A-Z]+")) is None
+    assert prefilter.needle_lead(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == 1
+    assert prefilter.needle_lead(re.compile(r"[0-9a-z]{32}-us[0-9]{1,2}")) == 32
+    assert prefilter.needle_lead(re.compile(r"^xox(?:a|b)-")) == 0
+    assert prefilter.needle_lead(re.compile(r"x?abc")) is None
+    assert prefilter.needle_lead(re.compile(r"[A-Z]+")) is None

@@ -27,6 +27,7 @@ from recorder.model import session as s
 from recorder.model.placeholders import needs
 from recorder.secrets import detect as secrets
 from recorder.secrets import guard, redact
+from recorder.secrets import needles as prefilter
 from tests import fakes
 from tests.cli import PROMPT, record_in_pty
 
@@ -239,23 +240,23 @@ def test_typed_lines_apply_erase_and_kill_as_the_terminal_did():
 
 
 def test_the_text_every_match_holds_is_read_from_the_top_level_of_a_pattern_only():
-    assert secrets.required_text(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == "k_live_"
-    assert secrets.required_text(re.compile(r"xox(?:a|b)-\d+", re.IGNORECASE)) == "xox"
-    assert secrets.required_text(re.compile(r"ab?cd")) == "cd"  # b is optional: a and cd are runs
-    assert secrets.required_text(re.compile(r"ghp_x|glpat-y")) == "g"  # what the alternatives share
+    assert prefilter.required_text(re.compile(r"(?:r|s)k_live_[0-9a-z]{24}")) == "k_live_"
+    assert prefilter.required_text(re.compile(r"xox(?:a|b)-\d+", re.IGNORECASE)) == "xox"
+    assert prefilter.required_text(re.compile(r"ab?cd")) == "cd"  # b is optional: a and cd are runs
+    assert prefilter.required_text(re.compile(r"ghp_x|glpat-y")) == "g"  # what the alternatives share
     for nothing in (r"ghp_x|xoxb-y", r"(?:BEGIN)+", r"[A-Z]{20}", r"(?=key)\w+"):
-        assert secrets.required_text(re.compile(nothing)) == ""
+        assert prefilter.required_text(re.compile(nothing)) == ""
 
 
 def test_a_gate_is_characters_one_of_which_every_match_holds_the_rarest_known():
-    assert secrets.required_chars(re.compile(r"SG\.[a-z]{22}\.[a-z]{43}")) == {"G"}  # S and G tie: G sorts first
-    assert secrets.required_chars(re.compile(r"ab?c=d")) == {"="}  # punctuation before letters
-    assert secrets.required_chars(re.compile(r"(?:xA1|yyAz)k")) == {"A"}  # what every alternative holds
-    assert secrets.required_chars(re.compile(r"(?:Rk|sk)-\d+")) == {"-"}
-    assert secrets.required_chars(re.compile(r"key.{0,9}['\"]x", re.IGNORECASE)) == {"'", '"'}
-    assert secrets.required_chars(re.compile(r"(?:[=@]xy)+")) == {"=", "@"}  # a repeat of at least once
+    assert prefilter.required_chars(re.compile(r"SG\.[a-z]{22}\.[a-z]{43}")) == {"G"}  # S and G tie: G sorts first
+    assert prefilter.required_chars(re.compile(r"ab?c=d")) == {"="}  # punctuation before letters
+    assert prefilter.required_chars(re.compile(r"(?:xA1|yyAz)k")) == {"A"}  # what every alternative holds
+    assert prefilter.required_chars(re.compile(r"(?:Rk|sk)-\d+")) == {"-"}
+    assert prefilter.required_chars(re.compile(r"key.{0,9}['\"]x", re.IGNORECASE)) == {"'", '"'}
+    assert prefilter.required_chars(re.compile(r"(?:[=@]xy)+")) == {"=", "@"}  # a repeat of at least once
     for nothing in (r"[A-Z]{20}", r"\dQ?\d", r"\d(?:Q)*", r"(?=Q)\w+", r"Qx|Zy", r"QZK", r"[^Q]+"):
-        gate = secrets.required_chars(re.compile(nothing, re.IGNORECASE if nothing == "QZK" else 0))
+        gate = prefilter.required_chars(re.compile(nothing, re.IGNORECASE if nothing == "QZK" else 0))
         assert gate == set(), nothing  # optional, alternatives without a common one, letters when case is ignored
 
 
