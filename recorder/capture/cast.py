@@ -257,8 +257,7 @@ class CastWriter:
     def _recover(self) -> None:
         """A crashed recording's output, appended to the cast, every secret known now replaced. A
         follower still finishing the last cast (see close) holds a lock on the part: it is waited for."""
-        with contextlib.suppress(OSError), open(self.part_path, "rb") as part:
-            fcntl.flock(part, fcntl.LOCK_EX)
+        wait_for_follower(self.path)
         self.part_path.unlink(missing_ok=True)
         if self.raw_path.exists() and self.timing_path.exists():
             try:
@@ -271,6 +270,13 @@ class CastWriter:
 
     def _convert_raw(self) -> None:
         convert_raw(self.path, self.raw_path, self.timing_path, self.part_path, self.redactor)
+
+
+def wait_for_follower(path: Path) -> None:
+    """Until a follower still finishing the cast at `path` on its own (see CastWriter.close) is done:
+    it holds a lock on the part until then."""
+    with contextlib.suppress(OSError), open(path.with_name(path.name + ".part"), "rb") as part:
+        fcntl.flock(part, fcntl.LOCK_EX)
 
 
 def convert_raw(path: Path, raw_path: Path, timing_path: Path, part_path: Path, redactor: Redactor | None) -> None:

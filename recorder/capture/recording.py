@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder.capture import fingerprint, hooks, host_packages, journal, probes, services
-from recorder.capture.cast import CastWriter
+from recorder.capture.cast import CastWriter, wait_for_follower
 from recorder.capture.classify import decide, effective_status, env_changes, parse_env
 from recorder.capture.host import LocalHost, channel_prefix
 from recorder.capture.journal import JOURNAL_FILE, Journal
@@ -107,6 +107,7 @@ def _prepare_directory(directory: Path, force: bool, resume: bool) -> None:
             "continues it, --force starts over"
         )
     if force:
+        wait_for_follower(directory / CAST_FILE)  # the last recording's cast, if still being finished
         for name in (SESSION_FILE, JOURNAL_FILE, CAST_FILE, *PRIVATE_FILES[:-1]):
             (directory / name).unlink(missing_ok=True)
         shutil.rmtree(directory / FILES_DIR, ignore_errors=True)

@@ -313,3 +313,26 @@ def test_marks_a_full_disk_kept_out_of_the_timing_file_do_not_stop_the_cast(tmp_
     assert shown(tmp_path / "terminal.cast") == "$ export DB_PASSWORD=<redacted:DB_PASSWORD>\r\n"
     assert not cast.detached
     assert_nothing_left(tmp_path)
+
+
+def test_recording_over_a_session_waits_for_its_cast_to_be_finished(tmp_path, monkeypatch):
+    """`record start --force` over a session whose cast is still being finished waits for that
+    follower first: it would otherwise move the new recording's part over the cast and delete its raw
+    output when it is done."""
+    from recorder.capture import recording
+
+    monkeypatch.setattr(casting, "WAIT", 0.0)
+    monkeypatch.setattr(casting, "BACKLOG", 1 << 20)
+    cast = writer(tmp_path, Redactor())
+    listing = "".join(f"-rw-r--r-- 1 root root {i:5} Jan  1 00:00 file{i}.conf\r\n" for i in range(1000)).encode()
+    for _ in range(300):
+        cast.output(listing)
+    cast.close()
+    assert cast.detached
+    recording._prepare_directory(tmp_path, force=True, resume=False)
+    again = writer(tmp_path, Redactor())  # the new recording
+    again.output(b"$ echo new\r\nnew\r\n")
+    cast._follower.wait(timeout=60)  # had it not been waited for, it would now have taken the new files
+    again.close()
+    assert shown(tmp_path / "terminal.cast") == "$ echo new\r\nnew\r\n"
+    assert not list(tmp_path.glob("terminal.cast.*"))
