@@ -16,3 +16,16 @@ def test_tool(name: str) -> str:
 
 
 test_tool.__test__ = False  # a helper, not a test
+
+
+def hadolint_findings(dockerfile: str) -> str:
+    """What hadolint says of a Dockerfile's text at every level (style and info included), '' for nothing."""
+    import subprocess
+
+    result = subprocess.run(
+        [test_tool("hadolint"), "--no-color", "--failure-threshold", "style", "-"],
+        input=dockerfile,
+        capture_output=True,
+        text=True,
+    )
+    return "" if result.returncode == 0 else (result.stdout + result.stderr).strip()

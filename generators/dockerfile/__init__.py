@@ -12,7 +12,7 @@ import re
 import shlex
 from dataclasses import replace
 
-from generators.dockerfile import layers, supervisord
+from generators.dockerfile import layers, supervisord, typed_lint
 from generators.dockerfile.recommends import applied
 from recorder.managers import registry
 from recorder.model import image
@@ -121,6 +121,11 @@ ONE_RUN_A_STEP = (
     "# (consecutive RUNs) is ignored where two follow each other."
 )
 
+AS_TYPED = (
+    "# Commands replayed as the operator typed them keep their text: what hadolint says of how they are\n"
+    "# written (quoting, ls, cd instead of WORKDIR) is ignored on their RUN rather than rewritten."
+)
+
 USER_BY_NAME = "# by name, as on staging: this image makes the user itself (its package, or a step above)"
 
 
@@ -129,6 +134,7 @@ class _Writer:
         self.lines: list[str] = []
         self.workdir = "/"
         self.after_run = False  # the last instruction written was a RUN
+        self.as_typed = False  # a RUN replays a typed command whose lint findings are ignored
 
     def block(self, comment: str, instructions: list[str]) -> None:
         if instructions:
@@ -281,7 +287,12 @@ def _run(session: Session, step: Step, w: _Writer, last: dict[str, int], relaxed
             target = f"/tmp/record-{script.replace('/', '-')}"
             out += [f"COPY {script} {target}", f"RUN bash {target} && rm -f {target}"]
         else:
-            out.append(f"RUN {_without_sudo(step.command.strip())}")
+            command = _without_sudo(step.command.strip())
+            codes = typed_lint.possible_findings(command)
+            if codes:
+                w.as_typed = True
+                out.append(IGNORE + ",".join(codes))
+            out.append(f"RUN {command}")
     return out + _files(step, last, trees)  # what the command wrote besides its packages
 
 
@@ -337,6 +348,8 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
     _entrypoint(session, w, supervisor_installed=any(layer.supervisor for layer in grouped))
     if any(line.startswith(IGNORE) and "DL3059" in line for line in w.lines):
         w.lines.insert(2, ONE_RUN_A_STEP)
+    if w.as_typed:
+        w.lines.insert(2, AS_TYPED)
     return "\n".join(w.lines) + "\n"
 
 

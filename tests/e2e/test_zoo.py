@@ -1,6 +1,7 @@
 """The deployment zoo (zoo.yaml): each entry typed into its own staging container with Docker's
-default capabilities, recorded, built with the smoke run, checked by `record verify`, then run and
-asked what zoo.yaml says it must answer, with each program running as the user it ran as on staging.
+default capabilities, recorded, its Dockerfile linted at every level, built with the smoke run, checked
+by `record verify`, then run and asked what zoo.yaml says it must answer, with each program running as
+the user it ran as on staging.
 
 Entries run in parallel containers (ZOO_WORKERS, default 3): most of the time is apt and the engine."""
 
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from generators import dockerfile
 from recorder.model import read
 from tests import staging
+from tests.tools import hadolint_findings
 
 pytestmark = pytest.mark.docker
 
@@ -136,6 +139,9 @@ def run_entry(c, entry: dict, root: Path) -> Outcome:
     tag = staging.tag(f"zoo-{entry['name']}")
     try:
         session_dir = staging.record_deployment(c, entry, workdir)
+        findings = hadolint_findings(dockerfile.render(read.load(session_dir), staging.BASE_IMAGE))
+        if findings:
+            outcome.problems.append(f"hadolint: {findings}")
         built = _build(session_dir, tag)
         outcome.log = built.stderr[-3000:]
         if built.returncode != 0:
