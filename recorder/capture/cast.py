@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from recorder.secrets.redact import Redactor
 
+CAST_FILE = "terminal.cast"  # in the session directory
 Spans = list[tuple[int, int, str]]  # (start, end, placeholder) in a text: sorted, not overlapping
 
 # Each scan of the output holds back its last TAIL characters and scans them again with what follows: a
@@ -270,6 +271,22 @@ class CastWriter:
 
     def _convert_raw(self) -> None:
         convert_raw(self.path, self.raw_path, self.timing_path, self.part_path, self.redactor)
+
+
+def unfinished(path: Path) -> str:
+    """Why the cast at `path` is not yet what the recording showed, or '' when it is: committed now, it
+    would lack output (never hold a secret: what is not yet cleaned stays in private files)."""
+    part = path.with_name(path.name + ".part")
+    try:
+        with open(part, "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return ""
+    except BlockingIOError:
+        return "still being written, or cleaned of secrets after exit: commit it when that is done"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return "left by a recording that did not end: `record resume` finishes it"
 
 
 def wait_for_follower(path: Path) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder.capture import fingerprint, hooks, host_packages, journal, probes, services
-from recorder.capture.cast import CastWriter, wait_for_follower
+from recorder.capture.cast import CAST_FILE, CastWriter, wait_for_follower
 from recorder.capture.classify import decide, effective_status, env_changes, parse_env
 from recorder.capture.host import LocalHost, channel_prefix
 from recorder.capture.journal import JOURNAL_FILE, Journal
@@ -41,7 +41,6 @@ from recorder.model.write import save
 from recorder.secrets import detect as secrets
 from recorder.secrets import redact
 
-CAST_FILE = "terminal.cast"
 VALUES_STORE = "secrets.local.json"  # what the recording redacted, 0600, gone when the cast is written
 GITIGNORE = ".gitignore"
 # What a recording may leave in its directory that must never be committed: the unredacted terminal

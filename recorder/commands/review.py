@@ -92,11 +92,14 @@ def check(
             typer.echo(f"{directory}: generated files are up to date")
             continue
         for s in statuses:
-            if s.state != check_mod.UP_TO_DATE:
+            if s.why:
+                typer.echo(f"{directory / s.path}: {s.state}: {s.why}")
+            elif s.state != check_mod.UP_TO_DATE:
                 typer.echo(f"{directory / s.path}: {s.state} (not what session.yaml generates now)")
                 if s.diff:
                     typer.echo(s.diff, nl=False)
-        typer.echo(f"{directory}: stale; run `record to-dockerfile {directory}` and commit the result")
+        if any(s.state != check_mod.UP_TO_DATE and not s.why for s in statuses):
+            typer.echo(f"{directory}: stale; run `record to-dockerfile {directory}` and commit the result")
     if as_json:
         _json({"ok": not stale, "sessions": report})
     if stale:

@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from generators import dockerfile
+from recorder.capture import cast
 from recorder.errors import RecorderError
 from recorder.model.session import SESSION_FILE, Session
 
 UP_TO_DATE, DIFFERS, MISSING, STALE = "up to date", "differs", "missing", "stale"
+UNFINISHED = "unfinished"
 DIFF_LINES = 40
 
 
@@ -23,6 +25,7 @@ class FileStatus:
     path: str  # relative to the session directory
     state: str
     diff: str = ""  # unified diff, committed -> generated, cut at DIFF_LINES
+    why: str = ""  # for a file that is not generated: what is wrong with it
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +66,9 @@ def check(session: Session, directory: Path, base: str | None = None) -> list[Fi
             name = script.relative_to(directory).as_posix()
             if name not in generated:
                 out.append(FileStatus(name, STALE))
+    why = cast.unfinished(directory / cast.CAST_FILE)
+    if why:
+        out.append(FileStatus(cast.CAST_FILE, UNFINISHED, why=why))
     return out
 
 

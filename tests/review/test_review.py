@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -133,6 +134,46 @@ def test_check_finds_sessions_from_paths_and_flags_stale_scripts(tmp_path):
         and result.stderr
         == f"record: error: {tmp_path}/session.yaml: missing; is {tmp_path} a session recorded by `record start`?\n"
     )
+
+
+def test_check_fails_while_the_cast_is_unfinished_and_says_why(tmp_path):
+    """A cast still being written or cleaned (its part locked by the follower), or left by a crash,
+    would be committed short of its output: check says so, and not that the Dockerfile is stale."""
+    d = example_copy(tmp_path)
+    part = d / "terminal.cast.part"
+    part.write_text("")
+    holder = subprocess.Popen(  # holds the lock as a follower does, until told to stop
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX);"
+            " print('held', flush=True); sys.stdin.read()",
+            str(part),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        result = record("check", str(d))
+        assert result.returncode == 1
+        assert result.stdout.splitlines() == [
+            f"{d / 'terminal.cast'}: unfinished: still being written, or cleaned of secrets after exit: "
+            "commit it when that is done"
+        ]
+    finally:
+        holder.communicate("")
+    result = record("check", str(d), "--json")  # the lock is gone with its holder: a crash's leftover
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["sessions"][0]["files"][-1] == {
+        "path": "terminal.cast",
+        "state": "unfinished",
+        "diff": "",
+        "why": "left by a recording that did not end: `record resume` finishes it",
+    }
+    part.unlink()
+    assert record("check", str(d)).returncode == 0
 
 
 def test_the_pre_commit_hook_runs_check_on_the_sessions_of_changed_files(tmp_path):
