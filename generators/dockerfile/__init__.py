@@ -354,7 +354,7 @@ def render(session: Session, base: str | None = None, relaxed: bool = False) -> 
 
 
 NO_PIN = "# supervisor was not on the staging host, so there is no version to pin"
-FOLDED_SUPERVISOR = "# and supervisor, which runs the services (not on the staging host: no version to pin)"
+FOLDED_SUPERVISOR = "# and supervisor, which runs the services"
 
 
 def _supervisor_install(session: Session) -> list[str]:

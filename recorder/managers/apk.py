@@ -22,7 +22,7 @@ def parse(program: str, args: list[str]) -> Request | None:
 
 
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
-    return pinned_install(change, relaxed, "apk add --no-cache", "apk del", "{n}={v}")
+    return pinned_install(change, relaxed, "apk add --no-cache", "apk del", "{n}={v}", "DL3018")
 
 
 def install_unpinned(names: list[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from recorder.managers.base import INSTALL, REFRESH, REMOVE, Manager, Request, options, words
+from recorder.managers.base import INSTALL, REFRESH, RELAXED, REMOVE, Manager, Request, options, words
 from recorder.model.commandline import kept_options, positional
 from recorder.model.session import PackageChange
 
@@ -34,6 +34,9 @@ def parse_dpkg(program: str, args: list[str]) -> Request | None:
     return None
 
 
+WITH_RECOMMENDS = "# and their recommended packages, as on the staging host (`record minimize` proves which can go)"
+
+
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
     """Pinned names (a name without a version, e.g. supervisor the host did not have, stays unpinned);
     with the recommended packages as on the host unless the change says --no-install-recommends."""
@@ -41,8 +44,14 @@ def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
     lines = []
     if wanted:
         pins = [name if relaxed or not version else f"{name}={version}" for name, version in sorted(wanted.items())]
-        ignore = [] if NO_RECOMMENDS in change.options else ["DL3015"]  # the host installed them; so does the image
-        ignore += ["DL3008"] if relaxed or not all(wanted.values()) else []
+        ignore = []
+        if NO_RECOMMENDS not in change.options:
+            lines.append(WITH_RECOMMENDS)
+            ignore.append("DL3015")
+        versionless = [name for name, version in sorted(wanted.items()) if not version]
+        if relaxed or versionless:
+            lines.append(RELAXED if relaxed else f"# not pinned, not on the staging host: {', '.join(versionless)}")
+            ignore.append("DL3008")
         if ignore:
             lines.append(f"# hadolint ignore={','.join(ignore)}")
         lines.append(

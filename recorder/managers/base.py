@@ -69,22 +69,33 @@ def options(change: PackageChange) -> str:
     return "".join(f"{shlex.quote(o)} " for o in change.options)
 
 
+RELAXED = "# not pinned: built with --relaxed, for a mirror that no longer has the recorded versions"
+
+
+def unpinned(relaxed: bool, rule: str) -> list[str]:
+    """Why a relaxed install has no pins, and the ignore of hadolint's `rule` that wants them."""
+    return [RELAXED, f"# hadolint ignore={rule}"] if relaxed else []
+
+
 def pinned_install(
     change: PackageChange,
     relaxed: bool,
     install: str,
     remove: str,
     pin: str,
+    rule: str,
     wanted: dict[str, str] | None = None,
     after: str = "",
 ) -> list[str]:
     """The RUN lines of a manager whose install is one command of pinned names (`pin` formats a name
-    `n` and version `v`) and whose removal is another; `after` cleans its cache in the same layer."""
+    `n` and version `v`; `rule` is hadolint's for a missing pin) and whose removal is another; `after`
+    cleans its cache in the same layer."""
     wanted = (change.installed or change.dependencies) if wanted is None else wanted
     lines = []
     if wanted:
         ordered = sorted(wanted.items(), key=lambda item: item[0].lower())
         pins = [n if relaxed else pin.format(n=n, v=v) for n, v in ordered]
+        lines += unpinned(relaxed, rule)
         lines.append(f"RUN {install} {options(change)}\\\n      {words(pins)}{after}")
     if change.removed:
         lines.append(f"RUN {remove} {' '.join(sorted(change.removed))}")

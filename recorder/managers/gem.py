@@ -19,7 +19,7 @@ def parse(program: str, args: list[str]) -> Request | None:
 
 
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
-    return pinned_install(change, relaxed, "gem install --no-document", "gem uninstall -x", "{n}:{v}")
+    return pinned_install(change, relaxed, "gem install --no-document", "gem uninstall -x", "{n}:{v}", "DL3028")
 
 
 MANAGER = Manager(

@@ -68,7 +68,7 @@ def is_global_root(root: str) -> bool:
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
     g = "" if change.target else " -g"  # no project directory: a global install
     after = " \\\n && npm cache clean --force"
-    return pinned_install(change, relaxed, f"npm install{g}", f"npm uninstall{g}", "{n}@{v}", after=after)
+    return pinned_install(change, relaxed, f"npm install{g}", f"npm uninstall{g}", "{n}@{v}", "DL3016", after=after)
 
 
 MANAGER = Manager(

@@ -88,7 +88,9 @@ def virtualenv_of(site: str) -> str:
 def replay(change: PackageChange, relaxed: bool = False) -> list[str]:
     pip = f"{change.target}/bin/pip" if change.target else "pip3"
     wanted = {**change.dependencies, **change.installed}  # every distribution pinned: pip would resolve anew
-    return pinned_install(change, relaxed, f"{pip} install --no-cache-dir", f"{pip} uninstall -y", "{n}=={v}", wanted)
+    return pinned_install(
+        change, relaxed, f"{pip} install --no-cache-dir", f"{pip} uninstall -y", "{n}=={v}", "DL3013", wanted
+    )
 
 
 MANAGER = Manager(

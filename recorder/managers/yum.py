@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 
-from recorder.managers.base import INSTALL, REFRESH, REMOVE, Manager, Request, options, words
+from recorder.managers.base import INSTALL, REFRESH, REMOVE, Manager, Request, options, unpinned, words
 from recorder.model.commandline import basename, positional
 from recorder.model.session import PackageChange
 
@@ -149,6 +149,7 @@ def _replay_with(tool: str):
         if wanted:
             pins = [n if relaxed or n.startswith("@") else nevra(n, v) for n, v in sorted(wanted.items())]
             quoted = [shlex.quote(p) for p in pins]
+            lines += unpinned(relaxed, "DL3041" if tool == "dnf" else "DL3033")
             lines.append(f"RUN {tool} install -y {options(change)}\\\n      {words(quoted)} \\\n && {clean}")
         if change.removed:
             lines.append(f"RUN {tool} remove -y {' '.join(sorted(change.removed))} && {clean}")

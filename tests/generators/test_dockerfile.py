@@ -44,10 +44,11 @@ def test_generation_is_deterministic(case):
     assert first == again
 
 
+@pytest.mark.parametrize("relaxed", [False, True], ids=["pinned", "relaxed"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_hadolint_finds_nothing_at_any_level(case):
+def test_hadolint_finds_nothing_at_any_level(case, relaxed):
     """Style and info included; what is ignored on purpose carries an ignore comment that says why."""
-    assert hadolint_findings(dockerfile.render(read.load(CASES[case]))) == ""
+    assert hadolint_findings(dockerfile.render(read.load(CASES[case]), relaxed=relaxed)) == ""
 
 
 # Commands an operator types that are replayed as typed (users, modes, a virtualenv, a loop), each
