@@ -12,11 +12,14 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from ptyprocess import PtyProcess
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import ROOT, record_argv  # noqa: E402
+
+from recorder.capture.cast import CAST_FILE, wait_for_follower  # noqa: E402
 
 
 def drain(proc: PtyProcess, until: bytes | None = None) -> int:
@@ -76,6 +79,10 @@ def run(megabytes: int, rounds: int) -> None:
         time.sleep(SETTLE)
         rec.write(f"{command}; exit\n".encode())
         runs["record start"].append(timed_read(rec))
+        rec.wait()
+        # the cast's follower may still be finishing the last round's cast after exit (bench/exit.py):
+        # each round starts on a quiet machine, or later rounds measure the earlier rounds' scans
+        wait_for_follower(Path(work, "sessions", f"tp{round_}", CAST_FILE))
 
     print(f"output throughput, {size / 1e6:.0f} MB through a pty, median of {rounds} rounds")
     rates = {}

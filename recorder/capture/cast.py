@@ -48,11 +48,11 @@ class CastWriter:
 
     A process of its own, the follower (cast_follower.py), reads it back as it arrives and redacts it
     into `<cast>.part`, which becomes the cast at close(): the secrets the recording knows, and tokens
-    found by their shape (keys, JWTs, credentials in URLs). It works on a core nobody else wants while
-    output flows: a thread here took the interpreter's lock from the relay (its throughput fell to 0.8x
-    with slices of work, so the scan was left for pauses, and a long burst all for `exit`). When
-    `exit` comes right after more output than it can scan at once, it finishes the cast on its own
-    after the recorder is gone (see close).
+    found by their shape (keys, JWTs, credentials in URLs). It works at the lowest priority, in the
+    pauses of the output: a thread here took the interpreter's lock from the relay (0.8x `script -q`),
+    and a process scanning beside a flood still cost a tenth where the two cores are one core's
+    hyperthreads. When `exit` comes right after more output than it has scanned, it finishes the cast
+    on its own after the recorder is gone (see close).
 
     What a command printed is let through at its prompt (flush()), with the values the recording has
     learned by then: the echo of `export DB_PASSWORD=...`, a password typed at a no-echo prompt and

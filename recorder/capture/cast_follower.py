@@ -1,7 +1,8 @@
 """The cast's follower: a process of its own that reads the terminal's raw output back as the relay
 writes it, redacts it and writes the cast's lines (see cast.CastWriter, which starts it).
 
-It runs on the other core while output flows, so `exit` after a long burst finds it nearly done.
+It scans in the pauses of the output (a person reads, types), at the lowest priority: while output
+floods it waits (see FLOW_PAUSE), and what `exit` right after a long burst leaves, it finishes alone.
 The timing file is its log, in order: a line `TIME BYTES` for each burst of output, and a line
 `release`, `end` or `stop` where it is told something. For each of those a JSON line comes on stdin:
     {"kind": "release" | "end" | "stop", "values": [[value, name, shape], ...]}
@@ -32,6 +33,12 @@ from recorder.secrets.detect import warm_up
 from recorder.secrets.redact import Redactor, values_pattern
 
 QUIET = 0.05  # seconds between looks at the output when there was nothing new
+# While the raw output grows this fast (a flood: `cat` of a large file, a build's log), it is left for
+# the next pause of this long or the next message: even at the lowest priority a scan on the relay's
+# other core slows the relay by a tenth where the two cores are one core's hyperthreads (measured
+# here with bench/throughput.py: 0.91x `script -q` scanning along, 1.00x waiting).
+FLOW_PAUSE = 0.05
+LOOK_EVERY = 1 << 20  # raw bytes read back between looks at whether the output floods again
 
 
 class Follower:
@@ -52,6 +59,8 @@ class Follower:
         self.part.seek(0, os.SEEK_END)
         self.released_at = self.part.tell()  # the part up to here was let through; after it, scanned lines
         self.offset = 0  # raw bytes read back
+        self.looked_at = 0  # the offset at the last look at whether the output floods
+        self.raw_seen = 0  # the raw output's size then
         self.stamp = 0.0
         self.timing_rest = b""  # a timing line not whole yet
         self.timing_lines: list[bytes] = []  # read, not handled yet: the next one last
@@ -101,6 +110,10 @@ class Follower:
     def _next_line(self) -> bytes | None:
         """The timing file's next line, waiting for it; None when the recorder died."""
         while True:
+            if self.timing_lines and self.offset - self.looked_at < LOOK_EVERY:
+                return self.timing_lines.pop()
+            self._while_output_floods()
+            self.looked_at = self.offset
             if self.timing_lines:
                 return self.timing_lines.pop()
             data = self.timing.read(1 << 16)
@@ -114,6 +127,18 @@ class Follower:
             ready, _, _ = select.select([0], [], [], QUIET)  # a message, the end of stdin, or time to look again
             if ready:
                 self._read_stdin()
+
+    def _while_output_floods(self) -> None:
+        """When the raw output grew since the last look: until it stops growing for FLOW_PAUSE, or a
+        message comes (a prompt, the end)."""
+        size = os.fstat(self.raw).st_size
+        while size != self.raw_seen and not self.messages and not self.stdin_closed:
+            self.raw_seen = size
+            ready, _, _ = select.select([0], [], [], FLOW_PAUSE)
+            if ready:
+                self._read_stdin()
+                return
+            size = os.fstat(self.raw).st_size
 
     def _message(self, kind: str) -> dict | None:
         """The message for a mark of `kind` just read (sent right after it was written), its values and

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recorder.capture import cast as casting
+from recorder.capture import cast_follower
 from recorder.capture.cast import CastWriter
 from recorder.secrets.redact import Redactor
 from tests import fakes
@@ -205,28 +206,40 @@ def wait_for(condition, what: str) -> None:
         time.sleep(0.01)
 
 
-def test_a_long_burst_is_scanned_while_it_flows_and_a_token_at_its_very_end_is_redacted(tmp_path, small_scans):
-    """Output that never pauses is scanned as it flows, not all at the prompt or at `exit`: the
-    follower's lines reach the part before any prompt; a token printed last, right before `exit`, is
-    still found whole."""
+def wait_until_ready(cast: CastWriter) -> None:
+    """Until the follower has set up its scan (it says so first)."""
+    reports: list[dict] = []
+
+    def ready() -> bool:
+        reports.extend(cast._read_reports())
+        return any("ready" in r for r in reports)
+
+    wait_for(ready, "the follower starts")
+
+
+def test_a_flood_is_scanned_in_its_first_pause_and_a_token_at_its_very_end_is_redacted(tmp_path, small_scans):
+    """Output that keeps coming faster than FLOW_PAUSE is left alone (a scan beside the relay slows it),
+    then scanned in its first pause, before any prompt: a long burst followed by a prompt a second later
+    leaves `exit` little to do. A token printed last, right before `exit`, is still found whole."""
     r = Redactor()
     token = fakes.github_token()
     cast = writer(tmp_path, r)
     header = cast.part_path.stat().st_size
+    wait_until_ready(cast)
     line = b"compiling module %04d of the build, no secret on this line\r\n"
-    i = 0
-    while cast.part_path.stat().st_size == header or i < 50:  # lines the follower wrote as output flowed
+    count = 500
+    for i in range(count):  # a line every millisecond or so: the output never pauses
         cast.output(line % i)
         cast._timing.flush()  # as a long burst fills the timing file's buffer
-        i += 1
-        time.sleep(0.005)
-        assert i < 12_000, "the follower wrote nothing while output flowed"
+        time.sleep(cast_follower.FLOW_PAUSE / 50)
+    assert cast.part_path.stat().st_size == header, "scanned while the output flooded"
+    wait_for(lambda: cast.part_path.stat().st_size > header, "the follower scans in the first pause")
     cast.output(f"token {token[:9]}".encode())
     cast.output(f"{token[9:]} done\r\n".encode())
     cast.close()
     text = shown(tmp_path / "terminal.cast")
     assert token not in text and text.endswith("token <redacted:GITHUB_TOKEN> done\r\n")
-    assert text.count("no secret on this line") == i
+    assert text.count("no secret on this line") == count
     assert_nothing_left(tmp_path)
 
 
