@@ -50,9 +50,9 @@ class CastWriter:
     into `<cast>.part`, which becomes the cast at close(): the secrets the recording knows, and tokens
     found by their shape (keys, JWTs, credentials in URLs). It works at the lowest priority, in the
     pauses of the output: a thread here took the interpreter's lock from the relay (0.8x `script -q`),
-    and a process scanning beside a flood still cost a tenth where the two cores are one core's
-    hyperthreads. When `exit` comes right after more output than it has scanned, it finishes the cast
-    on its own after the recorder is gone (see close).
+    and a process scanning beside a flood, even at the lowest priority, still cost the relay a tenth
+    on a 2-vCPU machine (bench/throughput.py). When `exit` comes right after more output than it has
+    scanned, it finishes the cast on its own after the recorder is gone (see close).
 
     What a command printed is let through at its prompt (flush()), with the values the recording has
     learned by then: the echo of `export DB_PASSWORD=...`, a password typed at a no-echo prompt and

@@ -34,9 +34,9 @@ from recorder.secrets.redact import Redactor, values_pattern
 
 QUIET = 0.05  # seconds between looks at the output when there was nothing new
 # While the raw output grows this fast (a flood: `cat` of a large file, a build's log), it is left for
-# the next pause of this long or the next message: even at the lowest priority a scan on the relay's
-# other core slows the relay by a tenth where the two cores are one core's hyperthreads (measured
-# here with bench/throughput.py: 0.91x `script -q` scanning along, 1.00x waiting).
+# the next pause of this long or the next message: even at the lowest priority, a scan on the relay's
+# other core slowed the relay by a tenth on a 2-vCPU machine (bench/throughput.py: 0.91x `script -q`
+# scanning along, 1.00x waiting; shared caches or host siblings, which a guest cannot see).
 FLOW_PAUSE = 0.05
 LOOK_EVERY = 1 << 20  # raw bytes read back between looks at whether the output floods again
 
