@@ -4,6 +4,7 @@ passes only on a machine where someone once installed them by hand."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,8 +21,6 @@ test_tool.__test__ = False  # a helper, not a test
 
 def hadolint_findings(dockerfile: str) -> str:
     """What hadolint says of a Dockerfile's text at every level (style and info included), '' for nothing."""
-    import subprocess
-
     result = subprocess.run(
         [test_tool("hadolint"), "--no-color", "--failure-threshold", "style", "-"],
         input=dockerfile,

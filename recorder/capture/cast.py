@@ -74,9 +74,7 @@ class CastWriter:
         redactor: Redactor | None = None,
     ):
         self.path = path
-        self.raw_path = path.with_name(path.name + ".raw")
-        self.timing_path = path.with_name(path.name + ".timing")
-        self.part_path = path.with_name(path.name + ".part")
+        self.raw_path, self.timing_path, self.part_path = private_files(path)
         self.redactor = redactor
         self.error = ""
         self.rewritten = False  # the follower wrote the cast again from the raw output (a secret learned late)
@@ -273,12 +271,16 @@ class CastWriter:
         convert_raw(self.path, self.raw_path, self.timing_path, self.part_path, self.redactor)
 
 
+def private_files(path: Path) -> tuple[Path, Path, Path]:
+    """Beside the cast at `path`, while it is written: the raw output, its timing, the part."""
+    return tuple(path.with_name(path.name + suffix) for suffix in (".raw", ".timing", ".part"))
+
+
 def unfinished(path: Path) -> str:
     """Why the cast at `path` is not yet what the recording showed, or '' when it is: committed now, it
     would lack output (never hold a secret: what is not yet cleaned stays in private files)."""
-    part = path.with_name(path.name + ".part")
     try:
-        with open(part, "rb") as held:
+        with open(private_files(path)[2], "rb") as held:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except FileNotFoundError:
         return ""
@@ -292,7 +294,7 @@ def unfinished(path: Path) -> str:
 def wait_for_follower(path: Path) -> None:
     """Until a follower still finishing the cast at `path` on its own (see CastWriter.close) is done:
     it holds a lock on the part until then."""
-    with contextlib.suppress(OSError), open(path.with_name(path.name + ".part"), "rb") as part:
+    with contextlib.suppress(OSError), open(private_files(path)[2], "rb") as part:
         fcntl.flock(part, fcntl.LOCK_EX)
 
 

@@ -44,9 +44,7 @@ LOOK_EVERY = 1 << 20  # raw bytes read back between looks at whether the output 
 class Follower:
     def __init__(self, path: Path):
         self.path = path
-        self.raw_path = path.with_name(path.name + ".raw")
-        self.timing_path = path.with_name(path.name + ".timing")
-        self.part_path = path.with_name(path.name + ".part")
+        self.raw_path, self.timing_path, self.part_path = casting.private_files(path)
         self.redactor = Redactor()  # the recording's values as they are sent, and what it finds itself
         self.told: set[str] = set()  # values the recording sent: not reported back
         self.reported = 0  # the redactor's values up to here were reported or sent
